@@ -1,0 +1,98 @@
+package io.gpups.core.device;
+
+import io.gpups.core.optim.OptimizerSpec;
+
+import java.nio.ByteBuffer;
+
+/**
+ * A compute device: owns float32 buffers, copies between host and device memory, and runs the named
+ * operations of gpups' kernel math. Every implementation runs the same element formulas (the shared
+ * headers in {@code cuda-kernels/src/main/cuda/include/gpups}); they differ only in where they run.
+ *
+ * <p>Matrices are row-major. Host buffers are little-endian float32; a host {@link ByteBuffer} is read or
+ * written from its position, which is left unchanged. Operations on one device are ordered as issued;
+ * {@link #synchronize()} waits for all of them, and every method that returns a value to the host
+ * synchronizes implicitly.
+ *
+ * <p>A device is used by one thread at a time (one shard agent, or one trainer).
+ */
+public interface Device extends AutoCloseable {
+
+    /** A stable name, e.g. {@code cpu} or {@code cuda:0}. */
+    String name();
+
+    /** Allocates a zero-filled buffer of {@code elements} float32 values. */
+    DeviceBuffer allocate(long elements);
+
+    /** Copies {@code count} floats from host memory {@code src} into {@code dst[dstOffset..]}. */
+    void upload(ByteBuffer src, DeviceBuffer dst, long dstOffset, int count);
+
+    /** Copies {@code count} floats from {@code src[srcOffset..]} into host memory {@code dst}. */
+    void download(DeviceBuffer src, long srcOffset, int count, ByteBuffer dst);
+
+    /** Copies {@code count} floats from {@code src[srcOffset..]} into {@code dst[dstOffset..]}. */
+    void upload(float[] src, int srcOffset, DeviceBuffer dst, long dstOffset, int count);
+
+    /** Copies {@code count} floats from {@code src[srcOffset..]} into {@code dst[dstOffset..]}. */
+    void download(DeviceBuffer src, long srcOffset, float[] dst, int dstOffset, int count);
+
+    /** Sets the first {@code count} elements of {@code dst} to {@code value}. */
+    void fill(DeviceBuffer dst, float value, long count);
+
+    // ---- server math ------------------------------------------------------------------------------
+
+    /** {@code acc[i] += grad[i]} for i < count, where grad is float32 in host memory (a received payload). */
+    void accumulate(DeviceBuffer acc, ByteBuffer hostGradient, int count);
+
+    /** {@code acc[i] += grad[i]} for i < count, both on the device. */
+    void accumulate(DeviceBuffer acc, DeviceBuffer grad, int count);
+
+    /** {@code x[i] *= alpha} for i < count. */
+    void scale(DeviceBuffer x, float alpha, int count);
+
+    /**
+     * One optimizer step over {@code count} elements: {@code g = gradScale * grad}, then the update rule of
+     * {@code spec} on {@code param} with its state {@code slots} (as many as {@link OptimizerSpec#slots()},
+     * zero-initialized by the caller except where the spec says otherwise). {@code step} is the 1-based
+     * number of this update, used for bias correction.
+     */
+    void applyOptimizer(OptimizerSpec spec, DeviceBuffer param, DeviceBuffer grad, DeviceBuffer[] slots,
+                        int count, long step, float gradScale);
+
+    /** The same step with the gradient read straight from host memory (fp32, little-endian). */
+    void applyOptimizer(OptimizerSpec spec, DeviceBuffer param, ByteBuffer hostGradient, DeviceBuffer[] slots,
+                        int count, long step, float gradScale);
+
+    // ---- worker math ------------------------------------------------------------------------------
+
+    /** {@code C[m x n] = alpha * op(A)[m x k] * op(B)[k x n] + beta * C}, row-major. */
+    void gemm(boolean transA, boolean transB, int m, int n, int k,
+              float alpha, DeviceBuffer a, DeviceBuffer b, float beta, DeviceBuffer c);
+
+    /** {@code x[r, c] += bias[c]} for a {@code rows x cols} matrix. */
+    void addBias(DeviceBuffer x, DeviceBuffer bias, int rows, int cols);
+
+    /** {@code x[i] = max(x[i], 0)} in place. */
+    void relu(DeviceBuffer x, int count);
+
+    /** {@code grad[i] = activation[i] > 0 ? grad[i] : 0} in place. */
+    void reluBackward(DeviceBuffer grad, DeviceBuffer activation, int count);
+
+    /**
+     * Softmax cross-entropy over {@code rows} rows of {@code cols} logits with labels given as float class
+     * indices. Writes {@code (softmax - onehot) / rows} into {@code gradLogits} and returns the mean loss.
+     */
+    float softmaxCrossEntropy(DeviceBuffer logits, DeviceBuffer labels, int rows, int cols, DeviceBuffer gradLogits);
+
+    /** {@code out[c] = sum over r of x[r, c]}. */
+    void columnSums(DeviceBuffer x, int rows, int cols, DeviceBuffer out);
+
+    /** Number of rows whose arg-max equals the label. */
+    int countCorrect(DeviceBuffer logits, DeviceBuffer labels, int rows, int cols);
+
+    /** Waits until every operation issued so far has completed. */
+    void synchronize();
+
+    @Override
+    void close();
+}

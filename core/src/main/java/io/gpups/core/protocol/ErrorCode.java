@@ -1,0 +1,46 @@
+package io.gpups.core.protocol;
+
+/** The code in an ERROR answer. The message beside it names the bad value. */
+public enum ErrorCode {
+    /** The frame's fixed fields are wrong (magic, version, a payload shorter than its layout). */
+    BAD_FRAME(1),
+    /** The opcode byte names no request. */
+    UNKNOWN_OPCODE(2),
+    /** No tensor has the given id on this shard. */
+    UNKNOWN_TENSOR(3),
+    /** The chunk index is out of range or the chunk is not held by this shard. */
+    BAD_CHUNK(4),
+    /** An element count disagrees with the chunk's size or with the payload's length. */
+    SIZE_MISMATCH(5),
+    /** A field holds a value outside its range (NaN hyper-parameter, bad shape, bad rank...). */
+    BAD_ARGUMENT(6),
+    /** A registration conflicts with an earlier one of the same name. */
+    CONFLICT(7),
+    /** A push for a step that is not the chunk's current step. */
+    STALE_STEP(8),
+    /** A request other than HELLO before a successful HELLO. */
+    NOT_HELLO(9),
+    /** The payload codec is not supported. */
+    UNSUPPORTED_CODEC(10),
+    /** The shard failed while serving the request; it keeps serving others. */
+    INTERNAL(11),
+    /** The shard is shutting down. */
+    SHUTTING_DOWN(12),
+    /** The device has no memory for the request. */
+    OUT_OF_MEMORY(13);
+
+    public final int code;
+
+    ErrorCode(int code) {
+        this.code = code;
+    }
+
+    public static ErrorCode ofCode(int code) {
+        for (ErrorCode e : values()) {
+            if (e.code == code) {
+                return e;
+            }
+        }
+        return INTERNAL;
+    }
+}

@@ -1,0 +1,411 @@
+package io.gpups.core.protocol;
+
+import io.gpups.core.config.Consistency;
+import io.gpups.core.optim.OptimizerSpec;
+import io.gpups.core.tensor.Initializer;
+import io.gpups.core.tensor.TensorSpec;
+import io.netty.buffer.ByteBuf;
+
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+
+/**
+ * The payload of every frame, one record per layout, little-endian. Readers validate every field and throw
+ * {@link ProtocolException} naming the bad value; they never read past the payload. docs/PROTOCOL.md draws
+ * each layout.
+ */
+public final class Messages {
+
+    private Messages() {
+    }
+
+    /** Payload codec byte of PUSH: raw float32. */
+    public static final int CODEC_FP32 = 0;
+
+    /**
+     * HELLO request.
+     * <pre>
+     *  0       4       8
+     *  +-------+-------+
+     *  | rank  | flags |   rank: i32, the worker's rank, or -1 for a client that is not a worker
+     *  +-------+-------+   flags: u32, 0
+     * </pre>
+     */
+    public record Hello(int rank, int flags) implements Message {
+        public static final int LENGTH = 8;
+
+        public int encodedLength() { return LENGTH; }
+
+        public void writeTo(ByteBuf out) {
+            out.writeIntLE(rank);
+            out.writeIntLE(flags);
+        }
+
+        public static Hello read(ByteBuf in) {
+            exact(in, LENGTH, "HELLO");
+            int rank = in.readIntLE();
+            int flags = in.readIntLE();
+            if (rank < -1) {
+                throw bad("HELLO rank " + rank + " is invalid, expected -1 or a worker rank >= 0");
+            }
+            return new Hello(rank, flags);
+        }
+    }
+
+    /**
+     * OK answer to HELLO: the shard's view of the job.
+     * <pre>
+     *  0        4        8         12   13        16          20
+     *  +--------+--------+---------+----+---------+-----------+
+     *  | shard  | shards | workers |mode| reserved| staleness |   all u32 but mode (u8: 0 bsp, 1 asp, 2 ssp)
+     *  +--------+--------+---------+----+---------+-----------+
+     * </pre>
+     */
+    public record HelloReply(int shard, int shards, int workers, Consistency consistency) implements Message {
+        public static final int LENGTH = 20;
+
+        public int encodedLength() { return LENGTH; }
+
+        public void writeTo(ByteBuf out) {
+            out.writeIntLE(shard);
+            out.writeIntLE(shards);
+            out.writeIntLE(workers);
+            out.writeByte(consistency.mode().id);
+            out.writeZero(3);
+            out.writeIntLE(consistency.staleness());
+        }
+
+        public static HelloReply read(ByteBuf in) {
+            exact(in, LENGTH, "HELLO reply");
+            int shard = in.readIntLE();
+            int shards = in.readIntLE();
+            int workers = in.readIntLE();
+            int mode = in.readUnsignedByte();
+            in.skipBytes(3);
+            int staleness = in.readIntLE();
+            try {
+                return new HelloReply(shard, shards, workers, new Consistency(Consistency.Mode.ofId(mode), staleness));
+            } catch (IllegalArgumentException e) {
+                throw bad("HELLO reply: " + e.getMessage());
+            }
+        }
+    }
+
+    /**
+     * REGISTER: a tensor's definition and the chunks of it this shard holds.
+     * <pre>
+     *  u16 name length n | n bytes name (UTF-8)
+     *  u8  rank r        | r x i64 dims
+     *  u8  initializer kind | f32 initializer value | i64 seed
+     *  u8  optimizer kind   | u8 h | h x f32 hyper-parameters (OptimizerSpec order)
+     *  u32 chunk elements
+     *  u32 k             | k x u32 chunk indices held by the receiving shard (ascending)
+     * </pre>
+     */
+    public record Register(TensorSpec spec, int chunkElements, int[] chunks) implements Message {
+
+        public int encodedLength() {
+            return Frames.stringLength(spec.name(), TensorSpec.MAX_NAME_BYTES) + 1 + 8 * spec.shape().length
+                    + 1 + 4 + 8 + 2 + 4 * spec.optimizer().hyperParameters().length + 4 + 4 + 4 * chunks.length;
+        }
+
+        public void writeTo(ByteBuf out) {
+            Frames.writeString(out, spec.name(), TensorSpec.MAX_NAME_BYTES);
+            long[] shape = spec.shape();
+            out.writeByte(shape.length);
+            for (long d : shape) {
+                out.writeLongLE(d);
+            }
+            out.writeByte(spec.initializer().kind().id);
+            out.writeFloatLE(spec.initializer().value());
+            out.writeLongLE(spec.initializer().seed());
+            float[] h = spec.optimizer().hyperParameters();
+            out.writeByte(spec.optimizer().kind().id);
+            out.writeByte(h.length);
+            for (float v : h) {
+                out.writeFloatLE(v);
+            }
+            out.writeIntLE(chunkElements);
+            out.writeIntLE(chunks.length);
+            for (int c : chunks) {
+                out.writeIntLE(c);
+            }
+        }
+
+        public static Register read(ByteBuf in) {
+            need(in, 2, "REGISTER name length");
+            int nameLength = in.readUnsignedShortLE();
+            if (nameLength == 0 || nameLength > TensorSpec.MAX_NAME_BYTES) {
+                throw bad("REGISTER name length " + nameLength + " out of range 1.." + TensorSpec.MAX_NAME_BYTES);
+            }
+            need(in, nameLength + 1, "REGISTER name");
+            String name = in.readCharSequence(nameLength, StandardCharsets.UTF_8).toString();
+            int rank = in.readUnsignedByte();
+            if (rank == 0 || rank > TensorSpec.MAX_RANK) {
+                throw bad("REGISTER '" + name + "': rank " + rank + " out of range 1.." + TensorSpec.MAX_RANK);
+            }
+            need(in, 8 * rank + 1 + 4 + 8 + 2, "REGISTER '" + name + "' shape and initializer");
+            long[] shape = new long[rank];
+            for (int i = 0; i < rank; i++) {
+                shape[i] = in.readLongLE();
+            }
+            int initKind = in.readUnsignedByte();
+            float initValue = in.readFloatLE();
+            long seed = in.readLongLE();
+            int optKind = in.readUnsignedByte();
+            int h = in.readUnsignedByte();
+            need(in, 4 * h + 8, "REGISTER '" + name + "' optimizer");
+            float[] hyper = new float[h];
+            for (int i = 0; i < h; i++) {
+                hyper[i] = in.readFloatLE();
+            }
+            int chunkElements = in.readIntLE();
+            long k = in.readUnsignedIntLE();
+            if (k > in.readableBytes() / 4) {
+                throw bad("REGISTER '" + name + "': " + k + " chunk indices announced, payload holds " + in.readableBytes() / 4);
+            }
+            int[] chunks = new int[(int) k];
+            for (int i = 0; i < k; i++) {
+                chunks[i] = in.readIntLE();
+            }
+            if (in.isReadable()) {
+                throw bad("REGISTER '" + name + "': " + in.readableBytes() + " trailing bytes");
+            }
+            TensorSpec spec;
+            try {
+                OptimizerSpec optimizer = OptimizerSpec.of(OptimizerSpec.OptimizerKind.ofId(optKind), hyper);
+                spec = new TensorSpec(name, shape, new Initializer(Initializer.Kind.ofId(initKind), initValue, seed), optimizer);
+            } catch (IllegalArgumentException | ArithmeticException e) {
+                throw new ProtocolException(ErrorCode.BAD_ARGUMENT, "REGISTER '" + name + "': " + e.getMessage());
+            }
+            if (chunkElements <= 0) {
+                throw new ProtocolException(ErrorCode.BAD_ARGUMENT, "REGISTER '" + name + "': chunk elements " + chunkElements + " must be > 0");
+            }
+            return new Register(spec, chunkElements, chunks);
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Register r && spec.equals(r.spec) && chunkElements == r.chunkElements && Arrays.equals(chunks, r.chunks);
+        }
+
+        @Override
+        public int hashCode() {
+            return spec.hashCode() * 31 + Arrays.hashCode(chunks);
+        }
+
+        @Override
+        public String toString() {
+            return "Register{" + spec + ", chunkElements=" + chunkElements + ", chunks=" + Arrays.toString(chunks) + "}";
+        }
+    }
+
+    /**
+     * OK answer to REGISTER: the id the shard gave the tensor, used by PUSH and PULL.
+     * <pre>  u32 tensor id </pre>
+     */
+    public record RegisterReply(int tensorId) implements Message {
+        public static final int LENGTH = 4;
+
+        public int encodedLength() { return LENGTH; }
+
+        public void writeTo(ByteBuf out) { out.writeIntLE(tensorId); }
+
+        public static RegisterReply read(ByteBuf in) {
+            exact(in, LENGTH, "REGISTER reply");
+            return new RegisterReply(in.readIntLE());
+        }
+    }
+
+    /**
+     * PUSH and PUSH_PULL: a gradient for one chunk. The fixed part is 24 bytes so the values that follow
+     * start 8-byte aligned in the frame (offset 40).
+     * <pre>
+     *  0          4         8            16    17        20      24
+     *  +----------+---------+------------+-----+---------+-------+-------------------
+     *  | tensor id| chunk   | step (i64) |codec| reserved| count | values (codec 0: count x f32)
+     *  +----------+---------+------------+-----+---------+-------+-------------------
+     * </pre>
+     * {@code body} is not part of this record's encoding: it is the values, sent without a copy.
+     */
+    public record PushHeader(int tensorId, int chunk, long step, int codec, int count) implements Message {
+        public static final int LENGTH = 24;
+
+        public int encodedLength() { return LENGTH; }
+
+        public void writeTo(ByteBuf out) {
+            out.writeIntLE(tensorId);
+            out.writeIntLE(chunk);
+            out.writeLongLE(step);
+            out.writeByte(codec);
+            out.writeZero(3);
+            out.writeIntLE(count);
+        }
+
+        /** Reads the fixed part; the reader index is left at the values, whose length is checked here. */
+        public static PushHeader read(ByteBuf in, String what) {
+            need(in, LENGTH, what);
+            int tensorId = in.readIntLE();
+            int chunk = in.readIntLE();
+            long step = in.readLongLE();
+            int codec = in.readUnsignedByte();
+            in.skipBytes(3);
+            long count = in.readUnsignedIntLE();
+            if (step < 0) {
+                throw new ProtocolException(ErrorCode.BAD_ARGUMENT, what + " step " + step + " must be >= 0");
+            }
+            if (codec != CODEC_FP32) {
+                throw new ProtocolException(ErrorCode.UNSUPPORTED_CODEC, what + " codec " + codec + " not supported, expected 0 (fp32)");
+            }
+            if (count * 4 != in.readableBytes()) {
+                throw new ProtocolException(ErrorCode.SIZE_MISMATCH, what + " announces " + count
+                        + " fp32 values (" + count * 4 + " bytes) but carries " + in.readableBytes() + " bytes");
+            }
+            return new PushHeader(tensorId, chunk, step, codec, (int) count);
+        }
+    }
+
+    /**
+     * PULL: ask for one chunk's parameters. {@code clock} is the puller's clock: under bsp the answer waits
+     * until the chunk's version is at least {@code clock}, under ssp:S until the slowest worker's clock is
+     * at least {@code clock - S}; under asp it never waits.
+     * <pre>
+     *  0          4         8             16
+     *  +----------+---------+-------------+
+     *  | tensor id| chunk   | clock (i64) |
+     *  +----------+---------+-------------+
+     * </pre>
+     */
+    public record Pull(int tensorId, int chunk, long clock) implements Message {
+        public static final int LENGTH = 16;
+
+        public int encodedLength() { return LENGTH; }
+
+        public void writeTo(ByteBuf out) {
+            out.writeIntLE(tensorId);
+            out.writeIntLE(chunk);
+            out.writeLongLE(clock);
+        }
+
+        public static Pull read(ByteBuf in) {
+            exact(in, LENGTH, "PULL");
+            Pull pull = new Pull(in.readIntLE(), in.readIntLE(), in.readLongLE());
+            if (pull.clock < 0) {
+                throw new ProtocolException(ErrorCode.BAD_ARGUMENT, "PULL clock " + pull.clock + " must be >= 0");
+            }
+            return pull;
+        }
+    }
+
+    /**
+     * DATA answer to PULL and PUSH_PULL: the chunk's parameters after {@code version} updates.
+     * <pre>
+     *  0               8       12        16
+     *  +---------------+-------+---------+---------------------
+     *  | version (i64) | count | dtype=0 | count x f32 values
+     *  +---------------+-------+---------+---------------------
+     * </pre>
+     */
+    public record PullReplyHeader(long version, int count) implements Message {
+        public static final int LENGTH = 16;
+
+        public int encodedLength() { return LENGTH; }
+
+        public void writeTo(ByteBuf out) {
+            out.writeLongLE(version);
+            out.writeIntLE(count);
+            out.writeIntLE(0);
+        }
+
+        /** Reads the fixed part; the reader index is left at the values, whose length is checked here. */
+        public static PullReplyHeader read(ByteBuf in) {
+            need(in, LENGTH, "PULL reply");
+            long version = in.readLongLE();
+            long count = in.readUnsignedIntLE();
+            int dtype = in.readIntLE();
+            if (dtype != 0) {
+                throw bad("PULL reply dtype " + dtype + " not supported, expected 0 (fp32)");
+            }
+            if (count * 4 != in.readableBytes()) {
+                throw bad("PULL reply announces " + count + " values but carries " + in.readableBytes() + " bytes");
+            }
+            return new PullReplyHeader(version, (int) count);
+        }
+    }
+
+    /**
+     * CLOCK: the sender (a worker) has finished every step before {@code clock}.
+     * <pre>  i64 clock </pre>
+     */
+    public record Clock(long clock) implements Message {
+        public static final int LENGTH = 8;
+
+        public int encodedLength() { return LENGTH; }
+
+        public void writeTo(ByteBuf out) { out.writeLongLE(clock); }
+
+        public static Clock read(ByteBuf in) {
+            exact(in, LENGTH, "CLOCK");
+            long clock = in.readLongLE();
+            if (clock < 0) {
+                throw new ProtocolException(ErrorCode.BAD_ARGUMENT, "CLOCK " + clock + " must be >= 0");
+            }
+            return new Clock(clock);
+        }
+    }
+
+    /**
+     * ERROR answer.
+     * <pre>
+     *  0      2            4
+     *  +------+------------+-------------------
+     *  | code | msg length | message (UTF-8)
+     *  +------+------------+-------------------
+     * </pre>
+     */
+    public record ErrorReply(ErrorCode code, String message) implements Message {
+        public static final int MAX_MESSAGE_BYTES = 4096;
+
+        public int encodedLength() { return 2 + Frames.stringLength(message, MAX_MESSAGE_BYTES); }
+
+        public void writeTo(ByteBuf out) {
+            out.writeShortLE(code.code);
+            Frames.writeString(out, message, MAX_MESSAGE_BYTES);
+        }
+
+        public static ErrorReply read(ByteBuf in) {
+            need(in, 4, "ERROR");
+            int code = in.readUnsignedShortLE();
+            int n = in.readUnsignedShortLE();
+            need(in, n, "ERROR message");
+            return new ErrorReply(ErrorCode.ofCode(code), in.readCharSequence(n, StandardCharsets.UTF_8).toString());
+        }
+    }
+
+    /** A UTF-8 text payload (STATS answers carry JSON). */
+    public record Text(String text) implements Message {
+        public int encodedLength() { return text.getBytes(StandardCharsets.UTF_8).length; }
+
+        public void writeTo(ByteBuf out) { out.writeCharSequence(text, StandardCharsets.UTF_8); }
+
+        public static Text read(ByteBuf in) {
+            return new Text(in.readCharSequence(in.readableBytes(), StandardCharsets.UTF_8).toString());
+        }
+    }
+
+    private static void exact(ByteBuf in, int length, String what) {
+        if (in.readableBytes() != length) {
+            throw bad(what + " payload is " + in.readableBytes() + " bytes, expected " + length);
+        }
+    }
+
+    private static void need(ByteBuf in, int length, String what) {
+        if (in.readableBytes() < length) {
+            throw bad(what + ": payload truncated, " + in.readableBytes() + " bytes left, need " + length);
+        }
+    }
+
+    private static ProtocolException bad(String message) {
+        return new ProtocolException(ErrorCode.BAD_FRAME, message);
+    }
+}

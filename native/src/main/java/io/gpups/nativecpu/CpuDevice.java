@@ -1,0 +1,493 @@
+package io.gpups.nativecpu;
+
+import io.gpups.core.device.Device;
+import io.gpups.core.device.DeviceBuffer;
+import io.gpups.core.optim.OptimizerSpec;
+
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.openblas.presets.openblas_nolapack;
+
+import java.lang.ref.Reference;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+import static org.bytedeco.openblas.global.openblas_nolapack.CblasNoTrans;
+import static org.bytedeco.openblas.global.openblas_nolapack.CblasRowMajor;
+import static org.bytedeco.openblas.global.openblas_nolapack.CblasTrans;
+import static org.bytedeco.openblas.global.openblas_nolapack.cblas_sgemm;
+
+/**
+ * The CPU device: off-heap buffers and the shared kernel math compiled for the host (through JavaCPP, see
+ * {@link CpuKernels}), with OpenBLAS for GEMM. Every operation runs synchronously on the calling thread, so
+ * {@link #synchronize()} has nothing to wait for.
+ *
+ * <p>Host {@link ByteBuffer}s are read and written in place when direct (a Netty payload costs no copy),
+ * through a temporary native copy when on the heap; their position is never changed. Sizes are checked here,
+ * before any native call: a bad count or offset is an {@link IllegalArgumentException} naming the values.
+ *
+ * <p>OpenBLAS is loaded on the first {@link #gemm} (it unpacks about 100 MB once), with the thread count given
+ * at construction. That count is process-wide in OpenBLAS: the default is 1 because several gpups processes
+ * usually share one machine.
+ */
+public final class CpuDevice implements Device {
+
+    /** System property with the OpenBLAS thread count of devices made by {@link CpuDeviceProvider}. */
+    public static final String BLAS_THREADS_PROPERTY = "gpups.blas.threads";
+
+    private static final String NAME = "cpu";
+
+    private final int blasThreads;
+    private final Set<CpuDeviceBuffer> liveBuffers = ConcurrentHashMap.newKeySet();
+    private final AtomicLong nextBufferId = new AtomicLong();
+    private boolean blasConfigured;
+    private volatile boolean closed;
+
+    /** A device with the OpenBLAS thread count of {@value #BLAS_THREADS_PROPERTY} (default 1). */
+    public CpuDevice() {
+        this(blasThreadsFromProperty());
+    }
+
+    public CpuDevice(int blasThreads) {
+        if (blasThreads < 1) {
+            throw new IllegalArgumentException("OpenBLAS thread count must be >= 1, got " + blasThreads);
+        }
+        this.blasThreads = blasThreads;
+    }
+
+    private static int blasThreadsFromProperty() {
+        String value = System.getProperty(BLAS_THREADS_PROPERTY, "1");
+        try {
+            return Integer.parseInt(value.trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(BLAS_THREADS_PROPERTY + " must be an integer >= 1, got '" + value + "'");
+        }
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    /** OpenBLAS threads this device asks for on its first GEMM. */
+    public int blasThreads() {
+        return blasThreads;
+    }
+
+    // ---- memory -------------------------------------------------------------------------------------
+
+    @Override
+    public CpuDeviceBuffer allocate(long elements) {
+        ensureOpen();
+        if (elements < 0 || elements > Long.MAX_VALUE / Float.BYTES) {
+            throw new IllegalArgumentException("cannot allocate " + elements + " floats");
+        }
+        FloatPointer storage = CpuKernels.allocate_floats(elements);
+        if (storage == null || storage.isNull()) {
+            throw new OutOfMemoryError("cpu device: could not allocate " + elements + " floats ("
+                    + elements * Float.BYTES + " bytes)");
+        }
+        CpuDeviceBuffer buffer = new CpuDeviceBuffer(this, nextBufferId.incrementAndGet(), elements, storage);
+        liveBuffers.add(buffer);
+        return buffer;
+    }
+
+    void released(CpuDeviceBuffer buffer) {
+        liveBuffers.remove(buffer);
+    }
+
+    @Override
+    public void upload(ByteBuffer src, DeviceBuffer dst, long dstOffset, int count) {
+        CpuDeviceBuffer d = range("dst", dst, dstOffset, count);
+        try (HostBytes bytes = HostBytes.reading(src, "src", count)) {
+            CpuKernels.copy_from_payload(d.at(dstOffset), bytes.pointer(), count);
+        }
+    }
+
+    @Override
+    public void download(DeviceBuffer src, long srcOffset, int count, ByteBuffer dst) {
+        CpuDeviceBuffer s = range("src", src, srcOffset, count);
+        try (HostBytes bytes = HostBytes.writing(dst, "dst", count)) {
+            CpuKernels.copy_to_payload(bytes.pointer(), s.at(srcOffset), count);
+        }
+    }
+
+    @Override
+    public void upload(float[] src, int srcOffset, DeviceBuffer dst, long dstOffset, int count) {
+        CpuDeviceBuffer d = range("dst", dst, dstOffset, count);
+        checkArrayRange("src", src, srcOffset, count);
+        d.at(dstOffset).put(src, srcOffset, count);
+    }
+
+    @Override
+    public void download(DeviceBuffer src, long srcOffset, float[] dst, int dstOffset, int count) {
+        CpuDeviceBuffer s = range("src", src, srcOffset, count);
+        checkArrayRange("dst", dst, dstOffset, count);
+        s.at(srcOffset).get(dst, dstOffset, count);
+    }
+
+    @Override
+    public void fill(DeviceBuffer dst, float value, long count) {
+        CpuKernels.fill(range("dst", dst, 0, count).at(0), value, count);
+    }
+
+    // ---- server math --------------------------------------------------------------------------------
+
+    @Override
+    public void accumulate(DeviceBuffer acc, ByteBuffer hostGradient, int count) {
+        CpuDeviceBuffer a = range("acc", acc, 0, count);
+        try (HostBytes grad = HostBytes.reading(hostGradient, "hostGradient", count)) {
+            CpuKernels.accumulate_payload(a.at(0), grad.pointer(), count);
+        }
+    }
+
+    @Override
+    public void accumulate(DeviceBuffer acc, DeviceBuffer grad, int count) {
+        CpuDeviceBuffer a = range("acc", acc, 0, count);
+        CpuDeviceBuffer g = range("grad", grad, 0, count);
+        CpuKernels.accumulate(a.at(0), g.at(0), count);
+    }
+
+    @Override
+    public void scale(DeviceBuffer x, float alpha, int count) {
+        CpuKernels.scale(range("x", x, 0, count).at(0), alpha, count);
+    }
+
+    @Override
+    public void applyOptimizer(OptimizerSpec spec, DeviceBuffer param, DeviceBuffer grad, DeviceBuffer[] slots,
+                               int count, long step, float gradScale) {
+        FloatPointer g = range("grad", grad, 0, count).at(0);
+        applyOptimizer(spec, param, g, null, slots, count, step, gradScale);
+    }
+
+    @Override
+    public void applyOptimizer(OptimizerSpec spec, DeviceBuffer param, ByteBuffer hostGradient, DeviceBuffer[] slots,
+                               int count, long step, float gradScale) {
+        try (HostBytes grad = HostBytes.reading(hostGradient, "hostGradient", count)) {
+            applyOptimizer(spec, param, null, grad.pointer(), slots, count, step, gradScale);
+        }
+    }
+
+    /** Exactly one of {@code deviceGrad} and {@code payloadGrad} is non-null. */
+    private void applyOptimizer(OptimizerSpec spec, DeviceBuffer param, FloatPointer deviceGrad,
+                                BytePointer payloadGrad, DeviceBuffer[] slots, int count, long step, float gradScale) {
+        if (spec == null) {
+            throw new IllegalArgumentException("optimizer spec is null");
+        }
+        if (step < 1) {
+            throw new IllegalArgumentException("optimizer step is 1-based, got " + step);
+        }
+        if (slots == null || slots.length != spec.slots()) {
+            throw new IllegalArgumentException(spec.kind().cliName() + " needs " + spec.slots() + " slot buffer(s), got "
+                    + (slots == null ? "null" : String.valueOf(slots.length)));
+        }
+        FloatPointer p = range("param", param, 0, count).at(0);
+        FloatPointer[] s = new FloatPointer[slots.length];
+        for (int i = 0; i < slots.length; i++) {
+            s[i] = range("slot " + i, slots[i], 0, count).at(0);
+        }
+        boolean payload = payloadGrad != null;
+        switch (spec.kind()) {
+            case SGD -> {
+                OptimizerSpec.Sgd o = (OptimizerSpec.Sgd) spec;
+                if (payload) {
+                    CpuKernels.sgd_payload(p, payloadGrad, count, o.lr(), o.weightDecay(), gradScale);
+                } else {
+                    CpuKernels.sgd(p, deviceGrad, count, o.lr(), o.weightDecay(), gradScale);
+                }
+            }
+            case MOMENTUM -> {
+                OptimizerSpec.Momentum o = (OptimizerSpec.Momentum) spec;
+                if (payload) {
+                    CpuKernels.momentum_payload(p, s[0], payloadGrad, count, o.lr(), o.momentum(), o.weightDecay(), gradScale);
+                } else {
+                    CpuKernels.momentum(p, s[0], deviceGrad, count, o.lr(), o.momentum(), o.weightDecay(), gradScale);
+                }
+            }
+            case NESTEROV -> {
+                OptimizerSpec.Nesterov o = (OptimizerSpec.Nesterov) spec;
+                if (payload) {
+                    CpuKernels.nesterov_payload(p, s[0], payloadGrad, count, o.lr(), o.momentum(), o.weightDecay(), gradScale);
+                } else {
+                    CpuKernels.nesterov(p, s[0], deviceGrad, count, o.lr(), o.momentum(), o.weightDecay(), gradScale);
+                }
+            }
+            case ADAGRAD -> {
+                OptimizerSpec.Adagrad o = (OptimizerSpec.Adagrad) spec;
+                if (payload) {
+                    CpuKernels.adagrad_payload(p, s[0], payloadGrad, count, o.lr(), o.eps(), o.weightDecay(), gradScale);
+                } else {
+                    CpuKernels.adagrad(p, s[0], deviceGrad, count, o.lr(), o.eps(), o.weightDecay(), gradScale);
+                }
+            }
+            case ADAM -> {
+                OptimizerSpec.Adam o = (OptimizerSpec.Adam) spec;
+                float bc1 = biasCorrection(o.beta1(), step);
+                float bc2 = biasCorrection(o.beta2(), step);
+                if (payload) {
+                    CpuKernels.adam_payload(p, s[0], s[1], payloadGrad, count, o.lr(), o.beta1(), o.beta2(), o.eps(),
+                            o.weightDecay(), bc1, bc2, gradScale);
+                } else {
+                    CpuKernels.adam(p, s[0], s[1], deviceGrad, count, o.lr(), o.beta1(), o.beta2(), o.eps(),
+                            o.weightDecay(), bc1, bc2, gradScale);
+                }
+            }
+            case ADAMW -> {
+                OptimizerSpec.AdamW o = (OptimizerSpec.AdamW) spec;
+                float bc1 = biasCorrection(o.beta1(), step);
+                float bc2 = biasCorrection(o.beta2(), step);
+                if (payload) {
+                    CpuKernels.adamw_payload(p, s[0], s[1], payloadGrad, count, o.lr(), o.beta1(), o.beta2(), o.eps(),
+                            o.weightDecay(), bc1, bc2, gradScale);
+                } else {
+                    CpuKernels.adamw(p, s[0], s[1], deviceGrad, count, o.lr(), o.beta1(), o.beta2(), o.eps(),
+                            o.weightDecay(), bc1, bc2, gradScale);
+                }
+            }
+            default -> throw new IllegalArgumentException("unsupported optimizer " + spec.kind());
+        }
+    }
+
+    /**
+     * {@code 1 - beta^step}, computed in double: in float, {@code beta^step} for beta = 0.999 loses about three
+     * digits to the subtraction at small steps, which would bias the first Adam updates.
+     */
+    static float biasCorrection(float beta, long step) {
+        return (float) (1.0 - Math.pow(beta, step));
+    }
+
+    // ---- worker math --------------------------------------------------------------------------------
+
+    @Override
+    public void gemm(boolean transA, boolean transB, int m, int n, int k,
+                     float alpha, DeviceBuffer a, DeviceBuffer b, float beta, DeviceBuffer c) {
+        if (m < 0 || n < 0 || k < 0) {
+            throw new IllegalArgumentException("gemm dimensions must be >= 0, got m=" + m + " n=" + n + " k=" + k);
+        }
+        FloatPointer pa = range("A", a, 0, (long) m * k).at(0);
+        FloatPointer pb = range("B", b, 0, (long) k * n).at(0);
+        FloatPointer pc = range("C", c, 0, (long) m * n).at(0);
+        if (m == 0 || n == 0) {
+            return;
+        }
+        configureBlas();
+        // Row-major: op(A) is m x k, stored as m x k (lda = k) or, transposed, as k x m (lda = m).
+        int lda = Math.max(1, transA ? m : k);
+        int ldb = Math.max(1, transB ? k : n);
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                m, n, k, alpha, pa, lda, pb, ldb, beta, pc, n);
+    }
+
+    private void configureBlas() {
+        if (!blasConfigured) {
+            openblas_nolapack.blas_set_num_threads(blasThreads);
+            blasConfigured = true;
+        }
+    }
+
+    @Override
+    public void addBias(DeviceBuffer x, DeviceBuffer bias, int rows, int cols) {
+        checkShape("addBias", rows, cols);
+        FloatPointer px = range("x", x, 0, (long) rows * cols).at(0);
+        CpuKernels.add_bias(px, range("bias", bias, 0, cols).at(0), rows, cols);
+    }
+
+    @Override
+    public void relu(DeviceBuffer x, int count) {
+        CpuKernels.relu(range("x", x, 0, count).at(0), count);
+    }
+
+    @Override
+    public void reluBackward(DeviceBuffer grad, DeviceBuffer activation, int count) {
+        FloatPointer g = range("grad", grad, 0, count).at(0);
+        CpuKernels.relu_backward(g, range("activation", activation, 0, count).at(0), count);
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>{@code gradLogits} may be {@code logits} itself. Row losses are summed in double. A label that is not
+     * an integer class index in {@code [0, cols)} fails the call (a {@link RuntimeException} naming the row)
+     * before anything is written.
+     */
+    @Override
+    public float softmaxCrossEntropy(DeviceBuffer logits, DeviceBuffer labels, int rows, int cols,
+                                     DeviceBuffer gradLogits) {
+        checkShape("softmaxCrossEntropy", rows, cols);
+        if (rows == 0 || cols == 0) {
+            throw new IllegalArgumentException("softmaxCrossEntropy needs rows > 0 and cols > 0, got rows=" + rows
+                    + " cols=" + cols);
+        }
+        long size = (long) rows * cols;
+        FloatPointer l = range("logits", logits, 0, size).at(0);
+        FloatPointer y = range("labels", labels, 0, rows).at(0);
+        FloatPointer g = range("gradLogits", gradLogits, 0, size).at(0);
+        return CpuKernels.softmax_xent(l, y, rows, cols, g);
+    }
+
+    @Override
+    public void columnSums(DeviceBuffer x, int rows, int cols, DeviceBuffer out) {
+        checkShape("columnSums", rows, cols);
+        FloatPointer px = range("x", x, 0, (long) rows * cols).at(0);
+        CpuKernels.column_sums(px, rows, cols, range("out", out, 0, cols).at(0));
+    }
+
+    @Override
+    public int countCorrect(DeviceBuffer logits, DeviceBuffer labels, int rows, int cols) {
+        checkShape("countCorrect", rows, cols);
+        if (rows > 0 && cols == 0) {
+            throw new IllegalArgumentException("countCorrect needs cols > 0 for " + rows + " rows");
+        }
+        FloatPointer l = range("logits", logits, 0, (long) rows * cols).at(0);
+        return CpuKernels.count_correct(l, range("labels", labels, 0, rows).at(0), rows, cols);
+    }
+
+    @Override
+    public void synchronize() {
+        ensureOpen();
+    }
+
+    /** Frees every buffer still open; later calls fail. Closing twice is harmless. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        for (CpuDeviceBuffer buffer : new ArrayList<>(liveBuffers)) {
+            buffer.close();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "CpuDevice[blasThreads=" + blasThreads + ", liveBuffers=" + liveBuffers.size() + "]";
+    }
+
+    // ---- checks -------------------------------------------------------------------------------------
+
+    private void ensureOpen() {
+        if (closed) {
+            throw new IllegalStateException("cpu device is closed");
+        }
+    }
+
+    /**
+     * The buffer as this device's own, after checking that {@code [offset, offset + count)} lies inside it.
+     * {@code role} names the argument in messages.
+     */
+    private CpuDeviceBuffer range(String role, DeviceBuffer buffer, long offset, long count) {
+        ensureOpen();
+        if (!(buffer instanceof CpuDeviceBuffer own) || own.device() != this) {
+            throw new IllegalArgumentException(role + ": " + buffer + " does not belong to this cpu device");
+        }
+        if (own.isClosed()) {
+            throw new IllegalStateException(role + ": " + own + " is closed");
+        }
+        if (offset < 0 || count < 0) {
+            throw new IllegalArgumentException(role + ": offset " + offset + " and count " + count + " must be >= 0");
+        }
+        if (offset > own.elements() - count) {
+            throw new IllegalArgumentException(role + ": offset " + offset + " + count " + count + " exceeds the "
+                    + own.elements() + " floats of " + own);
+        }
+        return own;
+    }
+
+    private static void checkArrayRange(String role, float[] array, int offset, int count) {
+        if (array == null) {
+            throw new IllegalArgumentException(role + " array is null");
+        }
+        if (offset < 0 || count < 0 || offset > array.length - count) {
+            throw new IllegalArgumentException(role + ": offset " + offset + " + count " + count
+                    + " does not fit an array of " + array.length + " floats");
+        }
+    }
+
+    private static void checkShape(String op, int rows, int cols) {
+        if (rows < 0 || cols < 0) {
+            throw new IllegalArgumentException(op + ": rows and cols must be >= 0, got rows=" + rows + " cols=" + cols);
+        }
+    }
+
+    /**
+     * {@code count} floats of a host buffer as a native byte pointer at the buffer's position. Direct buffers are
+     * used in place; heap buffers go through a temporary native copy (copied in for reading, copied back on
+     * {@link #close()} for writing). The caller's buffer position never moves.
+     */
+    private static final class HostBytes implements AutoCloseable {
+        private final ByteBuffer host;
+        private final BytePointer pointer;
+        private final long bytes;
+        /** The pointer is a temporary copy (heap host buffer), freed on close. */
+        private final boolean staged;
+        private final boolean copyBack;
+
+        private HostBytes(ByteBuffer host, BytePointer pointer, long bytes, boolean staged, boolean copyBack) {
+            this.host = host;
+            this.pointer = pointer;
+            this.bytes = bytes;
+            this.staged = staged;
+            this.copyBack = copyBack;
+        }
+
+        static HostBytes reading(ByteBuffer src, String role, int count) {
+            long bytes = checkHost(src, role, count);
+            if (src.isDirect()) {
+                return new HostBytes(src, new BytePointer(src), bytes, false, false);
+            }
+            BytePointer staging = new BytePointer(Math.max(1, bytes));
+            if (bytes > 0) {
+                ByteBuffer region = src.duplicate();
+                region.limit(region.position() + (int) bytes);
+                staging.asBuffer().put(region);
+            }
+            return new HostBytes(src, staging, bytes, true, false);
+        }
+
+        static HostBytes writing(ByteBuffer dst, String role, int count) {
+            long bytes = checkHost(dst, role, count);
+            if (dst.isReadOnly()) {
+                throw new IllegalArgumentException(role + " is a read-only buffer");
+            }
+            if (dst.isDirect()) {
+                return new HostBytes(dst, new BytePointer(dst), bytes, false, false);
+            }
+            return new HostBytes(dst, new BytePointer(Math.max(1, bytes)), bytes, true, true);
+        }
+
+        private static long checkHost(ByteBuffer buffer, String role, int count) {
+            if (buffer == null) {
+                throw new IllegalArgumentException(role + " buffer is null");
+            }
+            if (count < 0) {
+                throw new IllegalArgumentException(role + ": count must be >= 0, got " + count);
+            }
+            long bytes = (long) count * Float.BYTES;
+            if (bytes > buffer.remaining()) {
+                throw new IllegalArgumentException(role + ": count " + count + " floats (" + bytes
+                        + " bytes) exceeds the " + buffer.remaining() + " bytes remaining in the buffer");
+            }
+            return bytes;
+        }
+
+        BytePointer pointer() {
+            return pointer;
+        }
+
+        @Override
+        public void close() {
+            if (staged) {
+                if (copyBack && bytes > 0) {
+                    host.duplicate().put(pointer.asBuffer());
+                }
+                pointer.close();
+            }
+            // A direct buffer is used in place: keep it reachable until the native call is over.
+            Reference.reachabilityFence(host);
+        }
+    }
+}

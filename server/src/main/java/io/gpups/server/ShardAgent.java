@@ -1,0 +1,396 @@
+package io.gpups.server;
+
+import io.gpups.core.config.Consistency;
+import io.gpups.core.device.Device;
+import io.gpups.core.protocol.ErrorCode;
+import io.gpups.core.protocol.Frame;
+import io.gpups.core.protocol.Frames;
+import io.gpups.core.protocol.Messages;
+import io.gpups.core.protocol.Opcode;
+import io.gpups.core.protocol.ProtocolException;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The one thread that owns a shard's device and chunk state (DESIGN.md, Threads). Event loops decode and
+ * validate frames and {@link #submit} tasks; the agent runs them in order, so chunk state needs no locks.
+ * Every request handed to the agent gets exactly one answer: OK, DATA or ERROR.
+ */
+final class ShardAgent implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(ShardAgent.class);
+
+    private final ShardConfig config;
+    private final Device device;
+    private final boolean bsp;
+    private final LinkedBlockingQueue<Runnable> queue = new LinkedBlockingQueue<>();
+    private final Thread thread;
+    private volatile boolean running = true;
+
+    private final Map<String, TensorState> byName = new HashMap<>();
+    private final List<TensorState> byId = new ArrayList<>();
+    /** ssp: the clock each worker reported; the slowest bounds every pull. */
+    private final long[] workerClock;
+    /** ssp: pulls waiting for the slowest worker. */
+    private final List<ParkedPull> sspParked = new ArrayList<>();
+
+    final ShardCounters counters = new ShardCounters();
+    private final AtomicLong queueDepth = new AtomicLong();
+
+    ShardAgent(ShardConfig config, Device device) {
+        this.config = config;
+        this.device = device;
+        this.bsp = config.consistency().mode() == Consistency.Mode.BSP;
+        this.workerClock = new long[config.workers()];
+        this.thread = new Thread(this::run, "gpups-shard-" + config.shard() + "-agent");
+        this.thread.setDaemon(true);
+    }
+
+    void start() {
+        thread.start();
+    }
+
+    /** Queues a task for the agent thread; called from event loops, never blocks. */
+    void submit(Runnable task) {
+        queueDepth.incrementAndGet();
+        queue.add(task);
+    }
+
+    long queueDepth() {
+        return queueDepth.get();
+    }
+
+    private void run() {
+        while (running) {
+            Runnable task;
+            try {
+                task = queue.poll(100, TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                break;
+            }
+            if (task == null) {
+                continue;
+            }
+            queueDepth.decrementAndGet();
+            try {
+                task.run();
+            } catch (Throwable t) {
+                // A task answers its own request; this only guards the thread against a bug.
+                log.error("shard agent task failed", t);
+            }
+        }
+    }
+
+    // ---- requests (agent thread) ----------------------------------------------------------------------
+
+    void register(Channel ch, long requestId, Messages.Register reg) {
+        answer(ch, requestId, () -> {
+            TensorState existing = byName.get(reg.spec().name());
+            if (existing != null) {
+                if (!existing.registration.equals(reg)) {
+                    throw new ProtocolException(ErrorCode.CONFLICT, "tensor '" + reg.spec().name()
+                            + "' is already registered as " + existing.registration + "; conflicting definition " + reg);
+                }
+                return Frames.encode(ch.alloc(), Opcode.OK, requestId, new Messages.RegisterReply(existing.id));
+            }
+            TensorState t = new TensorState(byId.size(), reg);
+            int previous = -1;
+            for (int c : reg.chunks()) {
+                if (c < 0 || c >= t.layout.chunks()) {
+                    throw new ProtocolException(ErrorCode.BAD_CHUNK, "REGISTER '" + reg.spec().name() + "': chunk "
+                            + c + " out of range, the tensor has " + t.layout.chunks() + " chunk(s)");
+                }
+                if (c <= previous) {
+                    throw new ProtocolException(ErrorCode.BAD_CHUNK, "REGISTER '" + reg.spec().name()
+                            + "': chunk indices must be strictly ascending, got " + c + " after " + previous);
+                }
+                previous = c;
+            }
+            try {
+                for (int c : reg.chunks()) {
+                    t.chunks.put(c, new ChunkState(t, c, device, bsp, config.workers()));
+                }
+            } catch (OutOfMemoryError | RuntimeException e) {
+                t.chunks.values().forEach(ChunkState::close);
+                throw new ProtocolException(ErrorCode.OUT_OF_MEMORY, "REGISTER '" + reg.spec().name()
+                        + "': cannot allocate device memory: " + e.getMessage());
+            }
+            byName.put(reg.spec().name(), t);
+            byId.add(t);
+            long bytes = t.chunks.values().stream().mapToLong(ChunkState::deviceBytes).sum();
+            counters.deviceBytes += bytes;
+            log.info("registered {} ({} of {} chunks here, {} device bytes)", reg.spec(), reg.chunks().length,
+                    t.layout.chunks(), bytes);
+            return Frames.encode(ch.alloc(), Opcode.OK, requestId, new Messages.RegisterReply(t.id));
+        });
+    }
+
+    /**
+     * A gradient for one chunk. Under bsp it joins the step's sum and the update is applied when every
+     * worker's gradient for the step is in; under asp and ssp it is applied at once. With
+     * {@code thenPull}, the answer is the chunk's parameters after the update (under bsp: after the step).
+     */
+    void push(Channel ch, long requestId, int rank, Messages.PushHeader h, ByteBuf values, boolean thenPull) {
+        try {
+            ChunkState chunk = chunk(h.tensorId(), h.chunk(), thenPull ? "PUSH_PULL" : "PUSH");
+            if (h.count() != chunk.length) {
+                throw new ProtocolException(ErrorCode.SIZE_MISMATCH, "PUSH to '" + chunk.tensor.spec.name() + "' chunk "
+                        + chunk.index + ": " + h.count() + " values, the chunk holds " + chunk.length);
+            }
+            ByteBuffer gradient = values.nioBuffer().order(ByteOrder.LITTLE_ENDIAN);
+            counters.pushes++;
+            counters.bytesPushed += values.readableBytes();
+            if (bsp) {
+                pushBsp(ch, requestId, rank, h, chunk, gradient, thenPull);
+            } else {
+                long start = System.nanoTime();
+                device.applyOptimizer(chunk.tensor.spec.optimizer(), chunk.param, gradient, chunk.slots,
+                        chunk.length, chunk.version + 1, 1f);
+                chunk.version++;
+                counters.recordUpdate(chunk.length, System.nanoTime() - start);
+                if (thenPull) {
+                    sendParameters(ch, requestId, chunk);
+                } else {
+                    ch.writeAndFlush(Frames.empty(ch.alloc(), Opcode.OK, requestId));
+                }
+            }
+        } catch (ProtocolException e) {
+            error(ch, requestId, e);
+        } catch (RuntimeException e) {
+            internal(ch, requestId, e);
+        }
+    }
+
+    private void pushBsp(Channel ch, long requestId, int rank, Messages.PushHeader h, ChunkState chunk,
+                         ByteBuffer gradient, boolean thenPull) {
+        if (rank < 0) {
+            throw new ProtocolException(ErrorCode.BAD_ARGUMENT, "bsp PUSH needs a worker rank; this connection said HELLO with rank -1");
+        }
+        if (h.step() != chunk.version) {
+            if (h.step() < chunk.version) {
+                // Already part of an applied step: a retry. Applying it again would count it twice.
+                counters.duplicatePushes++;
+                answerPushed(ch, requestId, chunk, h.step(), thenPull);
+                return;
+            }
+            throw new ProtocolException(ErrorCode.STALE_STEP, "bsp PUSH for step " + h.step() + " of '"
+                    + chunk.tensor.spec.name() + "' chunk " + chunk.index + ", but the chunk is collecting step " + chunk.version);
+        }
+        if (chunk.arrived[rank]) {
+            counters.duplicatePushes++;
+            answerPushed(ch, requestId, chunk, h.step(), thenPull);
+            return;
+        }
+        int workers = config.workers();
+        if (workers == 1) {
+            applyBsp(chunk, gradient, 1f);
+        } else {
+            chunk.arrived[rank] = true;
+            chunk.arrivedCount++;
+            if (chunk.arrivedCount < workers) {
+                device.accumulate(chunk.accumulator, gradient, chunk.length);
+            } else {
+                // The last gradient of the step: fold it into the sum, apply the mean, start the next step.
+                device.accumulate(chunk.accumulator, gradient, chunk.length);
+                applyBsp(chunk, null, 1f / workers);
+            }
+        }
+        answerPushed(ch, requestId, chunk, h.step(), thenPull);
+    }
+
+    /** Applies the step's update, from {@code direct} or else from the chunk's accumulator, and wakes pulls. */
+    private void applyBsp(ChunkState chunk, ByteBuffer direct, float gradScale) {
+        long start = System.nanoTime();
+        if (direct != null) {
+            device.applyOptimizer(chunk.tensor.spec.optimizer(), chunk.param, direct, chunk.slots, chunk.length,
+                    chunk.version + 1, gradScale);
+        } else {
+            device.applyOptimizer(chunk.tensor.spec.optimizer(), chunk.param, chunk.accumulator, chunk.slots,
+                    chunk.length, chunk.version + 1, gradScale);
+            device.fill(chunk.accumulator, 0f, chunk.length);
+            java.util.Arrays.fill(chunk.arrived, false);
+            chunk.arrivedCount = 0;
+        }
+        chunk.version++;
+        counters.recordUpdate(chunk.length, System.nanoTime() - start);
+        while (!chunk.parked.isEmpty() && chunk.parked.peekFirst().clock() <= chunk.version) {
+            ParkedPull p = chunk.parked.pollFirst();
+            counters.recordWait(System.nanoTime() - p.parkedAtNanos());
+            sendParameters(p.channel(), p.requestId(), chunk);
+        }
+    }
+
+    private void answerPushed(Channel ch, long requestId, ChunkState chunk, long step, boolean thenPull) {
+        if (thenPull) {
+            pullAt(ch, requestId, chunk, step + 1);
+        } else {
+            ch.writeAndFlush(Frames.empty(ch.alloc(), Opcode.OK, requestId));
+        }
+    }
+
+    void pull(Channel ch, long requestId, int rank, Messages.Pull p) {
+        try {
+            ChunkState chunk = chunk(p.tensorId(), p.chunk(), "PULL");
+            counters.pulls++;
+            pullAt(ch, requestId, chunk, p.clock());
+        } catch (ProtocolException e) {
+            error(ch, requestId, e);
+        } catch (RuntimeException e) {
+            internal(ch, requestId, e);
+        }
+    }
+
+    private void pullAt(Channel ch, long requestId, ChunkState chunk, long clock) {
+        switch (config.consistency().mode()) {
+            case ASP -> sendParameters(ch, requestId, chunk);
+            case BSP -> {
+                if (chunk.version >= clock) {
+                    sendParameters(ch, requestId, chunk);
+                } else {
+                    chunk.parked.addLast(new ParkedPull(ch, requestId, chunk, clock, System.nanoTime()));
+                }
+            }
+            case SSP -> {
+                if (slowestClock() >= clock - config.consistency().staleness()) {
+                    sendParameters(ch, requestId, chunk);
+                } else {
+                    sspParked.add(new ParkedPull(ch, requestId, chunk, clock, System.nanoTime()));
+                }
+            }
+        }
+    }
+
+    void clock(Channel ch, long requestId, int rank, Messages.Clock c) {
+        if (rank < 0) {
+            error(ch, requestId, new ProtocolException(ErrorCode.BAD_ARGUMENT,
+                    "CLOCK needs a worker rank; this connection said HELLO with rank -1"));
+            return;
+        }
+        long before = slowestClock();
+        workerClock[rank] = Math.max(workerClock[rank], c.clock());
+        long after = slowestClock();
+        ch.writeAndFlush(Frames.empty(ch.alloc(), Opcode.OK, requestId));
+        if (after > before && !sspParked.isEmpty()) {
+            long bound = config.consistency().staleness();
+            Iterator<ParkedPull> it = sspParked.iterator();
+            while (it.hasNext()) {
+                ParkedPull p = it.next();
+                if (after >= p.clock() - bound) {
+                    it.remove();
+                    counters.recordWait(System.nanoTime() - p.parkedAtNanos());
+                    sendParameters(p.channel(), p.requestId(), p.chunk());
+                }
+            }
+        }
+    }
+
+    void stats(Channel ch, long requestId) {
+        String json = counters.toJson(config, byId.size(),
+                byId.stream().mapToInt(t -> t.chunks.size()).sum(), queueDepth.get(), slowestClock());
+        ch.writeAndFlush(Frames.encode(ch.alloc(), Opcode.DATA, requestId, new Messages.Text(json)));
+    }
+
+    /** Forgets the parked pulls of a closed connection. */
+    void connectionClosed(Channel ch) {
+        sspParked.removeIf(p -> p.channel() == ch);
+        for (TensorState t : byId) {
+            for (ChunkState c : t.chunks.values()) {
+                c.parked.removeIf(p -> p.channel() == ch);
+            }
+        }
+    }
+
+    private long slowestClock() {
+        long min = Long.MAX_VALUE;
+        for (long c : workerClock) {
+            min = Math.min(min, c);
+        }
+        return min;
+    }
+
+    private ChunkState chunk(int tensorId, int chunkIndex, String what) {
+        if (tensorId < 0 || tensorId >= byId.size()) {
+            throw new ProtocolException(ErrorCode.UNKNOWN_TENSOR, what + ": no tensor with id " + tensorId
+                    + " on shard " + config.shard() + " (" + byId.size() + " registered)");
+        }
+        TensorState t = byId.get(tensorId);
+        ChunkState c = t.chunks.get(chunkIndex);
+        if (c == null) {
+            throw new ProtocolException(ErrorCode.BAD_CHUNK, what + " to '" + t.spec.name() + "': chunk " + chunkIndex
+                    + " is not held by shard " + config.shard() + " (the tensor has " + t.layout.chunks() + " chunk(s))");
+        }
+        return c;
+    }
+
+    private void sendParameters(Channel ch, long requestId, ChunkState chunk) {
+        int bytes = chunk.length * 4;
+        int payload = Messages.PullReplyHeader.LENGTH + bytes;
+        ByteBuf out = ch.alloc().directBuffer(Frame.HEADER_LENGTH + payload);
+        try {
+            Frames.writeHeader(out, Opcode.DATA, requestId, payload);
+            new Messages.PullReplyHeader(chunk.version, chunk.length).writeTo(out);
+            device.download(chunk.param, 0, chunk.length, out.nioBuffer(out.writerIndex(), bytes).order(ByteOrder.LITTLE_ENDIAN));
+            out.writerIndex(out.writerIndex() + bytes);
+        } catch (RuntimeException e) {
+            out.release();
+            throw e;
+        }
+        counters.bytesPulled += bytes;
+        ch.writeAndFlush(out);
+    }
+
+    private interface Answer {
+        ByteBuf build();
+    }
+
+    private void answer(Channel ch, long requestId, Answer answer) {
+        try {
+            ch.writeAndFlush(answer.build());
+        } catch (ProtocolException e) {
+            error(ch, requestId, e);
+        } catch (RuntimeException e) {
+            internal(ch, requestId, e);
+        }
+    }
+
+    private void error(Channel ch, long requestId, ProtocolException e) {
+        counters.errors++;
+        ch.writeAndFlush(Frames.error(ch.alloc(), requestId, e.code(), e.getMessage()));
+    }
+
+    private void internal(Channel ch, long requestId, RuntimeException e) {
+        counters.errors++;
+        log.warn("request {} from {} failed", requestId, ch.remoteAddress(), e);
+        ch.writeAndFlush(Frames.error(ch.alloc(), requestId, ErrorCode.INTERNAL,
+                e.getClass().getSimpleName() + ": " + e.getMessage()));
+    }
+
+    @Override
+    public void close() {
+        running = false;
+        thread.interrupt();
+        try {
+            thread.join(5000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        for (TensorState t : byId) {
+            t.chunks.values().forEach(ChunkState::close);
+        }
+        byId.clear();
+        byName.clear();
+    }
+}

@@ -1,0 +1,163 @@
+package io.gpups.server;
+
+import io.gpups.core.protocol.ErrorCode;
+import io.gpups.core.protocol.Frame;
+import io.gpups.core.protocol.FrameDecoder;
+import io.gpups.core.protocol.Frames;
+import io.gpups.core.protocol.Messages;
+import io.gpups.core.protocol.Opcode;
+import io.gpups.core.protocol.ProtocolException;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.DecoderException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The event-loop side of a shard: validates each frame, answers what needs no device (HELLO, errors) and
+ * hands the rest to the {@link ShardAgent}. Never blocks, never touches the device. A broken frame stream
+ * (bad magic, oversized length) closes the connection; every other bad request gets an ERROR answer.
+ */
+@ChannelHandler.Sharable
+final class ShardHandler extends ChannelInboundHandlerAdapter {
+
+    private static final Logger log = LoggerFactory.getLogger(ShardHandler.class);
+
+    private final ShardConfig config;
+    private final ShardAgent agent;
+    private final Runnable onShutdown;
+
+    ShardHandler(ShardConfig config, ShardAgent agent, Runnable onShutdown) {
+        this.config = config;
+        this.agent = agent;
+        this.onShutdown = onShutdown;
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        Channel ch = ctx.channel();
+        if (msg instanceof FrameDecoder.UnknownOpcodeFrame unknown) {
+            reject(ch, unknown.requestId(), new ProtocolException(ErrorCode.UNKNOWN_OPCODE, String.format(
+                    "opcode 0x%02x names no request, expected 0x01..0x09", unknown.opcode())));
+            return;
+        }
+        Frame frame = (Frame) msg;
+        boolean handedOff = false;
+        try {
+            handedOff = dispatch(ch, frame);
+        } catch (ProtocolException e) {
+            reject(ch, frame.requestId(), e);
+        } finally {
+            if (!handedOff) {
+                frame.release();
+            }
+        }
+    }
+
+    /** Returns true when the frame's ownership moved to the agent. */
+    private boolean dispatch(Channel ch, Frame frame) {
+        Opcode op = frame.opcode();
+        long id = frame.requestId();
+        ByteBuf payload = frame.payload();
+        Session session = Session.of(ch);
+        if (!op.isRequest()) {
+            throw new ProtocolException(ErrorCode.UNKNOWN_OPCODE, op + " is an answer, a shard takes only requests");
+        }
+        if (session == null && op != Opcode.HELLO) {
+            throw new ProtocolException(ErrorCode.NOT_HELLO, op + " before HELLO: say HELLO first");
+        }
+        switch (op) {
+            case HELLO -> {
+                Messages.Hello hello = Messages.Hello.read(payload);
+                if (hello.rank() >= config.workers()) {
+                    throw new ProtocolException(ErrorCode.BAD_ARGUMENT, "HELLO rank " + hello.rank()
+                            + " out of range, this job has " + config.workers() + " worker(s): ranks 0.." + (config.workers() - 1));
+                }
+                if (session != null && session.rank != hello.rank()) {
+                    throw new ProtocolException(ErrorCode.BAD_ARGUMENT, "HELLO rank " + hello.rank()
+                            + " on a connection that already said HELLO with rank " + session.rank);
+                }
+                ch.attr(Session.KEY).set(new Session(hello.rank()));
+                ch.writeAndFlush(Frames.encode(ch.alloc(), Opcode.OK, id, new Messages.HelloReply(
+                        config.shard(), config.shards(), config.workers(), config.consistency())));
+                return false;
+            }
+            case REGISTER -> {
+                Messages.Register reg = Messages.Register.read(payload);
+                agent.submit(() -> agent.register(ch, id, reg));
+                return false;
+            }
+            case PUSH, PUSH_PULL -> {
+                Messages.PushHeader h = Messages.PushHeader.read(payload, op.name());
+                boolean thenPull = op == Opcode.PUSH_PULL;
+                int rank = session.rank;
+                agent.submit(() -> {
+                    try {
+                        agent.push(ch, id, rank, h, payload, thenPull);
+                    } finally {
+                        frame.release();
+                    }
+                });
+                return true;
+            }
+            case PULL -> {
+                Messages.Pull pull = Messages.Pull.read(payload);
+                int rank = session.rank;
+                agent.submit(() -> agent.pull(ch, id, rank, pull));
+                return false;
+            }
+            case CLOCK -> {
+                Messages.Clock clock = Messages.Clock.read(payload);
+                int rank = session.rank;
+                agent.submit(() -> agent.clock(ch, id, rank, clock));
+                return false;
+            }
+            case STATS -> {
+                expectEmpty(payload, op);
+                agent.submit(() -> agent.stats(ch, id));
+                return false;
+            }
+            case SHUTDOWN -> {
+                expectEmpty(payload, op);
+                log.info("SHUTDOWN requested by {}", ch.remoteAddress());
+                ch.writeAndFlush(Frames.empty(ch.alloc(), Opcode.OK, id)).addListener(f -> onShutdown.run());
+                return false;
+            }
+            case CHECKPOINT -> throw new ProtocolException(ErrorCode.BAD_ARGUMENT,
+                    "CHECKPOINT is not supported by this server version");
+            default -> throw new ProtocolException(ErrorCode.UNKNOWN_OPCODE, op + " is not a request");
+        }
+    }
+
+    private static void expectEmpty(ByteBuf payload, Opcode op) {
+        if (payload.isReadable()) {
+            throw new ProtocolException(ErrorCode.BAD_FRAME, op + " takes no payload, got " + payload.readableBytes() + " bytes");
+        }
+    }
+
+    private void reject(Channel ch, long requestId, ProtocolException e) {
+        log.debug("rejecting request {} from {}: {}", requestId, ch.remoteAddress(), e.toString());
+        ch.writeAndFlush(Frames.error(ch.alloc(), requestId, e.code(), e.getMessage()));
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        Channel ch = ctx.channel();
+        agent.submit(() -> agent.connectionClosed(ch));
+        ctx.fireChannelInactive();
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (cause instanceof DecoderException) {
+            log.info("closing {}: broken frame stream: {}", ctx.channel().remoteAddress(),
+                    cause.getCause() != null ? cause.getCause().getMessage() : cause.getMessage());
+        } else {
+            log.info("closing {}: {}", ctx.channel().remoteAddress(), cause.toString());
+        }
+        ctx.close();
+    }
+}

@@ -1,0 +1,112 @@
+package io.gpups.server;
+
+import io.gpups.core.device.Device;
+import io.gpups.core.protocol.FrameDecoder;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.IoHandlerFactory;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.ServerChannel;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollServerSocketChannel;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.net.InetSocketAddress;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * One parameter-server shard: a Netty server in front of a {@link ShardAgent} that owns the device.
+ * {@link #start} binds and returns; {@link #terminated()} completes after {@link #close()} or a SHUTDOWN
+ * request.
+ */
+public final class ShardServer implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(ShardServer.class);
+
+    private final ShardConfig config;
+    private final ShardAgent agent;
+    private final EventLoopGroup boss;
+    private final EventLoopGroup workers;
+    private final Channel serverChannel;
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private final CompletableFuture<Void> terminated = new CompletableFuture<>();
+
+    private ShardServer(ShardConfig config, Device device, int ioThreads) throws InterruptedException {
+        this.config = config.validate();
+        this.agent = new ShardAgent(config, device);
+        boolean epoll = Epoll.isAvailable();
+        IoHandlerFactory io = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
+        Class<? extends ServerChannel> channelType = epoll ? EpollServerSocketChannel.class : NioServerSocketChannel.class;
+        this.boss = new MultiThreadIoEventLoopGroup(1, io);
+        this.workers = new MultiThreadIoEventLoopGroup(ioThreads, io);
+        ShardHandler handler = new ShardHandler(config, agent, () -> new Thread(this::close, "gpups-shutdown").start());
+        agent.start();
+        try {
+            serverChannel = new ServerBootstrap()
+                    .group(boss, workers)
+                    .channel(channelType)
+                    .childOption(ChannelOption.TCP_NODELAY, true)
+                    .childOption(ChannelOption.SO_KEEPALIVE, true)
+                    .childHandler(new ChannelInitializer<SocketChannel>() {
+                        @Override
+                        protected void initChannel(SocketChannel ch) {
+                            ch.pipeline().addLast("frames", new FrameDecoder(config.maxFrameBytes()));
+                            ch.pipeline().addLast("shard", handler);
+                        }
+                    })
+                    .bind(config.bindHost(), config.port()).sync().channel();
+        } catch (RuntimeException | InterruptedException e) {
+            shutdownQuietly();
+            throw e;
+        }
+        log.info("shard {}/{} listening on {} ({} transport, {} workers, {}, device {})", config.shard(), config.shards(),
+                serverChannel.localAddress(), epoll ? "epoll" : "nio", config.workers(), config.consistency(), device.name());
+    }
+
+    /** Binds and starts serving. The device is used by the shard's agent thread only. */
+    public static ShardServer start(ShardConfig config, Device device) throws InterruptedException {
+        return new ShardServer(config, device, 2);
+    }
+
+    public int port() {
+        return ((InetSocketAddress) serverChannel.localAddress()).getPort();
+    }
+
+    public ShardConfig config() {
+        return config;
+    }
+
+    /** Completes when the server has stopped. */
+    public CompletableFuture<Void> terminated() {
+        return terminated;
+    }
+
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            terminated.join();
+            return;
+        }
+        log.info("shard {} stopping", config.shard());
+        shutdownQuietly();
+        terminated.complete(null);
+    }
+
+    private void shutdownQuietly() {
+        if (serverChannel != null) {
+            serverChannel.close().awaitUninterruptibly();
+        }
+        workers.shutdownGracefully(0, 2, java.util.concurrent.TimeUnit.SECONDS).awaitUninterruptibly();
+        boss.shutdownGracefully(0, 2, java.util.concurrent.TimeUnit.SECONDS).awaitUninterruptibly();
+        agent.close();
+    }
+}

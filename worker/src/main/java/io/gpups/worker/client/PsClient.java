@@ -1,0 +1,298 @@
+package io.gpups.worker.client;
+
+import io.gpups.core.config.Consistency;
+import io.gpups.core.protocol.Frame;
+import io.gpups.core.protocol.Frames;
+import io.gpups.core.protocol.Messages;
+import io.gpups.core.protocol.Opcode;
+import io.gpups.core.tensor.ChunkLayout;
+import io.gpups.core.tensor.Partitioner;
+import io.gpups.core.tensor.TensorSpec;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.IoHandlerFactory;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.nio.NioSocketChannel;
+
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The worker's view of the parameter server: named tensors, pushed and pulled whole. Chunking and placement
+ * are invisible: each call fans out to the shards that hold the tensor's chunks, over one pipelined
+ * connection per shard, and completes when every chunk is done.
+ *
+ * <p>Buffers: a gradient passed to {@link #push} is read in place (no copy) until its future completes; the
+ * caller must not change it before then. A destination passed to {@link #pull} is written by the network
+ * threads until its future completes. Both hold little-endian float32 for the whole tensor, starting at the
+ * buffer's position, which is left unchanged.
+ *
+ * <p>Steps and clocks: a worker's step t pulls with clock t, pushes with step t and then calls
+ * {@code clock(t + 1)}. Under bsp a pull with clock t waits until the tensor has had t updates.
+ */
+public final class PsClient implements AutoCloseable {
+
+    /** @param chunkBytes largest chunk (must match every worker), @param maxFrameBytes largest answer accepted */
+    public record Options(int chunkBytes, int maxFrameBytes) {
+        public static Options defaults() {
+            return new Options(ChunkLayout.DEFAULT_CHUNK_BYTES, Frame.DEFAULT_MAX_FRAME_BYTES);
+        }
+    }
+
+    /** The job as the shards describe it in their HELLO answers. */
+    public record ClusterInfo(int shards, int workers, Consistency consistency) {
+    }
+
+    private final List<ShardConnection> shards;
+    private final EventLoopGroup group;
+    private final Options options;
+    private final ClusterInfo cluster;
+    private final Map<String, Registered> tensors = new ConcurrentHashMap<>();
+    private final AtomicLong bytesPushed = new AtomicLong();
+    private final AtomicLong pushes = new AtomicLong();
+
+    /** A registered tensor: where its chunks are and what each shard calls it. */
+    private record Registered(Partitioner.TensorPlacement placement, int[] idOnShard) {
+    }
+
+    private PsClient(List<ShardConnection> shards, EventLoopGroup group, Options options, ClusterInfo cluster) {
+        this.shards = shards;
+        this.group = group;
+        this.options = options;
+        this.cluster = cluster;
+    }
+
+    /**
+     * Connects to every shard (in shard-index order) and says HELLO as worker {@code rank} (-1 for a client
+     * that is not a worker). Fails when a shard is unreachable or the shards disagree about the job.
+     */
+    public static PsClient connect(List<InetSocketAddress> addresses, int rank, Options options) {
+        if (addresses.isEmpty()) {
+            throw new IllegalArgumentException("no shard addresses given");
+        }
+        boolean epoll = Epoll.isAvailable();
+        IoHandlerFactory io = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
+        Class<? extends Channel> type = epoll ? EpollSocketChannel.class : NioSocketChannel.class;
+        EventLoopGroup group = new MultiThreadIoEventLoopGroup(Math.min(addresses.size(), 2), io);
+        List<ShardConnection> connections = new ArrayList<>();
+        try {
+            for (int i = 0; i < addresses.size(); i++) {
+                connections.add(new ShardConnection(i, addresses.get(i), group, type, options.maxFrameBytes()));
+            }
+            ClusterInfo cluster = null;
+            for (int i = 0; i < connections.size(); i++) {
+                ShardConnection c = connections.get(i);
+                long id = c.newRequestId();
+                Messages.HelloReply reply = c.send(id, Frames.encode(c.channel().alloc(), Opcode.HELLO, id,
+                        new Messages.Hello(rank, 0)), f -> Messages.HelloReply.read(f.payload())).get(30, TimeUnit.SECONDS);
+                if (reply.shard() != i || reply.shards() != addresses.size()) {
+                    throw new IllegalStateException("shard at " + addresses.get(i) + " is shard " + reply.shard() + " of "
+                            + reply.shards() + ", but it was given as shard " + i + " of " + addresses.size());
+                }
+                ClusterInfo info = new ClusterInfo(reply.shards(), reply.workers(), reply.consistency());
+                if (cluster != null && !cluster.equals(info)) {
+                    throw new IllegalStateException("shards disagree about the job: shard 0 says " + cluster
+                            + ", shard " + i + " says " + info);
+                }
+                cluster = info;
+            }
+            return new PsClient(connections, group, options, cluster);
+        } catch (Exception e) {
+            connections.forEach(ShardConnection::close);
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+            Throwable cause = e instanceof java.util.concurrent.ExecutionException ? e.getCause() : e;
+            throw new PsException(null, "connecting to " + addresses + " failed: " + cause.getMessage());
+        }
+    }
+
+    public ClusterInfo cluster() {
+        return cluster;
+    }
+
+    /**
+     * Registers a model's tensors (idempotent: every worker registers the same list). Placement is computed
+     * from the whole list, so call this once with every tensor, in the same order on every worker.
+     */
+    public CompletableFuture<Void> register(List<TensorSpec> specs) {
+        Partitioner.Placement placement = Partitioner.place(specs, shards.size(), options.chunkBytes());
+        List<CompletableFuture<Void>> all = new ArrayList<>();
+        for (TensorSpec spec : specs) {
+            Partitioner.TensorPlacement tp = placement.of(spec.name());
+            int[] ids = new int[shards.size()];
+            java.util.Arrays.fill(ids, -1);
+            for (int s = 0; s < shards.size(); s++) {
+                int[] chunks = tp.chunksOn(s);
+                if (chunks.length == 0) {
+                    continue;
+                }
+                ShardConnection c = shards.get(s);
+                long id = c.newRequestId();
+                int shard = s;
+                all.add(c.send(id, Frames.encode(c.channel().alloc(), Opcode.REGISTER, id,
+                                new Messages.Register(spec, tp.layout().chunkElements(), chunks)),
+                        f -> Messages.RegisterReply.read(f.payload()).tensorId())
+                        .thenAccept(tensorId -> ids[shard] = tensorId));
+            }
+            tensors.put(spec.name(), new Registered(tp, ids));
+        }
+        return CompletableFuture.allOf(all.toArray(CompletableFuture[]::new));
+    }
+
+    /** Pushes the gradient of a whole tensor for {@code step}. */
+    public CompletableFuture<Void> push(String tensor, long step, ByteBuffer gradient) {
+        Registered t = registered(tensor);
+        checkCapacity(tensor, gradient, t);
+        ChunkLayout layout = t.placement().layout();
+        CompletableFuture<?>[] parts = new CompletableFuture<?>[layout.chunks()];
+        for (int c = 0; c < parts.length; c++) {
+            ShardConnection conn = shards.get(t.placement().shardOfChunk()[c]);
+            long id = conn.newRequestId();
+            parts[c] = conn.send(id, pushFrame(conn, Opcode.PUSH, id, t, c, step, gradient), f -> null);
+        }
+        return CompletableFuture.allOf(parts);
+    }
+
+    /** Pulls a whole tensor into {@code destination}; completes with the smallest chunk version seen. */
+    public CompletableFuture<Long> pull(String tensor, long clock, ByteBuffer destination) {
+        Registered t = registered(tensor);
+        checkCapacity(tensor, destination, t);
+        ChunkLayout layout = t.placement().layout();
+        List<CompletableFuture<Long>> parts = new ArrayList<>(layout.chunks());
+        for (int c = 0; c < layout.chunks(); c++) {
+            int shard = t.placement().shardOfChunk()[c];
+            ShardConnection conn = shards.get(shard);
+            long id = conn.newRequestId();
+            ByteBuf frame = Frames.encode(conn.channel().alloc(), Opcode.PULL, id,
+                    new Messages.Pull(t.idOnShard()[shard], c, clock));
+            parts.add(conn.send(id, frame, readInto(destination, layout, c)));
+        }
+        return minVersion(parts);
+    }
+
+    /** Pushes a gradient and receives the parameters after it was applied (under bsp: after the step). */
+    public CompletableFuture<Long> pushPull(String tensor, long step, ByteBuffer gradient, ByteBuffer destination) {
+        Registered t = registered(tensor);
+        checkCapacity(tensor, gradient, t);
+        checkCapacity(tensor, destination, t);
+        ChunkLayout layout = t.placement().layout();
+        List<CompletableFuture<Long>> parts = new ArrayList<>(layout.chunks());
+        for (int c = 0; c < layout.chunks(); c++) {
+            ShardConnection conn = shards.get(t.placement().shardOfChunk()[c]);
+            long id = conn.newRequestId();
+            parts.add(conn.send(id, pushFrame(conn, Opcode.PUSH_PULL, id, t, c, step, gradient), readInto(destination, layout, c)));
+        }
+        return minVersion(parts);
+    }
+
+    /** Tells every shard this worker finished all steps before {@code clock}. */
+    public CompletableFuture<Void> clock(long clock) {
+        CompletableFuture<?>[] parts = new CompletableFuture<?>[shards.size()];
+        for (int s = 0; s < parts.length; s++) {
+            ShardConnection conn = shards.get(s);
+            long id = conn.newRequestId();
+            parts[s] = conn.send(id, Frames.encode(conn.channel().alloc(), Opcode.CLOCK, id, new Messages.Clock(clock)), f -> null);
+        }
+        return CompletableFuture.allOf(parts);
+    }
+
+    /** Each shard's counters, as the JSON text its STATS answer carries, in shard order. */
+    public CompletableFuture<List<String>> stats() {
+        List<CompletableFuture<String>> parts = new ArrayList<>();
+        for (ShardConnection conn : shards) {
+            long id = conn.newRequestId();
+            parts.add(conn.send(id, Frames.empty(conn.channel().alloc(), Opcode.STATS, id),
+                    f -> Messages.Text.read(f.payload()).text()));
+        }
+        return CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new))
+                .thenApply(v -> parts.stream().map(CompletableFuture::join).toList());
+    }
+
+    /** Asks every shard to stop. */
+    public CompletableFuture<Void> shutdownServers() {
+        CompletableFuture<?>[] parts = new CompletableFuture<?>[shards.size()];
+        for (int s = 0; s < parts.length; s++) {
+            ShardConnection conn = shards.get(s);
+            long id = conn.newRequestId();
+            parts[s] = conn.send(id, Frames.empty(conn.channel().alloc(), Opcode.SHUTDOWN, id), f -> null);
+        }
+        return CompletableFuture.allOf(parts);
+    }
+
+    /** Gradient value bytes sent so far. */
+    public long bytesPushed() {
+        return bytesPushed.get();
+    }
+
+    /** Chunk pushes sent so far. */
+    public long pushes() {
+        return pushes.get();
+    }
+
+    private ByteBuf pushFrame(ShardConnection conn, Opcode op, long id, Registered t, int chunk, long step, ByteBuffer gradient) {
+        ChunkLayout layout = t.placement().layout();
+        int count = layout.length(chunk);
+        int shard = t.placement().shardOfChunk()[chunk];
+        ByteBuffer values = gradient.duplicate();
+        values.position(gradient.position() + (int) (layout.offset(chunk) * 4));
+        values.limit(values.position() + count * 4);
+        bytesPushed.addAndGet(4L * count);
+        pushes.incrementAndGet();
+        return Frames.encodeWithBody(conn.channel().alloc(), op, id,
+                new Messages.PushHeader(t.idOnShard()[shard], chunk, step, Messages.CODEC_FP32, count),
+                Unpooled.wrappedBuffer(values));
+    }
+
+    private static java.util.function.Function<Frame, Long> readInto(ByteBuffer destination, ChunkLayout layout, int chunk) {
+        int base = destination.position() + (int) (layout.offset(chunk) * 4);
+        int count = layout.length(chunk);
+        return f -> {
+            ByteBuf payload = f.payload();
+            Messages.PullReplyHeader h = Messages.PullReplyHeader.read(payload);
+            if (h.count() != count) {
+                throw new PsException(null, "chunk " + chunk + ": shard sent " + h.count() + " values, expected " + count);
+            }
+            payload.getBytes(payload.readerIndex(), destination.duplicate().position(base).limit(base + 4 * count));
+            return h.version();
+        };
+    }
+
+    private static CompletableFuture<Long> minVersion(List<CompletableFuture<Long>> parts) {
+        return CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new))
+                .thenApply(v -> parts.stream().mapToLong(CompletableFuture::join).min().orElse(0));
+    }
+
+    private Registered registered(String tensor) {
+        Registered t = tensors.get(tensor);
+        if (t == null) {
+            throw new IllegalArgumentException("tensor '" + tensor + "' is not registered with this client");
+        }
+        return t;
+    }
+
+    private static void checkCapacity(String tensor, ByteBuffer buffer, Registered t) {
+        long need = 4 * t.placement().layout().elements();
+        if (buffer.remaining() < need) {
+            throw new IllegalArgumentException("buffer for tensor '" + tensor + "' has " + buffer.remaining()
+                    + " bytes remaining, the tensor needs " + need);
+        }
+    }
+
+    @Override
+    public void close() {
+        shards.forEach(ShardConnection::close);
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly();
+    }
+}

@@ -1,0 +1,135 @@
+package io.gpups.worker.client;
+
+import io.gpups.core.protocol.ErrorCode;
+import io.gpups.core.protocol.Frame;
+import io.gpups.core.protocol.FrameDecoder;
+import io.gpups.core.protocol.Messages;
+import io.gpups.core.protocol.Opcode;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.channel.socket.SocketChannel;
+
+import java.net.InetSocketAddress;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
+
+/**
+ * One pipelined connection to one shard. Requests carry ids; answers complete the matching future in any
+ * order. An answer's payload is handed to the request's reader on the event loop and released after.
+ */
+final class ShardConnection implements AutoCloseable {
+
+    private final int shard;
+    private final InetSocketAddress address;
+    private final Channel channel;
+    private final AtomicLong nextId = new AtomicLong(1);
+    private final Map<Long, Pending<?>> pending = new ConcurrentHashMap<>();
+
+    private record Pending<T>(CompletableFuture<T> future, Function<Frame, T> reader) {
+        void complete(Frame answer) {
+            try {
+                future.complete(reader.apply(answer));
+            } catch (RuntimeException e) {
+                future.completeExceptionally(e);
+            }
+        }
+    }
+
+    ShardConnection(int shard, InetSocketAddress address, EventLoopGroup group,
+                    Class<? extends Channel> channelType, int maxFrameBytes) throws InterruptedException {
+        this.shard = shard;
+        this.address = address;
+        this.channel = new Bootstrap()
+                .group(group)
+                .channel(channelType)
+                .option(ChannelOption.TCP_NODELAY, true)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 10_000)
+                .handler(new ChannelInitializer<SocketChannel>() {
+                    @Override
+                    protected void initChannel(SocketChannel ch) {
+                        ch.pipeline().addLast(new FrameDecoder(maxFrameBytes), new AnswerHandler());
+                    }
+                })
+                .connect(address).sync().channel();
+        channel.closeFuture().addListener(f -> failAll("connection to shard " + shard + " at " + address + " closed"));
+    }
+
+    long newRequestId() {
+        return nextId.getAndIncrement();
+    }
+
+    Channel channel() {
+        return channel;
+    }
+
+    /**
+     * Sends a frame built for {@code requestId}; {@code reader} turns the OK/DATA answer into the result
+     * (on the event loop). An ERROR answer fails the future with {@link PsException}.
+     */
+    <T> CompletableFuture<T> send(long requestId, ByteBuf frame, Function<Frame, T> reader) {
+        CompletableFuture<T> future = new CompletableFuture<>();
+        pending.put(requestId, new Pending<>(future, reader));
+        channel.writeAndFlush(frame).addListener(f -> {
+            if (!f.isSuccess()) {
+                Pending<?> p = pending.remove(requestId);
+                if (p != null) {
+                    p.future().completeExceptionally(new PsException(null, "sending to shard " + shard + " at "
+                            + address + " failed: " + f.cause()));
+                }
+            }
+        });
+        return future;
+    }
+
+    private void failAll(String reason) {
+        for (Long id : pending.keySet()) {
+            Pending<?> p = pending.remove(id);
+            if (p != null) {
+                p.future().completeExceptionally(new PsException(null, reason));
+            }
+        }
+    }
+
+    private final class AnswerHandler extends SimpleChannelInboundHandler<Object> {
+        @Override
+        protected void channelRead0(ChannelHandlerContext ctx, Object msg) {
+            if (!(msg instanceof Frame frame)) {
+                throw new IllegalStateException("shard " + shard + " sent a frame with an unknown opcode: " + msg);
+            }
+            Pending<?> p = pending.remove(frame.requestId());
+            if (p == null) {
+                throw new IllegalStateException("shard " + shard + " answered request " + frame.requestId()
+                        + " which is not in flight");
+            }
+            if (frame.opcode() == Opcode.ERROR) {
+                Messages.ErrorReply err = Messages.ErrorReply.read(frame.payload());
+                p.future().completeExceptionally(new PsException(err.code(), "shard " + shard + ": " + err.code() + ": " + err.message()));
+            } else if (frame.opcode() == Opcode.OK || frame.opcode() == Opcode.DATA) {
+                p.complete(frame);
+            } else {
+                p.future().completeExceptionally(new PsException(ErrorCode.BAD_FRAME,
+                        "shard " + shard + " answered with request opcode " + frame.opcode()));
+            }
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            failAll("connection to shard " + shard + " at " + address + " failed: " + cause.getMessage());
+            ctx.close();
+        }
+    }
+
+    @Override
+    public void close() {
+        channel.close().awaitUninterruptibly();
+    }
+}

@@ -1,0 +1,23 @@
+package io.gpups.worker.train;
+
+/**
+ * What one worker did in one epoch.
+ *
+ * @param epoch           0-based
+ * @param meanTrainLoss   mean over this worker's steps of the batch's mean cross-entropy
+ * @param samplesPerSecond this worker's training samples over the epoch's training time (evaluation excluded)
+ * @param testAccuracy    fraction of the test set classified right after the epoch; NaN except on rank 0
+ * @param pushes          pushes this worker's client made so far (cumulative)
+ * @param bytesPushed     bytes this worker's client pushed so far (cumulative)
+ * @param seconds         wall time of the epoch, evaluation included
+ */
+public record EpochReport(int epoch, double meanTrainLoss, double samplesPerSecond, double testAccuracy,
+                          long pushes, long bytesPushed, double seconds) {
+
+    @Override
+    public String toString() {
+        return String.format("epoch %d: loss %.4f, %.0f samples/s, test accuracy %s, %d pushes, %d bytes, %.2f s",
+                epoch, meanTrainLoss, samplesPerSecond,
+                Double.isNaN(testAccuracy) ? "-" : String.format("%.4f", testAccuracy), pushes, bytesPushed, seconds);
+    }
+}

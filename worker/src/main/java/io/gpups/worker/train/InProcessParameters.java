@@ -1,0 +1,167 @@
+package io.gpups.worker.train;
+
+import io.gpups.core.config.Consistency;
+import io.gpups.core.device.Device;
+import io.gpups.core.device.DeviceBuffer;
+import io.gpups.core.optim.OptimizerSpec;
+import io.gpups.core.tensor.TensorSpec;
+import io.gpups.worker.client.PsClient;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * Parameters kept on a local device for a single worker, with no server: each push applies the tensor's
+ * optimizer right away ({@link Device#applyOptimizer}), which for one worker is exactly what a bsp shard
+ * does. Every call completes before it returns. Not thread-safe; the trainer that uses it owns the device.
+ */
+public final class InProcessParameters implements ParameterClient, AutoCloseable {
+
+    private static final PsClient.ClusterInfo CLUSTER = new PsClient.ClusterInfo(0, 1, Consistency.bsp());
+
+    private final Device device;
+    private final Map<String, Entry> tensors = new HashMap<>();
+    private long bytesPushed;
+    private long pushes;
+
+    private static final class Entry implements AutoCloseable {
+        final TensorSpec spec;
+        final int count;
+        final DeviceBuffer parameters;
+        final DeviceBuffer[] slots;
+        long updates;
+
+        Entry(TensorSpec spec, Device device) {
+            this.spec = spec;
+            this.count = Math.toIntExact(spec.elements());
+            List<DeviceBuffer> made = new ArrayList<>();
+            try {
+                parameters = device.allocate(count);
+                made.add(parameters);
+                slots = new DeviceBuffer[spec.optimizer().slots()];
+                for (int i = 0; i < slots.length; i++) {
+                    slots[i] = device.allocate(count);
+                    made.add(slots[i]);
+                }
+                float[] initial = new float[count];
+                spec.initializer().fill(0, initial, count);
+                device.upload(initial, 0, parameters, 0, count);
+            } catch (RuntimeException e) {
+                made.forEach(DeviceBuffer::close);
+                throw e;
+            }
+        }
+
+        @Override
+        public void close() {
+            parameters.close();
+            for (DeviceBuffer slot : slots) {
+                slot.close();
+            }
+        }
+    }
+
+    public InProcessParameters(Device device) {
+        this.device = device;
+    }
+
+    @Override
+    public PsClient.ClusterInfo cluster() {
+        return CLUSTER;
+    }
+
+    @Override
+    public CompletableFuture<Void> register(List<TensorSpec> specs) {
+        try {
+            for (TensorSpec spec : specs) {
+                Entry existing = tensors.get(spec.name());
+                if (existing == null) {
+                    tensors.put(spec.name(), new Entry(spec, device));
+                } else if (!existing.spec.equals(spec)) {
+                    throw new IllegalArgumentException("tensor '" + spec.name() + "' is registered as " + existing.spec
+                            + ", cannot re-register it as " + spec);
+                }
+            }
+            return CompletableFuture.completedFuture(null);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    /**
+     * Applies the optimizer to {@code tensor}. The adagrad accumulator starts at the spec's
+     * {@code initialAccumulator}, as on the shards.
+     */
+    @Override
+    public CompletableFuture<Void> push(String tensor, long step, ByteBuffer gradient) {
+        try {
+            Entry entry = entry(tensor);
+            checkSize(tensor, gradient, entry.count);
+            if (entry.updates == 0 && entry.spec.optimizer() instanceof OptimizerSpec.Adagrad a) {
+                device.fill(entry.slots[0], a.initialAccumulator(), entry.count);
+            }
+            entry.updates++;
+            device.applyOptimizer(entry.spec.optimizer(), entry.parameters, gradient, entry.slots, entry.count,
+                    entry.updates, 1f);
+            device.synchronize();
+            bytesPushed += 4L * entry.count;
+            pushes++;
+            return CompletableFuture.completedFuture(null);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    /** Returns the tensor's update count as its version; with one worker it is always at least {@code clock}. */
+    @Override
+    public CompletableFuture<Long> pull(String tensor, long clock, ByteBuffer destination) {
+        try {
+            Entry entry = entry(tensor);
+            checkSize(tensor, destination, entry.count);
+            device.download(entry.parameters, 0, entry.count, destination);
+            return CompletableFuture.completedFuture(entry.updates);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    @Override
+    public CompletableFuture<Void> clock(long clock) {
+        return CompletableFuture.completedFuture(null);
+    }
+
+    @Override
+    public long bytesPushed() {
+        return bytesPushed;
+    }
+
+    @Override
+    public long pushes() {
+        return pushes;
+    }
+
+    private Entry entry(String tensor) {
+        Entry entry = tensors.get(tensor);
+        if (entry == null) {
+            throw new IllegalArgumentException("tensor '" + tensor + "' is not registered");
+        }
+        return entry;
+    }
+
+    private static void checkSize(String tensor, ByteBuffer buffer, int count) {
+        if (buffer.remaining() < 4L * count) {
+            throw new IllegalArgumentException("tensor '" + tensor + "' has " + count + " floats (" + 4L * count
+                    + " bytes) but the buffer has " + buffer.remaining() + " bytes remaining");
+        }
+    }
+
+    @Override
+    public void close() {
+        tensors.values().forEach(Entry::close);
+        tensors.clear();
+    }
+}
