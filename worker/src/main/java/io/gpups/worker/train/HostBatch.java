@@ -31,11 +31,11 @@ final class HostBatch {
     /** Uploads the consecutive samples {@code first .. first+rows)}. */
     void uploadRange(int first, int rows, Device device, DeviceModel model) {
         int d = data.featureCount();
-        System.arraycopy(data.features(), first * d, features, 0, rows * d);
         for (int r = 0; r < rows; r++) {
             labels[r] = data.labels()[first + r];
         }
-        send(rows, device, model);
+        device.upload(data.features(), first * d, model.input(), 0, rows * d);
+        device.upload(labels, 0, model.labels(), 0, rows);
     }
 
     private void send(int rows, Device device, DeviceModel model) {

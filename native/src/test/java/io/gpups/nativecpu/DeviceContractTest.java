@@ -1,0 +1,559 @@
+package io.gpups.nativecpu;
+
+import io.gpups.core.device.Device;
+import io.gpups.core.device.DeviceBuffer;
+import io.gpups.core.optim.OptimizerSpec;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * What every {@link Device} must do, checked against plain-Java references and closed forms. A device
+ * implementation subclasses this with its {@link #newDevice()}; tests needing only this contract go here,
+ * device-specific ones in the subclass.
+ *
+ * <p>Tolerance, unless a test says otherwise: {@code |actual - expected| <= 1e-6 + 1e-5 * |expected|}, where
+ * expected is computed in double. Float32 rounding of a few operations per element stays far inside this.
+ */
+abstract class DeviceContractTest {
+
+    static final double ABSOLUTE_TOLERANCE = 1e-6;
+    static final double RELATIVE_TOLERANCE = 1e-5;
+
+    /** Opens a fresh device for one test; the test closes it. */
+    protected abstract Device newDevice();
+
+    protected Device device;
+    private final List<DeviceBuffer> buffers = new ArrayList<>();
+
+    @BeforeEach
+    void openDevice() {
+        device = newDevice();
+    }
+
+    @AfterEach
+    void closeDevice() {
+        buffers.forEach(DeviceBuffer::close);
+        device.close();
+    }
+
+    // ---- optimizers against the reference -------------------------------------------------------
+
+    enum GradientSource { DEVICE, DIRECT_HOST, HEAP_HOST }
+
+    static Stream<OptimizerSpec> optimizers() {
+        return Stream.of(
+                new OptimizerSpec.Sgd(0.05f, 0.01f),
+                new OptimizerSpec.Momentum(0.05f, 0.9f, 0.01f),
+                new OptimizerSpec.Nesterov(0.05f, 0.9f, 0.01f),
+                new OptimizerSpec.Adagrad(0.1f, 1e-8f, 0.1f, 0.01f),
+                new OptimizerSpec.Adam(0.01f, 0.9f, 0.999f, 1e-8f, 0.01f),
+                new OptimizerSpec.AdamW(0.01f, 0.9f, 0.999f, 1e-8f, 0.05f));
+    }
+
+    static Stream<Arguments> optimizerCases() {
+        List<Arguments> cases = new ArrayList<>();
+        optimizers().forEach(spec -> {
+            for (int size : new int[] {1, 7, 1000, (1 << 16) + 3}) {
+                for (GradientSource source : GradientSource.values()) {
+                    cases.add(Arguments.of(spec, size, source));
+                }
+            }
+        });
+        return cases.stream();
+    }
+
+    @ParameterizedTest(name = "{0} n={1} grad={2}")
+    @MethodSource("optimizerCases")
+    void optimizerMatchesTheReference(OptimizerSpec spec, int size, GradientSource source) {
+        Random random = new Random(31L * size + spec.kind().id);
+        float gradScale = 0.25f;
+        float[] p0 = gaussian(random, size, 1.0);
+        double[] expected = toDouble(p0);
+        double[][] expectedSlots = new double[spec.slots()][size];
+        DeviceBuffer param = upload(p0);
+        DeviceBuffer[] slots = new DeviceBuffer[spec.slots()];
+        for (int s = 0; s < slots.length; s++) {
+            slots[s] = allocate(size);
+        }
+        if (spec instanceof OptimizerSpec.Adagrad adagrad) {
+            device.fill(slots[0], adagrad.initialAccumulator(), size);
+            java.util.Arrays.fill(expectedSlots[0], adagrad.initialAccumulator());
+        }
+        for (long t = 1; t <= 4; t++) {
+            float[] grad = gaussian(random, size, 2.0);
+            switch (source) {
+                case DEVICE -> device.applyOptimizer(spec, param, upload(grad), slots, size, t, gradScale);
+                case DIRECT_HOST -> {
+                    ByteBuffer payload = littleEndian(grad, true, 3);
+                    device.applyOptimizer(spec, param, payload, slots, size, t, gradScale);
+                    assertEquals(3, payload.position(), "position of the host gradient must not move");
+                }
+                case HEAP_HOST -> device.applyOptimizer(spec, param, littleEndian(grad, false, 1), slots, size, t,
+                        gradScale);
+            }
+            OptimizerReference.step(spec, expected, expectedSlots, grad, t, gradScale);
+        }
+        assertClose(expected, download(param), "param after 4 steps of " + spec);
+        for (int s = 0; s < slots.length; s++) {
+            assertClose(expectedSlots[s], download(slots[s]), "slot " + s + " after 4 steps of " + spec);
+        }
+    }
+
+    // ---- optimizers in closed form --------------------------------------------------------------
+
+    @Test
+    void sgdAfterKnownGradientsIsTheInitialValueMinusLrTimesTheirSum() {
+        // Small integers and powers of two: every intermediate is exact in float32.
+        float lr = 0.5f;
+        float[] p0 = {10f, -4f, 0f, 3f};
+        float[][] grads = {{1f, 2f, -3f, 0f}, {4f, -1f, 1f, 2f}, {-2f, 0f, 6f, 1f}};
+        DeviceBuffer param = upload(p0);
+        for (int t = 0; t < grads.length; t++) {
+            device.applyOptimizer(new OptimizerSpec.Sgd(lr, 0f), param, upload(grads[t]), new DeviceBuffer[0], 4,
+                    t + 1, 1f);
+        }
+        float[] actual = download(param);
+        for (int i = 0; i < p0.length; i++) {
+            float sum = grads[0][i] + grads[1][i] + grads[2][i];
+            assertEquals(p0[i] - lr * sum, actual[i], 0f, "element " + i);
+        }
+    }
+
+    @Test
+    void gradScaleOfAQuarterOverFourPushesEqualsOneUnscaledStep() {
+        float[] grad = {1f, -2f, 0.5f};
+        DeviceBuffer acc = allocate(3);
+        for (int w = 0; w < 4; w++) {
+            device.accumulate(acc, upload(grad), 3);
+        }
+        DeviceBuffer param = upload(new float[] {1f, 1f, 1f});
+        device.applyOptimizer(new OptimizerSpec.Sgd(0.5f, 0f), param, acc, new DeviceBuffer[0], 3, 1, 0.25f);
+        float[] actual = download(param);
+        for (int i = 0; i < 3; i++) {
+            assertEquals(1f - 0.5f * grad[i], actual[i], 0f);
+        }
+    }
+
+    @Test
+    void adamFirstStepMovesEveryElementByLrTimesTheSignOfItsGradient() {
+        // Step 1: m_hat = g and v_hat = g^2, so the step is lr * g / (|g| + eps) = lr * sign(g) up to eps/|g|.
+        float lr = 0.001f;
+        float[] p0 = {0.5f, -0.25f, 2f, 0f, -3f};
+        float[] grad = {0.3f, -7f, 1e-2f, 123f, -0.05f};
+        DeviceBuffer param = upload(p0);
+        DeviceBuffer[] slots = {allocate(5), allocate(5)};
+        device.applyOptimizer(new OptimizerSpec.Adam(lr, 0.9f, 0.999f, 1e-8f, 0f), param, upload(grad), slots, 5, 1,
+                1f);
+        float[] actual = download(param);
+        for (int i = 0; i < p0.length; i++) {
+            double moved = (double) p0[i] - actual[i];
+            assertEquals(lr * Math.signum(grad[i]), moved, 1e-7, "element " + i);
+        }
+    }
+
+    @Test
+    void momentumAfterTwoStepsMatchesTheClosedForm() {
+        // v1 = g1, p1 = p0 - lr g1; v2 = mu g1 + g2, p2 = p0 - lr ((1 + mu) g1 + g2).
+        float lr = 0.1f;
+        float mu = 0.9f;
+        float[] p0 = {1f, -2f, 0.5f};
+        float[] g1 = {0.5f, 1f, -2f};
+        float[] g2 = {-1f, 0.25f, 3f};
+        DeviceBuffer param = upload(p0);
+        DeviceBuffer[] slots = {allocate(3)};
+        OptimizerSpec spec = new OptimizerSpec.Momentum(lr, mu, 0f);
+        device.applyOptimizer(spec, param, upload(g1), slots, 3, 1, 1f);
+        device.applyOptimizer(spec, param, upload(g2), slots, 3, 2, 1f);
+        float[] actual = download(param);
+        for (int i = 0; i < 3; i++) {
+            double expected = p0[i] - (double) lr * ((1 + (double) mu) * g1[i] + g2[i]);
+            assertEquals(expected, actual[i], 1e-6, "element " + i);
+        }
+    }
+
+    @Test
+    void nesterovFirstStepIsLrTimesOnePlusMuTimesTheGradient() {
+        float[] p0 = {1f, -1f};
+        float[] grad = {2f, -0.5f};
+        DeviceBuffer param = upload(p0);
+        device.applyOptimizer(new OptimizerSpec.Nesterov(0.1f, 0.5f, 0f), param, upload(grad),
+                new DeviceBuffer[] {allocate(2)}, 2, 1, 1f);
+        float[] actual = download(param);
+        for (int i = 0; i < 2; i++) {
+            assertEquals(p0[i] - 0.1 * 1.5 * grad[i], actual[i], 1e-6);
+        }
+    }
+
+    @Test
+    void adamwWithZeroGradientOnlyDecaysTheParameter() {
+        float lr = 0.1f;
+        float wd = 0.5f;
+        float[] p0 = {4f, -2f, 0f};
+        DeviceBuffer param = upload(p0);
+        device.applyOptimizer(new OptimizerSpec.AdamW(lr, 0.9f, 0.999f, 1e-8f, wd), param, upload(new float[3]),
+                new DeviceBuffer[] {allocate(3), allocate(3)}, 3, 1, 1f);
+        float[] actual = download(param);
+        for (int i = 0; i < 3; i++) {
+            assertEquals(p0[i] * (1 - lr * wd), actual[i], 1e-6);
+        }
+    }
+
+    @Test
+    void optimizerChecksItsArguments() {
+        DeviceBuffer param = allocate(10);
+        DeviceBuffer grad = allocate(10);
+        OptimizerSpec adam = new OptimizerSpec.Adam(0.1f, 0.9f, 0.999f, 1e-8f, 0f);
+        assertMessageHas(assertThrows(IllegalArgumentException.class,
+                () -> device.applyOptimizer(adam, param, grad, new DeviceBuffer[] {allocate(10)}, 10, 1, 1f)), "2", "1");
+        assertMessageHas(assertThrows(IllegalArgumentException.class,
+                () -> device.applyOptimizer(adam, param, grad, new DeviceBuffer[] {allocate(10), allocate(5)}, 10, 1,
+                        1f)), "5", "10");
+        assertMessageHas(assertThrows(IllegalArgumentException.class,
+                () -> device.applyOptimizer(adam, param, grad, new DeviceBuffer[] {allocate(10), allocate(10)}, 10, 0,
+                        1f)), "0");
+        ByteBuffer shortPayload = littleEndian(new float[4], true, 0);
+        assertMessageHas(assertThrows(IllegalArgumentException.class,
+                () -> device.applyOptimizer(new OptimizerSpec.Sgd(0.1f, 0f), param, shortPayload, new DeviceBuffer[0],
+                        10, 1, 1f)), "10", "16");
+    }
+
+    // ---- memory and server math ----------------------------------------------------------------
+
+    @Test
+    void newBuffersAreZeroFilled() {
+        assertArrayEquals(new float[1000], download(allocate(1000)));
+    }
+
+    @ParameterizedTest(name = "direct={0}")
+    @ValueSource(booleans = {true, false})
+    void uploadAndDownloadThroughHostBuffersRespectPositions(boolean direct) {
+        float[] values = gaussian(new Random(1), 100, 1.0);
+        ByteBuffer src = littleEndian(values, direct, 5);
+        DeviceBuffer buffer = allocate(120);
+        device.upload(src, buffer, 10, 100);
+        assertEquals(5, src.position());
+
+        ByteBuffer dst = (direct ? ByteBuffer.allocateDirect(7 + 400) : ByteBuffer.allocate(7 + 400))
+                .order(ByteOrder.LITTLE_ENDIAN);
+        dst.position(7);
+        device.download(buffer, 10, 100, dst);
+        assertEquals(7, dst.position());
+        for (int i = 0; i < 100; i++) {
+            assertEquals(values[i], dst.getFloat(7 + 4 * i), "element " + i);
+        }
+        float[] all = download(buffer);
+        for (int i = 0; i < 10; i++) {
+            assertEquals(0f, all[i]);
+            assertEquals(0f, all[110 + i]);
+        }
+    }
+
+    @Test
+    void floatArrayRoundTripWithOffsets() {
+        float[] values = gaussian(new Random(2), 50, 1.0);
+        DeviceBuffer buffer = allocate(60);
+        device.upload(values, 20, buffer, 5, 30);
+        float[] back = new float[40];
+        device.download(buffer, 5, back, 3, 30);
+        for (int i = 0; i < 30; i++) {
+            assertEquals(values[20 + i], back[3 + i]);
+        }
+    }
+
+    @Test
+    void fillSetsOnlyTheFirstCountElements() {
+        DeviceBuffer buffer = allocate(10);
+        device.fill(buffer, 2.5f, 7);
+        assertArrayEquals(new float[] {2.5f, 2.5f, 2.5f, 2.5f, 2.5f, 2.5f, 2.5f, 0f, 0f, 0f}, download(buffer));
+    }
+
+    @Test
+    void accumulateFromDeviceDirectAndHeapHostBuffers() {
+        float[] a = {1f, 2f, 3f, 4f, 5f};
+        float[] b = {0.5f, -1f, 2f, 0f, 8f};
+        DeviceBuffer acc = upload(a);
+        device.accumulate(acc, upload(b), 5);
+        ByteBuffer direct = littleEndian(b, true, 1);
+        device.accumulate(acc, direct, 5);
+        assertEquals(1, direct.position());
+        device.accumulate(acc, littleEndian(b, false, 2), 4);
+        float[] actual = download(acc);
+        for (int i = 0; i < 5; i++) {
+            assertEquals(a[i] + (i < 4 ? 3 : 2) * b[i], actual[i], 0f, "element " + i);
+        }
+    }
+
+    @Test
+    void accumulateReadsAReadOnlyHostPayload() {
+        DeviceBuffer acc = allocate(3);
+        device.accumulate(acc, littleEndian(new float[] {1f, 2f, 3f}, true, 0).asReadOnlyBuffer(), 3);
+        device.accumulate(acc, littleEndian(new float[] {1f, 2f, 3f}, false, 0).asReadOnlyBuffer(), 3);
+        assertArrayEquals(new float[] {2f, 4f, 6f}, download(acc));
+    }
+
+    @Test
+    void scaleMultipliesTheFirstCountElements() {
+        DeviceBuffer x = upload(new float[] {1f, -2f, 4f});
+        device.scale(x, 0.5f, 2);
+        assertArrayEquals(new float[] {0.5f, -1f, 4f}, download(x));
+    }
+
+    @Test
+    void badSizesNameTheNumbers() {
+        DeviceBuffer buffer = allocate(8);
+        ByteBuffer twelveBytes = littleEndian(new float[3], true, 0);
+        assertMessageHas(assertThrows(IllegalArgumentException.class,
+                () -> device.accumulate(buffer, twelveBytes, 4)), "4", "16", "12");
+        assertMessageHas(assertThrows(IllegalArgumentException.class,
+                () -> device.upload(littleEndian(new float[20], true, 0), buffer, 0, 9)), "9", "8");
+        assertMessageHas(assertThrows(IllegalArgumentException.class,
+                () -> device.upload(littleEndian(new float[20], true, 0), buffer, 5, 4)), "5", "4", "8");
+        assertMessageHas(assertThrows(IllegalArgumentException.class,
+                () -> device.download(buffer, 0, 8, ByteBuffer.allocateDirect(31))), "8", "32", "31");
+        assertMessageHas(assertThrows(IllegalArgumentException.class,
+                () -> device.upload(new float[4], 2, buffer, 0, 3)), "2", "3", "4");
+        assertMessageHas(assertThrows(IllegalArgumentException.class,
+                () -> device.scale(buffer, 2f, 9)), "9", "8");
+        assertMessageHas(assertThrows(IllegalArgumentException.class,
+                () -> device.fill(buffer, 1f, -1)), "-1");
+    }
+
+    // ---- worker math ---------------------------------------------------------------------------
+
+    static Stream<Arguments> gemmCases() {
+        List<Arguments> cases = new ArrayList<>();
+        for (boolean transA : new boolean[] {false, true}) {
+            for (boolean transB : new boolean[] {false, true}) {
+                cases.add(Arguments.of(transA, transB, 5, 7, 3));
+                cases.add(Arguments.of(transA, transB, 33, 17, 65));
+            }
+        }
+        return cases.stream();
+    }
+
+    @ParameterizedTest(name = "transA={0} transB={1} m={2} n={3} k={4}")
+    @MethodSource("gemmCases")
+    void gemmMatchesANaiveTripleLoop(boolean transA, boolean transB, int m, int n, int k) {
+        Random random = new Random(m * 1000L + n * 10L + k + (transA ? 1 : 0) + (transB ? 2 : 0));
+        float[] a = gaussian(random, m * k, 1.0);
+        float[] b = gaussian(random, k * n, 1.0);
+        float[] c = gaussian(random, m * n, 1.0);
+        float alpha = 1.5f;
+        float beta = 0.5f;
+        double[] expected = new double[m * n];
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                double sum = 0;
+                for (int l = 0; l < k; l++) {
+                    double aij = transA ? a[l * m + i] : a[i * k + l];
+                    double bij = transB ? b[j * k + l] : b[l * n + j];
+                    sum += aij * bij;
+                }
+                expected[i * n + j] = alpha * sum + beta * c[i * n + j];
+            }
+        }
+        DeviceBuffer dc = upload(c);
+        device.gemm(transA, transB, m, n, k, alpha, upload(a), upload(b), beta, dc);
+        // k products of unit-scale values: float32 error grows like sqrt(k) * 2^-24 * |terms|.
+        assertClose(expected, download(dc), 1e-4, 1e-4, "gemm");
+    }
+
+    @Test
+    void gemmChecksBufferSizes() {
+        assertMessageHas(assertThrows(IllegalArgumentException.class,
+                () -> device.gemm(false, false, 4, 4, 4, 1f, allocate(16), allocate(15), 0f, allocate(16))),
+                "16", "15");
+    }
+
+    @Test
+    void addBiasAddsTheBiasToEveryRow() {
+        DeviceBuffer x = upload(new float[] {1f, 2f, 3f, 4f, 5f, 6f});
+        device.addBias(x, upload(new float[] {10f, 20f, 30f}), 2, 3);
+        assertArrayEquals(new float[] {11f, 22f, 33f, 14f, 25f, 36f}, download(x));
+    }
+
+    @Test
+    void reluAndItsBackward() {
+        float[] values = {-2f, -0f, 0f, 0.5f, 3f, -1e-30f};
+        DeviceBuffer x = upload(values);
+        device.relu(x, values.length);
+        assertArrayEquals(new float[] {0f, 0f, 0f, 0.5f, 3f, 0f}, download(x));
+
+        DeviceBuffer grad = upload(new float[] {1f, 2f, 3f, 4f, 5f, 6f});
+        device.reluBackward(grad, upload(values), values.length);
+        assertArrayEquals(new float[] {0f, 0f, 0f, 4f, 5f, 0f}, download(grad));
+    }
+
+    @Test
+    void columnSumsAddUpEachColumn() {
+        int rows = 37;
+        int cols = 11;
+        float[] x = gaussian(new Random(3), rows * cols, 1.0);
+        double[] expected = new double[cols];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                expected[c] += x[r * cols + c];
+            }
+        }
+        DeviceBuffer out = upload(new float[cols + 1]);
+        device.columnSums(upload(x), rows, cols, out);
+        assertClose(expected, java.util.Arrays.copyOf(download(out), cols), 1e-5, 1e-5, "column sums");
+    }
+
+    @Test
+    void softmaxCrossEntropyMatchesADoubleReference() {
+        int rows = 64;
+        int cols = 10;
+        Random random = new Random(4);
+        float[] logits = gaussian(random, rows * cols, 3.0);
+        logits[5] = 80f; // large logits must not overflow
+        float[] labels = new float[rows];
+        for (int r = 0; r < rows; r++) {
+            labels[r] = random.nextInt(cols);
+        }
+        double loss = 0;
+        double[] expectedGrad = new double[rows * cols];
+        for (int r = 0; r < rows; r++) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (int c = 0; c < cols; c++) {
+                max = Math.max(max, logits[r * cols + c]);
+            }
+            double sum = 0;
+            for (int c = 0; c < cols; c++) {
+                sum += Math.exp(logits[r * cols + c] - max);
+            }
+            int label = (int) labels[r];
+            loss += Math.log(sum) - (logits[r * cols + label] - max);
+            for (int c = 0; c < cols; c++) {
+                double p = Math.exp(logits[r * cols + c] - max) / sum;
+                expectedGrad[r * cols + c] = (p - (c == label ? 1 : 0)) / rows;
+            }
+        }
+        DeviceBuffer grad = allocate(rows * cols);
+        float actualLoss = device.softmaxCrossEntropy(upload(logits), upload(labels), rows, cols, grad);
+        assertEquals(loss / rows, actualLoss, 1e-5 * Math.abs(loss / rows));
+        assertClose(expectedGrad, download(grad), 1e-7, 1e-4, "softmax cross-entropy gradient");
+    }
+
+    @Test
+    void softmaxCrossEntropyOfEqualLogitsIsLnOfTheClassCount() {
+        int rows = 3;
+        int cols = 7;
+        float[] logits = new float[rows * cols];
+        java.util.Arrays.fill(logits, 1.25f);
+        DeviceBuffer logitsOnDevice = upload(logits);
+        // In place: the gradient overwrites the logits.
+        float loss = device.softmaxCrossEntropy(logitsOnDevice, upload(new float[] {0f, 6f, 3f}), rows, cols,
+                logitsOnDevice);
+        assertEquals(Math.log(cols), loss, 1e-6);
+        float[] grad = download(logitsOnDevice);
+        int[] labels = {0, 6, 3};
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                double expected = (1.0 / cols - (c == labels[r] ? 1 : 0)) / rows;
+                assertEquals(expected, grad[r * cols + c], 1e-7, "row " + r + " col " + c);
+            }
+        }
+    }
+
+    @Test
+    void countCorrectComparesTheFirstArgMaxWithTheLabel() {
+        float[] logits = {
+                0f, 5f, 1f,   // arg-max 1
+                3f, 3f, 0f,   // tie: the first, 0
+                -1f, -2f, -0.5f, // arg-max 2
+                9f, 0f, 0f};  // arg-max 0
+        float[] labels = {1f, 1f, 2f, 2f};
+        assertEquals(2, device.countCorrect(upload(logits), upload(labels), 4, 3));
+    }
+
+    // ---- helpers -------------------------------------------------------------------------------
+
+    protected DeviceBuffer allocate(long elements) {
+        DeviceBuffer b = device.allocate(elements);
+        buffers.add(b);
+        return b;
+    }
+
+    protected DeviceBuffer upload(float[] values) {
+        DeviceBuffer b = allocate(values.length);
+        device.upload(values, 0, b, 0, values.length);
+        return b;
+    }
+
+    protected float[] download(DeviceBuffer b) {
+        float[] values = new float[(int) b.elements()];
+        device.download(b, 0, values, 0, values.length);
+        return values;
+    }
+
+    /** The floats little-endian at byte {@code position} of a (direct or heap) buffer positioned there. */
+    static ByteBuffer littleEndian(float[] values, boolean direct, int position) {
+        int size = position + 4 * values.length + 3;
+        ByteBuffer b = (direct ? ByteBuffer.allocateDirect(size) : ByteBuffer.allocate(size))
+                .order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < values.length; i++) {
+            b.putFloat(position + 4 * i, values[i]);
+        }
+        b.position(position).limit(position + 4 * values.length);
+        return b;
+    }
+
+    static float[] gaussian(Random random, int n, double sigma) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = (float) (random.nextGaussian() * sigma);
+        }
+        return v;
+    }
+
+    static double[] toDouble(float[] v) {
+        double[] d = new double[v.length];
+        for (int i = 0; i < v.length; i++) {
+            d[i] = v[i];
+        }
+        return d;
+    }
+
+    static void assertClose(double[] expected, float[] actual, String what) {
+        assertClose(expected, actual, ABSOLUTE_TOLERANCE, RELATIVE_TOLERANCE, what);
+    }
+
+    static void assertClose(double[] expected, float[] actual, double absolute, double relative, String what) {
+        assertEquals(expected.length, actual.length, what + ": length");
+        for (int i = 0; i < expected.length; i++) {
+            double allowed = absolute + relative * Math.abs(expected[i]);
+            if (!(Math.abs(actual[i] - expected[i]) <= allowed)) {
+                fail(what + ": element " + i + " is " + actual[i] + ", expected " + expected[i] + " within " + allowed);
+            }
+        }
+    }
+
+    static void assertArrayEquals(float[] expected, float[] actual) {
+        org.junit.jupiter.api.Assertions.assertArrayEquals(expected, actual);
+    }
+
+    static void assertMessageHas(Exception e, String... parts) {
+        for (String part : parts) {
+            assertTrue(e.getMessage().contains(part), "message '" + e.getMessage() + "' should contain " + part);
+        }
+    }
+}

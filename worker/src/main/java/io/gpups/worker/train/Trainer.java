@@ -1,0 +1,163 @@
+package io.gpups.worker.train;
+
+import io.gpups.core.device.Device;
+import io.gpups.core.tensor.TensorSpec;
+import io.gpups.worker.data.Dataset;
+import io.gpups.worker.data.EpochSharding;
+import io.gpups.worker.data.TrainTestSplit;
+import io.gpups.worker.model.DeviceModel;
+import io.gpups.worker.model.Model;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * Data-parallel training of one worker against the parameter shards. Step t (counted across epochs from
+ * 0) is:
+ *
+ * <pre>
+ * pull every tensor at clock t (all in flight, then wait)  -> upload to the device
+ * forward/backward on this worker's t-th batch              -> download gradients
+ * push every gradient for step t (all in flight, then wait) -> clock(t + 1)
+ * </pre>
+ *
+ * After the last step of an epoch, rank 0 pulls the parameters at the new clock and measures test accuracy;
+ * every worker then reports to the listener. Host buffers (one direct buffer per tensor for parameters and
+ * one for gradients) are allocated once and reused by every step.
+ */
+public final class Trainer {
+
+    private final TrainerConfig config;
+    private final ParameterClient parameters;
+    private final Device device;
+    private final TrainTestSplit data;
+    private final EpochListener listener;
+
+    public Trainer(TrainerConfig config, ParameterClient parameters, Device device, TrainTestSplit data,
+                   EpochListener listener) {
+        this.config = config;
+        this.parameters = parameters;
+        this.device = device;
+        this.data = data;
+        this.listener = listener;
+    }
+
+    /** Trains every epoch and returns this worker's reports, which the listener has also received. */
+    public List<EpochReport> run() {
+        int clusterWorkers = parameters.cluster().workers();
+        if (clusterWorkers != config.workers()) {
+            throw new IllegalStateException("this worker was configured for " + config.workers()
+                    + " workers but the cluster has " + clusterWorkers);
+        }
+        Model model = config.model().create(data.featureCount(), data.classes(), config.seed());
+        List<TensorSpec> specs = model.tensors(config.optimizer());
+        parameters.register(specs).join();
+
+        Dataset train = data.train();
+        EpochSharding sharding = new EpochSharding(train.samples(), config.workers(), config.rank(), config.batch(),
+                config.seed());
+        int maxBatch = Math.max(config.batch(), config.rank() == 0 ? config.evalBatch() : 0);
+        List<EpochReport> reports = new ArrayList<>(config.epochs());
+        try (DeviceModel onDevice = model.onDevice(device, maxBatch)) {
+            Exchange exchange = new Exchange(specs, onDevice);
+            HostBatch batch = new HostBatch(train, config.batch());
+            int[] share = new int[sharding.shareSize()];
+            long step = 0;
+            for (int epoch = 0; epoch < config.epochs(); epoch++) {
+                long started = System.nanoTime();
+                sharding.fillShare(epoch, share);
+                double lossSum = 0;
+                for (int s = 0; s < sharding.stepsPerEpoch(); s++, step++) {
+                    exchange.pullAll(step);
+                    batch.upload(share, s * config.batch(), config.batch(), device, onDevice);
+                    lossSum += onDevice.forwardBackward(config.batch());
+                    exchange.pushAll(step);
+                    parameters.clock(step + 1).join();
+                }
+                double trainSeconds = (System.nanoTime() - started) / 1e9;
+                double accuracy = Double.NaN;
+                if (config.rank() == 0) {
+                    exchange.pullAll(step);
+                    accuracy = testAccuracy(onDevice);
+                }
+                double seconds = (System.nanoTime() - started) / 1e9;
+                EpochReport report = new EpochReport(epoch, lossSum / sharding.stepsPerEpoch(),
+                        sharding.shareSize() / trainSeconds, accuracy, parameters.pushes(), parameters.bytesPushed(),
+                        seconds);
+                reports.add(report);
+                listener.epochEnded(report);
+            }
+        }
+        return reports;
+    }
+
+    /** Test accuracy with the parameters now on the device, in batches of at most the eval batch (the last may be short). */
+    private double testAccuracy(DeviceModel onDevice) {
+        Dataset test = data.test();
+        int rows = Math.min(config.evalBatch(), onDevice.maxBatch());
+        HostBatch batch = new HostBatch(test, rows);
+        long correct = 0;
+        for (int first = 0; first < test.samples(); first += rows) {
+            int n = Math.min(rows, test.samples() - first);
+            batch.uploadRange(first, n, device, onDevice);
+            correct += onDevice.countCorrect(n);
+        }
+        return (double) correct / test.samples();
+    }
+
+    /** The host side of pulls and pushes: one direct little-endian buffer per tensor for each direction. */
+    private final class Exchange {
+        private final String[] names;
+        private final DeviceModel onDevice;
+        private final ByteBuffer[] pulled;
+        private final ByteBuffer[] gradients;
+        private final CompletableFuture<?>[] inFlight;
+
+        Exchange(List<TensorSpec> specs, DeviceModel onDevice) {
+            this.onDevice = onDevice;
+            int n = specs.size();
+            if (n != onDevice.tensorCount()) {
+                throw new IllegalStateException("model registers " + n + " tensors but holds " + onDevice.tensorCount());
+            }
+            names = new String[n];
+            pulled = new ByteBuffer[n];
+            gradients = new ByteBuffer[n];
+            inFlight = new CompletableFuture<?>[n];
+            for (int i = 0; i < n; i++) {
+                names[i] = specs.get(i).name();
+                int bytes = Math.multiplyExact(4, onDevice.elements(i));
+                pulled[i] = ByteBuffer.allocateDirect(bytes).order(ByteOrder.LITTLE_ENDIAN);
+                gradients[i] = ByteBuffer.allocateDirect(bytes).order(ByteOrder.LITTLE_ENDIAN);
+            }
+        }
+
+        /** Pulls every tensor at {@code clock} and uploads it into the model's parameter buffers. */
+        void pullAll(long clock) {
+            for (int i = 0; i < names.length; i++) {
+                pulled[i].clear();
+                inFlight[i] = parameters.pull(names[i], clock, pulled[i]);
+            }
+            CompletableFuture.allOf(inFlight).join();
+            for (int i = 0; i < names.length; i++) {
+                pulled[i].clear();
+                device.upload(pulled[i], onDevice.parameter(i), 0, onDevice.elements(i));
+            }
+        }
+
+        /** Downloads every gradient and pushes it for {@code step}; returns when all pushes are acknowledged. */
+        void pushAll(long step) {
+            for (int i = 0; i < names.length; i++) {
+                gradients[i].clear();
+                device.download(onDevice.gradient(i), 0, onDevice.elements(i), gradients[i]);
+            }
+            device.synchronize();
+            for (int i = 0; i < names.length; i++) {
+                inFlight[i] = parameters.push(names[i], step, gradients[i]);
+            }
+            CompletableFuture.allOf(inFlight).join();
+        }
+    }
+}

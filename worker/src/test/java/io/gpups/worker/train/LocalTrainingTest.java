@@ -1,0 +1,98 @@
+package io.gpups.worker.train;
+
+import io.gpups.core.device.Device;
+import io.gpups.core.device.Devices;
+import io.gpups.core.optim.OptimizerSpec;
+import io.gpups.worker.data.DataSource;
+import io.gpups.worker.data.SyntheticClassification;
+import io.gpups.worker.data.TrainTestSplit;
+import io.gpups.worker.model.ModelSpec;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Trains on the synthetic set with no server: {@link InProcessParameters} applies the optimizer on the CPU
+ * device, as a single-worker bsp shard would. Proves the models learn: chance is 10%.
+ */
+class LocalTrainingTest {
+
+    private static final SyntheticClassification SYNTHETIC = SyntheticClassification.fashionMnistShaped(3L);
+    private static TrainTestSplit data;
+    private static Device device;
+
+    @BeforeAll
+    static void setUp() {
+        data = SYNTHETIC.generate();
+        device = Devices.installed().open("cpu", line -> { });
+    }
+
+    @AfterAll
+    static void tearDown() {
+        device.close();
+    }
+
+    @Test
+    void mlpLearnsTheSyntheticSet() {
+        List<EpochReport> reports = train("mlp:64", "sgd", 0.1f, 3);
+
+        EpochReport last = reports.get(reports.size() - 1);
+        assertTrue(last.testAccuracy() >= 0.80, "test accuracy " + last.testAccuracy() + " after 3 epochs, expected >= 0.80");
+        assertTrue(last.meanTrainLoss() < reports.get(0).meanTrainLoss(), "loss did not fall: " + reports);
+    }
+
+    @Test
+    void logisticRegressionLearnsTheSyntheticSetWithAdam() {
+        List<EpochReport> reports = train("logreg", "adam", 0.001f, 2);
+
+        assertTrue(reports.get(1).testAccuracy() >= 0.80, "test accuracy " + reports.get(1).testAccuracy());
+    }
+
+    @Test
+    void reportsCountEveryPushOfEveryStep() {
+        List<EpochReport> reports = train("logreg", "sgd", 0.1f, 2);
+
+        int steps = SYNTHETIC.trainSamples() / 100;
+        long bytesPerStep = 4L * (784 * 10 + 10);
+        assertEquals(2, reports.size());
+        assertEquals(0, reports.get(0).epoch());
+        assertEquals(2L * steps, reports.get(0).pushes());
+        assertEquals(steps * bytesPerStep, reports.get(0).bytesPushed());
+        assertEquals(4L * steps, reports.get(1).pushes());
+        assertTrue(reports.get(1).samplesPerSecond() > 0 && reports.get(1).seconds() > 0, reports.toString());
+    }
+
+    @Test
+    void theWorkerCountMustMatchTheCluster() {
+        TrainerConfig config = config("logreg", "sgd", 0.1f, 1, 2);
+        try (InProcessParameters parameters = new InProcessParameters(device)) {
+            Trainer trainer = new Trainer(config, parameters, device, data, report -> { });
+
+            IllegalStateException e = assertThrows(IllegalStateException.class, trainer::run);
+            assertTrue(e.getMessage().contains("2 workers"), e.getMessage());
+        }
+    }
+
+    private static List<EpochReport> train(String model, String optimizer, float lr, int epochs) {
+        List<EpochReport> heard = new ArrayList<>();
+        try (InProcessParameters parameters = new InProcessParameters(device)) {
+            List<EpochReport> reports = new Trainer(config(model, optimizer, lr, epochs, 1), parameters, device, data,
+                    heard::add).run();
+            assertEquals(reports, heard, "the listener hears every report");
+            return reports;
+        }
+    }
+
+    /** Batch 100; evaluation in batches of 768 so the last of the 2000 test samples form a short batch. */
+    private static TrainerConfig config(String model, String optimizer, float lr, int epochs, int workers) {
+        return new TrainerConfig(ModelSpec.parse(model), 100, epochs, OptimizerSpec.defaults(optimizer, lr), 0, workers,
+                new DataSource.Synthetic(SYNTHETIC), 17L, 768);
+    }
+}
