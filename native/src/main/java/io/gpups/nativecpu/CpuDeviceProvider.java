@@ -4,9 +4,12 @@ import io.gpups.core.device.Device;
 import io.gpups.core.device.DeviceProvider;
 import io.gpups.core.device.DeviceUnavailableException;
 
+import org.bytedeco.javacpp.Loader;
+
 /**
- * The {@code cpu} device kind: always available, one device, lowest priority for {@code --device auto}.
- * The OpenBLAS thread count comes from the system property {@value CpuDevice#BLAS_THREADS_PROPERTY}.
+ * The {@code cpu} device kind: one device, lowest priority for {@code --device auto}, available wherever the
+ * jar carries the JNI library for the platform (linux-x86_64 is built). The OpenBLAS thread count comes from
+ * the system property {@value CpuDevice#BLAS_THREADS_PROPERTY}.
  */
 public final class CpuDeviceProvider implements DeviceProvider {
 
@@ -20,9 +23,18 @@ public final class CpuDeviceProvider implements DeviceProvider {
         return 0;
     }
 
+    /** Null once the native kernels load; else the loader's reason, in one line. */
     @Override
     public String unavailabilityCause() {
-        return null;
+        try {
+            Loader.load(CpuKernels.class);
+            return null;
+        } catch (LinkageError e) {
+            String message = String.valueOf(e.getMessage());
+            int newline = message.indexOf('\n');
+            return "the native CPU kernels do not load on platform " + Loader.getPlatform() + ": "
+                    + (newline < 0 ? message : message.substring(0, newline));
+        }
     }
 
     @Override

@@ -15,10 +15,12 @@ import org.junit.jupiter.params.provider.ValueSource;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -95,7 +97,7 @@ abstract class DeviceContractTest {
         }
         if (spec instanceof OptimizerSpec.Adagrad adagrad) {
             device.fill(slots[0], adagrad.initialAccumulator(), size);
-            java.util.Arrays.fill(expectedSlots[0], adagrad.initialAccumulator());
+            Arrays.fill(expectedSlots[0], adagrad.initialAccumulator());
         }
         for (long t = 1; t <= 4; t++) {
             float[] grad = gaussian(random, size, 2.0);
@@ -415,7 +417,7 @@ abstract class DeviceContractTest {
         }
         DeviceBuffer out = upload(new float[cols + 1]);
         device.columnSums(upload(x), rows, cols, out);
-        assertClose(expected, java.util.Arrays.copyOf(download(out), cols), 1e-5, 1e-5, "column sums");
+        assertClose(expected, Arrays.copyOf(download(out), cols), 1e-5, 1e-5, "column sums");
     }
 
     @Test
@@ -458,7 +460,7 @@ abstract class DeviceContractTest {
         int rows = 3;
         int cols = 7;
         float[] logits = new float[rows * cols];
-        java.util.Arrays.fill(logits, 1.25f);
+        Arrays.fill(logits, 1.25f);
         DeviceBuffer logitsOnDevice = upload(logits);
         // In place: the gradient overwrites the logits.
         float loss = device.softmaxCrossEntropy(logitsOnDevice, upload(new float[] {0f, 6f, 3f}), rows, cols,
@@ -545,10 +547,6 @@ abstract class DeviceContractTest {
                 fail(what + ": element " + i + " is " + actual[i] + ", expected " + expected[i] + " within " + allowed);
             }
         }
-    }
-
-    static void assertArrayEquals(float[] expected, float[] actual) {
-        org.junit.jupiter.api.Assertions.assertArrayEquals(expected, actual);
     }
 
     static void assertMessageHas(Exception e, String... parts) {
