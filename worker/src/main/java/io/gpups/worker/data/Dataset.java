@@ -29,9 +29,14 @@ public record Dataset(String name, float[] features, int[] labels, int featureCo
         return labels.length;
     }
 
+    /** The same samples with a larger class count, for a split where one side lacks the highest class. */
+    public Dataset withClasses(int newClasses) {
+        return newClasses == classes ? this : new Dataset(name, features, labels, featureCount, newClasses);
+    }
+
     /**
      * Builds a data set from an images file and a labels file: every pixel byte b becomes b / 255, and the
-     * class count is one more than the largest label.
+     * class count is one more than the largest label (at least 2).
      */
     public static Dataset fromIdx(String name, IdxArray images, IdxArray labels, String imagesSource, String labelsSource)
             throws IdxFormatException {

@@ -50,7 +50,8 @@ public final class FashionMnist {
         }
         Dataset train = load(dir, "train", TRAIN_IMAGES, TRAIN_LABELS);
         Dataset test = load(dir, "test", TEST_IMAGES, TEST_LABELS);
-        return new TrainTestSplit(train, test);
+        int classes = Math.max(train.classes(), test.classes());
+        return new TrainTestSplit(train.withClasses(classes), test.withClasses(classes));
     }
 
     private static Dataset load(Path dir, String split, String imagesBase, String labelsBase) throws IOException {

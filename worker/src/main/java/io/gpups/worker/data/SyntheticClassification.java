@@ -4,16 +4,20 @@ import java.util.SplittableRandom;
 
 /**
  * A deterministic stand-in for Fashion-MNIST when the real set is not installed: {@code classes} Gaussian
- * clusters in {@code featureCount} dimensions, clipped to [0, 1].
+ * clusters in {@code featureCount} dimensions, clipped to [0, 1], with some labels replaced at random.
  *
  * <p>Class c has mean {@code 0.5 + separation * s_c[j]} with {@code s_c[j]} a fixed random sign, and every
- * feature gets independent noise of standard deviation {@code noise}. With the defaults two class means are
- * about 4.7 noise deviations apart, so a linear model learns it well above chance but short of perfect.
+ * feature gets independent noise of standard deviation {@code noise}. Then, with probability
+ * {@code labelNoise}, the sample's label is redrawn uniformly. With the defaults the clusters themselves are
+ * far apart (a linear model separates them within an epoch or two), and the label noise caps the best
+ * possible accuracy near {@code 1 - labelNoise * (classes - 1) / classes} = 91%: well above chance, never
+ * perfect.
  * Every value is a function of the seed alone (our own Box-Muller in {@link StrictMath} over {@link SplittableRandom}), so the
  * same seed gives the same bytes on every JVM.
  */
 public record SyntheticClassification(int trainSamples, int testSamples, int featureCount, int classes,
-                                      float separation, float noise, long seed) {
+                                      float separation, float noise, float labelNoise,
+                                      long seed) {
 
     public static final long DEFAULT_SEED = 20240611L;
 
@@ -26,15 +30,18 @@ public record SyntheticClassification(int trainSamples, int testSamples, int fea
             throw new IllegalArgumentException("synthetic set needs > 0 features and >= 2 classes, got "
                     + featureCount + " and " + classes);
         }
+        if (!(labelNoise >= 0 && labelNoise <= 1)) {
+            throw new IllegalArgumentException("synthetic label noise must be in [0, 1], got " + labelNoise);
+        }
         if (!(separation > 0) || !(noise > 0)) {
             throw new IllegalArgumentException("synthetic set needs separation and noise > 0, got "
                     + separation + " and " + noise);
         }
     }
 
-    /** Fashion-MNIST's shape: 10 classes of 784 features; 12000 train and 2000 test samples. */
+    /** Fashion-MNIST's shape: 10 classes of 784 features; 12000 train and 2000 test samples; 10% label noise. */
     public static SyntheticClassification fashionMnistShaped(long seed) {
-        return new SyntheticClassification(12_000, 2_000, 784, 10, 0.03f, 0.25f, seed);
+        return new SyntheticClassification(12_000, 2_000, 784, 10, 0.1f, 0.35f, 0.1f, seed);
     }
 
     public TrainTestSplit generate() {
@@ -54,13 +61,13 @@ public record SyntheticClassification(int trainSamples, int testSamples, int fea
         float[] features = new float[n * featureCount];
         for (int i = 0; i < n; i++) {
             int label = random.nextInt(classes);
-            labels[i] = label;
             int row = i * featureCount;
             int mean = label * featureCount;
             for (int j = 0; j < featureCount; j++) {
                 float x = means[mean + j] + noise * (float) gaussian(random);
                 features[row + j] = Math.min(1f, Math.max(0f, x));
             }
+            labels[i] = random.nextDouble() < labelNoise ? random.nextInt(classes) : label;
         }
         return new Dataset(name, features, labels, featureCount, classes);
     }

@@ -13,7 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class SyntheticClassificationTest {
 
-    private static final SyntheticClassification SMALL = new SyntheticClassification(500, 100, 20, 4, 0.1f, 0.25f, 7L);
+    private static final SyntheticClassification SMALL = new SyntheticClassification(500, 100, 20, 4, 0.1f, 0.25f, 0.1f, 7L);
 
     @Test
     void theSameSeedGivesTheSameBytes() {
@@ -28,7 +28,7 @@ class SyntheticClassificationTest {
 
     @Test
     void anotherSeedGivesAnotherSet() {
-        SyntheticClassification other = new SyntheticClassification(500, 100, 20, 4, 0.1f, 0.25f, 8L);
+        SyntheticClassification other = new SyntheticClassification(500, 100, 20, 4, 0.1f, 0.25f, 0.1f, 8L);
 
         assertFalse(Arrays.equals(SMALL.generate().train().features(), other.generate().train().features()));
     }

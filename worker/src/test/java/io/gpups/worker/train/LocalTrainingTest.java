@@ -20,7 +20,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Trains on the synthetic set with no server: {@link InProcessParameters} applies the optimizer on the CPU
- * device, as a single-worker bsp shard would. Proves the models learn: chance is 10%.
+ * device, as a single-worker bsp shard would. Proves the models learn: chance is 10%, and the set's 10%
+ * label noise caps accuracy near 91%.
  */
 class LocalTrainingTest {
 
@@ -44,7 +45,7 @@ class LocalTrainingTest {
         List<EpochReport> reports = train("mlp:64", "sgd", 0.1f, 3);
 
         EpochReport last = reports.get(reports.size() - 1);
-        assertTrue(last.testAccuracy() >= 0.80, "test accuracy " + last.testAccuracy() + " after 3 epochs, expected >= 0.80");
+        assertTrue(last.testAccuracy() >= 0.85, "test accuracy " + last.testAccuracy() + " after 3 epochs, expected >= 0.85");
         assertTrue(last.meanTrainLoss() < reports.get(0).meanTrainLoss(), "loss did not fall: " + reports);
     }
 
@@ -52,7 +53,8 @@ class LocalTrainingTest {
     void logisticRegressionLearnsTheSyntheticSetWithAdam() {
         List<EpochReport> reports = train("logreg", "adam", 0.001f, 2);
 
-        assertTrue(reports.get(1).testAccuracy() >= 0.80, "test accuracy " + reports.get(1).testAccuracy());
+        assertTrue(reports.get(1).testAccuracy() >= 0.85, "test accuracy " + reports.get(1).testAccuracy()
+                + " after 2 epochs, expected >= 0.85");
     }
 
     @Test
