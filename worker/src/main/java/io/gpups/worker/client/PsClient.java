@@ -43,7 +43,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>Steps and clocks: a worker's step t pulls with clock t, pushes with step t and then calls
  * {@code clock(t + 1)}. Under bsp a pull with clock t waits until the tensor has had t updates.
  */
-public final class PsClient implements AutoCloseable {
+public final class PsClient implements ParameterClient, AutoCloseable {
 
     /** @param chunkBytes largest chunk (must match every worker), @param maxFrameBytes largest answer accepted */
     public record Options(int chunkBytes, int maxFrameBytes) {
@@ -118,6 +118,7 @@ public final class PsClient implements AutoCloseable {
         }
     }
 
+    @Override
     public ClusterInfo cluster() {
         return cluster;
     }
@@ -126,6 +127,7 @@ public final class PsClient implements AutoCloseable {
      * Registers a model's tensors (idempotent: every worker registers the same list). Placement is computed
      * from the whole list, so call this once with every tensor, in the same order on every worker.
      */
+    @Override
     public CompletableFuture<Void> register(List<TensorSpec> specs) {
         Partitioner.Placement placement = Partitioner.place(specs, shards.size(), options.chunkBytes());
         List<CompletableFuture<Void>> all = new ArrayList<>();
@@ -152,6 +154,7 @@ public final class PsClient implements AutoCloseable {
     }
 
     /** Pushes the gradient of a whole tensor for {@code step}. */
+    @Override
     public CompletableFuture<Void> push(String tensor, long step, ByteBuffer gradient) {
         Registered t = registered(tensor);
         checkCapacity(tensor, gradient, t);
@@ -166,6 +169,7 @@ public final class PsClient implements AutoCloseable {
     }
 
     /** Pulls a whole tensor into {@code destination}; completes with the smallest chunk version seen. */
+    @Override
     public CompletableFuture<Long> pull(String tensor, long clock, ByteBuffer destination) {
         Registered t = registered(tensor);
         checkCapacity(tensor, destination, t);
@@ -198,6 +202,7 @@ public final class PsClient implements AutoCloseable {
     }
 
     /** Tells every shard this worker finished all steps before {@code clock}. */
+    @Override
     public CompletableFuture<Void> clock(long clock) {
         CompletableFuture<?>[] parts = new CompletableFuture<?>[shards.size()];
         for (int s = 0; s < parts.length; s++) {
@@ -232,11 +237,13 @@ public final class PsClient implements AutoCloseable {
     }
 
     /** Gradient value bytes sent so far. */
+    @Override
     public long bytesPushed() {
         return bytesPushed.get();
     }
 
-    /** Chunk pushes sent so far. */
+    /** Push frames sent so far: one per chunk, so a tensor of k chunks counts k. */
+    @Override
     public long pushes() {
         return pushes.get();
     }

@@ -2,6 +2,7 @@ package io.gpups.worker.train;
 
 import io.gpups.core.device.Device;
 import io.gpups.core.tensor.TensorSpec;
+import io.gpups.worker.client.ParameterClient;
 import io.gpups.worker.data.Dataset;
 import io.gpups.worker.data.EpochSharding;
 import io.gpups.worker.data.TrainTestSplit;

@@ -57,7 +57,7 @@ class ClusterTrainingTest {
             Device device = cpu();
             TrainerConfig config = new TrainerConfig(ModelSpec.parse("mlp:32"), BATCH, 2,
                     OptimizerSpec.defaults("sgd", 0.1f), rank, WORKERS, new DataSource.Synthetic(SYNTHETIC), 9L, 1000);
-            Trainer trainer = new Trainer(config, ParameterClient.of(client), device, data, report -> { });
+            Trainer trainer = new Trainer(config, client, device, data, report -> { });
             runs.add(CompletableFuture.supplyAsync(trainer::run, workers));
         }
         List<EpochReport> rank0 = runs.get(0).get(120, TimeUnit.SECONDS);

@@ -1,5 +1,7 @@
 package io.gpups.worker.train;
 
+import io.gpups.worker.client.ParameterClient;
+
 import io.gpups.core.config.Consistency;
 import io.gpups.core.device.Device;
 import io.gpups.core.device.DeviceBuffer;

@@ -1,0 +1,32 @@
+package io.gpups.worker.client;
+
+import io.gpups.core.tensor.TensorSpec;
+
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * The part of {@link PsClient} a {@link io.gpups.worker.train.Trainer} uses, so that a trainer can also run against
+ * an in-process store in tests (one worker, no server). Buffer rules are PsClient's: a buffer handed to
+ * {@link #push} or {@link #pull} belongs to the call until its future completes.
+ */
+public interface ParameterClient {
+
+    PsClient.ClusterInfo cluster();
+
+    CompletableFuture<Void> register(List<TensorSpec> tensors);
+
+    /** Sends the whole gradient of {@code tensor} for {@code step}: little-endian float32 from the buffer's position. */
+    CompletableFuture<Void> push(String tensor, long step, ByteBuffer gradient);
+
+    /** Fills {@code destination} from its position with the whole tensor once it has had {@code clock} updates (bsp). */
+    CompletableFuture<Long> pull(String tensor, long clock, ByteBuffer destination);
+
+    /** This worker has finished every step below {@code clock}. */
+    CompletableFuture<Void> clock(long clock);
+
+    long bytesPushed();
+
+    long pushes();
+}
