@@ -1,0 +1,242 @@
+package io.gpups.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.gpups.core.config.Consistency;
+import io.gpups.worker.client.PsClient;
+import io.gpups.worker.data.DataSource;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.PrintStream;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * {@code gpups local}: a whole job on this machine. Starts N shard processes and M worker processes on
+ * 127.0.0.1, shows each epoch as every worker finishes it, stops every process it started (also on Ctrl-C
+ * or when one fails), and ends with a summary.
+ */
+@Command(name = "local", mixinStandardHelpOptions = true,
+        description = "Train on this machine: N shard processes and M worker processes over loopback TCP.")
+final class LocalCommand implements Callable<Integer> {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @Option(names = "--servers", defaultValue = "2", description = "Shard processes (default: ${DEFAULT-VALUE}).")
+    int servers;
+
+    @Option(names = "--workers", defaultValue = "2", description = "Worker processes (default: ${DEFAULT-VALUE}).")
+    int workers;
+
+    @Mixin
+    WorkerCommand.TrainingOptions training;
+
+    @Option(names = "--consistency", defaultValue = "bsp", description = "bsp, asp or ssp:S (default: ${DEFAULT-VALUE}).")
+    String consistency;
+
+    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
+    String device;
+
+    @Option(names = "--json", description = "Write the summary as JSON to this file.")
+    Path json;
+
+    @Option(names = "--run-dir", description = "Where the processes' logs go (default: runs/local-<time>).")
+    Path runDir;
+
+    private final PrintStream out = System.out;
+
+    @Override
+    public Integer call() throws Exception {
+        validate();
+        DataSource source = DataSource.resolve(training.data, out::println);
+        Path dir = runDir != null ? runDir
+                : Path.of("runs", "local-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+        out.printf("gpups local: %d shard(s), %d worker(s), %s, %s, %s lr %s, batch %d per worker, %d epoch(s)%n",
+                servers, workers, training.model, consistency, training.optimizer, training.lr, training.batch, training.epochs);
+        out.printf("data: %s; logs: %s%n", source.describe(), dir);
+
+        long start = System.nanoTime();
+        try (ChildProcesses children = new ChildProcesses(dir)) {
+            List<InetSocketAddress> shards = LocalShards.start(children, servers, workers, consistency, device, List.of());
+            String serverList = String.join(",", shards.stream().map(a -> "127.0.0.1:" + a.getPort()).toList());
+            out.printf("shards listening on %s (%.1f s)%n", serverList, (System.nanoTime() - start) / 1e9);
+
+            EpochTable table = new EpochTable(workers, training.epochs, out);
+            List<ChildProcesses.Child> started = new ArrayList<>();
+            long trainStart = System.nanoTime();
+            for (int r = 0; r < workers; r++) {
+                List<String> args = new ArrayList<>(List.of("worker", "--servers", serverList, "--rank", "" + r,
+                        "--workers", "" + workers, "--device", device));
+                args.addAll(training.asArgs());
+                int rank = r;
+                started.add(children.start("worker-" + r, List.of("-Xmx2g", "-Dgpups.blas.threads=1"), args, line -> {
+                    if (line.startsWith(WorkerCommand.EPOCH)) {
+                        table.add(rank, line.substring(WorkerCommand.EPOCH.length()));
+                    }
+                }));
+            }
+            ChildProcesses.Child failed = awaitWorkers(started);
+            double trainSeconds = (System.nanoTime() - trainStart) / 1e9;
+            if (failed != null) {
+                out.printf("%s failed (exit code %d); stopping every process. Its log %s ends with:%n%s%n", failed.name(),
+                        failed.exit().join(), failed.log(), ChildProcesses.tail(failed, 20));
+                return 1;
+            }
+            List<String> stats = shardStats(shards);
+            ObjectNode summary = table.summary(trainSeconds);
+            summary.put("servers", servers);
+            summary.put("workers", workers);
+            summary.put("model", training.model);
+            summary.put("consistency", consistency);
+            summary.put("optimizer", training.optimizer);
+            summary.put("lr", training.lr);
+            summary.put("batch", training.batch);
+            summary.put("data", source.describe());
+            ArrayNode shardNodes = summary.putArray("shards");
+            for (String s : stats) {
+                shardNodes.add(JSON.readTree(s));
+            }
+            printSummary(summary, stats);
+            if (json != null) {
+                Path parent = json.toAbsolutePath().getParent();
+                if (parent != null) {
+                    Files.createDirectories(parent);
+                }
+                JSON.writerWithDefaultPrettyPrinter().writeValue(json.toFile(), summary);
+                out.println("summary written to " + json);
+            }
+        }
+        return 0;
+    }
+
+    private void validate() {
+        if (servers < 1 || servers > 64) {
+            throw new IllegalArgumentException("--servers must be 1..64, got " + servers);
+        }
+        if (workers < 1 || workers > 64) {
+            throw new IllegalArgumentException("--workers must be 1..64, got " + workers);
+        }
+        Consistency.parse(consistency);
+        io.gpups.worker.train.TrainerConfig.of(training.model, training.batch, training.epochs, training.optimizer,
+                training.lr, 0, workers, new DataSource.IdxDirectory(Path.of(".")), training.seed);
+    }
+
+    /** Waits for every worker; returns the first that failed, or null. */
+    private static ChildProcesses.Child awaitWorkers(List<ChildProcesses.Child> workers) throws Exception {
+        List<CompletableFuture<Integer>> exits = workers.stream().map(ChildProcesses.Child::exit).toList();
+        while (true) {
+            boolean allDone = true;
+            for (ChildProcesses.Child w : workers) {
+                if (!w.exit().isDone()) {
+                    allDone = false;
+                } else if (w.exit().join() != 0) {
+                    return w;
+                }
+            }
+            if (allDone) {
+                return null;
+            }
+            CompletableFuture.anyOf(exits.stream().filter(f -> !f.isDone()).toArray(CompletableFuture[]::new))
+                    .get(1, TimeUnit.DAYS);
+        }
+    }
+
+    private static List<String> shardStats(List<InetSocketAddress> shards) {
+        try (PsClient admin = PsClient.connect(shards, -1, PsClient.Options.defaults())) {
+            return admin.stats().get(30, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            return List.of();
+        }
+    }
+
+    private void printSummary(ObjectNode s, List<String> stats) throws Exception {
+        out.println();
+        out.printf("done: test accuracy %.4f after %d epoch(s), %.1f s training, %.0f samples/s, %d pushes, %.1f MB pushed%n",
+                s.path("test_accuracy").asDouble(Double.NaN), s.path("epochs").asInt(), s.path("train_seconds").asDouble(),
+                s.path("samples_per_second").asDouble(), s.path("pushes").asLong(), s.path("bytes_pushed").asLong() / 1e6);
+        for (String text : stats) {
+            JsonNode n = JSON.readTree(text);
+            out.printf("shard %d: %d updates, %d elements updated, %.1f MB in, %.1f MB out, %d errors%n",
+                    n.path("shard").asInt(), n.path("updates").asLong(), n.path("elements_updated").asLong(),
+                    n.path("bytes_pushed").asLong() / 1e6, n.path("bytes_pulled").asLong() / 1e6, n.path("errors").asLong());
+        }
+    }
+
+    /** Gathers the workers' epoch reports and prints a line when every worker has finished an epoch. */
+    static final class EpochTable {
+        private final int workers;
+        private final int epochs;
+        private final PrintStream out;
+        private final Map<Integer, List<JsonNode>> byEpoch = new TreeMap<>();
+        private final ArrayNode printed = JSON.createArrayNode();
+
+        EpochTable(int workers, int epochs, PrintStream out) {
+            this.workers = workers;
+            this.epochs = epochs;
+            this.out = out;
+        }
+
+        synchronized void add(int rank, String json) {
+            JsonNode n;
+            try {
+                n = JSON.readTree(json);
+            } catch (Exception e) {
+                out.println("worker " + rank + " sent an unreadable epoch report: " + json);
+                return;
+            }
+            int epoch = n.path("epoch").asInt();
+            List<JsonNode> reports = byEpoch.computeIfAbsent(epoch, e -> new ArrayList<>());
+            reports.add(n);
+            if (reports.size() == workers) {
+                double loss = reports.stream().mapToDouble(r -> r.path("loss").asDouble()).average().orElse(Double.NaN);
+                double rate = reports.stream().mapToDouble(r -> r.path("samples_per_second").asDouble()).sum();
+                double accuracy = reports.stream().filter(r -> r.hasNonNull("test_accuracy"))
+                        .mapToDouble(r -> r.path("test_accuracy").asDouble()).findFirst().orElse(Double.NaN);
+                double seconds = reports.stream().mapToDouble(r -> r.path("seconds").asDouble()).max().orElse(0);
+                long pushes = reports.stream().mapToLong(r -> r.path("pushes").asLong()).sum();
+                long bytes = reports.stream().mapToLong(r -> r.path("bytes_pushed").asLong()).sum();
+                out.printf("epoch %2d/%d  loss %.4f  test accuracy %.4f  %,.0f samples/s  %.1f s%n",
+                        epoch + 1, epochs, loss, accuracy, rate, seconds);
+                ObjectNode row = printed.addObject();
+                row.put("epoch", epoch + 1);
+                row.put("loss", loss);
+                row.put("test_accuracy", accuracy);
+                row.put("samples_per_second", rate);
+                row.put("seconds", seconds);
+                row.put("pushes", pushes);
+                row.put("bytes_pushed", bytes);
+            }
+        }
+
+        synchronized ObjectNode summary(double trainSeconds) {
+            ObjectNode s = JSON.createObjectNode();
+            JsonNode last = printed.isEmpty() ? JSON.createObjectNode() : printed.get(printed.size() - 1);
+            s.put("test_accuracy", last.path("test_accuracy").asDouble(Double.NaN));
+            s.put("epochs", printed.size());
+            s.put("train_seconds", trainSeconds);
+            double samples = 0;
+            for (JsonNode row : printed) {
+                samples += row.path("samples_per_second").asDouble() * row.path("seconds").asDouble();
+            }
+            s.put("samples_per_second", trainSeconds > 0 ? samples / trainSeconds : 0);
+            s.put("pushes", last.path("pushes").asLong());
+            s.put("bytes_pushed", last.path("bytes_pushed").asLong());
+            s.set("epoch_reports", printed.deepCopy());
+            return s;
+        }
+    }
+}

@@ -1,0 +1,50 @@
+package io.gpups.cli;
+
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/** Starts N shard processes on 127.0.0.1 and waits until each listens. */
+final class LocalShards {
+
+    private LocalShards() {
+    }
+
+    static List<InetSocketAddress> start(ChildProcesses children, int shards, int workers, String consistency,
+                                         String device, List<String> extraArgs) throws Exception {
+        List<CompletableFuture<Integer>> ports = new ArrayList<>();
+        List<ChildProcesses.Child> started = new ArrayList<>();
+        for (int s = 0; s < shards; s++) {
+            CompletableFuture<Integer> port = new CompletableFuture<>();
+            List<String> args = new ArrayList<>(List.of("server", "--bind", "127.0.0.1", "--port", "0",
+                    "--shard", "" + s, "--shards", "" + shards, "--workers", "" + workers,
+                    "--consistency", consistency, "--device", device));
+            args.addAll(extraArgs);
+            ChildProcesses.Child child = children.start("server-" + s, List.of("-Xms256m", "-Xmx2g"), args, line -> {
+                if (line.startsWith(ServerCommand.READY)) {
+                    port.complete(Integer.parseInt(line.substring(ServerCommand.READY.length()).trim()));
+                }
+            });
+            child.exit().thenAccept(code -> port.completeExceptionally(new CliException(
+                    "shard " + child.name() + " exited with code " + code + " before listening; its log "
+                            + child.log() + " ends with:\n" + ChildProcesses.tail(child, 15))));
+            ports.add(port);
+            started.add(child);
+        }
+        List<InetSocketAddress> addresses = new ArrayList<>();
+        for (int s = 0; s < shards; s++) {
+            try {
+                addresses.add(new InetSocketAddress("127.0.0.1", ports.get(s).get(120, TimeUnit.SECONDS)));
+            } catch (ExecutionException e) {
+                throw e.getCause() instanceof CliException c ? c : new CliException(e.getCause().toString());
+            } catch (TimeoutException e) {
+                throw new CliException("shard " + s + " did not listen within 120 s; see " + started.get(s).log());
+            }
+        }
+        return addresses;
+    }
+}

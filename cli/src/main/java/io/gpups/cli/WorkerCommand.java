@@ -1,0 +1,149 @@
+package io.gpups.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.gpups.core.device.Device;
+import io.gpups.core.device.Devices;
+import io.gpups.core.protocol.Frame;
+import io.gpups.core.tensor.ChunkLayout;
+import io.gpups.worker.client.PsClient;
+import io.gpups.worker.data.DataSource;
+import io.gpups.worker.data.TrainTestSplit;
+import io.gpups.worker.train.EpochReport;
+import io.gpups.worker.train.Trainer;
+import io.gpups.worker.train.TrainerConfig;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/** {@code gpups worker}: trains one worker's share of the data against running shards. */
+@Command(name = "worker", mixinStandardHelpOptions = true, description = "Run one training worker against running shards.")
+final class WorkerCommand implements Callable<Integer> {
+
+    private static final Logger log = LoggerFactory.getLogger(WorkerCommand.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** Prefix of the stdout line a worker prints after each epoch (JSON follows); {@code gpups local} reads it. */
+    static final String EPOCH = "gpups-epoch ";
+
+    @Option(names = "--servers", required = true, split = ",", description = "Shard addresses HOST:PORT, in shard order.")
+    List<String> servers;
+
+    @Option(names = "--rank", required = true, description = "This worker's rank, 0..workers-1.")
+    int rank;
+
+    @Option(names = "--workers", required = true, description = "Number of workers in the job.")
+    int workers;
+
+    @Mixin
+    TrainingOptions training;
+
+    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
+    String device;
+
+    @Override
+    public Integer call() throws Exception {
+        List<InetSocketAddress> addresses = parseAddresses(servers);
+        DataSource source = DataSource.resolve(training.data, log::info);
+        TrainerConfig config = TrainerConfig.of(training.model, training.batch, training.epochs, training.optimizer,
+                training.lr, rank, workers, source, training.seed);
+        TrainTestSplit data = source.load();
+        log.info("worker {}/{}: {} on {}, batch {}, {} epochs, {} lr {}", rank, workers, training.model,
+                source.describe(), training.batch, training.epochs, training.optimizer, training.lr);
+        PsClient.Options options = new PsClient.Options(training.chunkBytes, Frame.DEFAULT_MAX_FRAME_BYTES);
+        try (Device dev = Devices.installed().open(device, log::info);
+             PsClient client = PsClient.connect(addresses, rank, options)) {
+            Trainer trainer = new Trainer(config, client, dev, data, report -> {
+                log.info("worker {}: {}", rank, report);
+                System.out.println(EPOCH + toJson(report));
+                System.out.flush();
+            });
+            trainer.run();
+        }
+        return 0;
+    }
+
+    static String toJson(EpochReport r) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("epoch", r.epoch());
+        m.put("loss", r.meanTrainLoss());
+        m.put("samples_per_second", r.samplesPerSecond());
+        m.put("test_accuracy", Double.isNaN(r.testAccuracy()) ? null : r.testAccuracy());
+        m.put("pushes", r.pushes());
+        m.put("bytes_pushed", r.bytesPushed());
+        m.put("seconds", r.seconds());
+        try {
+            return JSON.writeValueAsString(m);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static List<InetSocketAddress> parseAddresses(List<String> servers) {
+        List<InetSocketAddress> out = new ArrayList<>();
+        for (String s : servers) {
+            int colon = s.lastIndexOf(':');
+            if (colon <= 0 || colon == s.length() - 1) {
+                throw new IllegalArgumentException("server address '" + s + "': expected HOST:PORT");
+            }
+            int port;
+            try {
+                port = Integer.parseInt(s.substring(colon + 1));
+            } catch (NumberFormatException e) {
+                port = -1;
+            }
+            if (port <= 0 || port > 65535) {
+                throw new IllegalArgumentException("server address '" + s + "': port must be 1..65535");
+            }
+            out.add(InetSocketAddress.createUnresolved(s.substring(0, colon), port));
+        }
+        return out.stream().map(a -> new InetSocketAddress(a.getHostString(), a.getPort())).toList();
+    }
+
+    /** Training flags shared by {@code worker} and {@code local}. */
+    static final class TrainingOptions {
+        @Option(names = "--model", defaultValue = "mlp:256,128", description = "mlp:H1,H2,... or logreg (default: ${DEFAULT-VALUE}).")
+        String model;
+
+        @Option(names = "--data", description = "Directory with IDX files (default: the dataset-fashion-mnist package, else synthetic data).")
+        java.nio.file.Path data;
+
+        @Option(names = "--epochs", defaultValue = "10", description = "Passes over the training set (default: ${DEFAULT-VALUE}).")
+        int epochs;
+
+        @Option(names = "--batch", defaultValue = "64", description = "Samples per step per worker (default: ${DEFAULT-VALUE}).")
+        int batch;
+
+        @Option(names = "--optimizer", defaultValue = "adam", description = "sgd, momentum, nesterov, adagrad, adam or adamw (default: ${DEFAULT-VALUE}).")
+        String optimizer;
+
+        @Option(names = "--lr", defaultValue = "0.001", description = "Learning rate (default: ${DEFAULT-VALUE}).")
+        float lr;
+
+        @Option(names = "--seed", defaultValue = "42", description = "Seed of initializers and shuffles (default: ${DEFAULT-VALUE}).")
+        long seed;
+
+        @Option(names = "--chunk-bytes", defaultValue = "" + ChunkLayout.DEFAULT_CHUNK_BYTES,
+                description = "Largest chunk a tensor is cut into (default: ${DEFAULT-VALUE}).")
+        int chunkBytes;
+
+        /** The same flags as arguments for a child worker. */
+        List<String> asArgs() {
+            List<String> a = new ArrayList<>(List.of("--model", model, "--epochs", "" + epochs, "--batch", "" + batch,
+                    "--optimizer", optimizer, "--lr", "" + lr, "--seed", "" + seed, "--chunk-bytes", "" + chunkBytes));
+            if (data != null) {
+                a.add("--data");
+                a.add(data.toString());
+            }
+            return a;
+        }
+    }
+}
