@@ -15,8 +15,6 @@ import java.io.PrintStream;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.LocalDateTime;
-import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -63,8 +61,7 @@ final class LocalCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         validate();
         DataSource source = DataSource.resolve(training.data, out::println);
-        Path dir = runDir != null ? runDir
-                : Path.of("runs", "local-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+        Path dir = RunDirectory.resolve(runDir, "local");
         out.printf("gpups local: %d shard(s), %d worker(s), %s, %s, %s lr %s, batch %d per worker, %d epoch(s)%n",
                 servers, workers, training.model, consistency, training.optimizer, training.lr, training.batch, training.epochs);
         out.printf("data: %s; logs: %s%n", source.describe(), dir);
