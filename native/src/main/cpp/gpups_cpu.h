@@ -13,11 +13,14 @@
 #ifndef GPUPS_CPU_H
 #define GPUPS_CPU_H
 
+#include <algorithm>
 #include <stdexcept>
+#include <vector>
 #include <stdlib.h>
 #include <string.h>
 #include <string>
 
+#include "gpups/codecs.cuh"
 #include "gpups/common.cuh"
 #include "gpups/elementwise.cuh"
 #include "gpups/nn.cuh"
@@ -202,6 +205,221 @@ inline void adamw_payload(float* p, float* m, float* v, const unsigned char* gra
                           float lr, float beta1, float beta2, float eps, float wd, float bc1, float bc2,
                           float grad_scale) {
     adamw_loop(p, m, v, PayloadGradient{grad}, count, AdamParams{lr, beta1, beta2, eps, wd, bc1, bc2, grad_scale});
+}
+
+// ---- gradient codecs ----------------------------------------------------------------------------
+//
+// Encoders run on the worker with error feedback: a = gradient + residual is formed in the residual
+// buffer in the same pass that encodes it, and the residual ends holding a - decoded(a). Decoders run on
+// the shard, fused into accumulation or into the optimizer loop (the payload functors of codecs.cuh).
+
+inline void encode_fp16(const float* src, long long n, unsigned char* out) {
+    for (long long i = 0; i < n; ++i) {
+        const unsigned short h = float_to_half(src[i]);
+        memcpy(out + 2 * i, &h, sizeof h);
+    }
+}
+
+inline void encode_bf16(const float* src, long long n, unsigned char* out) {
+    for (long long i = 0; i < n; ++i) {
+        const unsigned short b = float_to_bf16(src[i]);
+        memcpy(out + 2 * i, &b, sizeof b);
+    }
+}
+
+/** int8 with error feedback: per block of 256, scale = absmax/127; out = scales, then the n quantized bytes. */
+inline void encode_int8(const float* g, float* r, long long n, unsigned char* out) {
+    const long long blocks = (n + GPUPS_CODEC_BLOCK - 1) / GPUPS_CODEC_BLOCK;
+    signed char* q = reinterpret_cast<signed char*>(out + 4 * blocks);
+    for (long long b = 0; b < blocks; ++b) {
+        const long long begin = b * GPUPS_CODEC_BLOCK;
+        const long long end = std::min(n, begin + GPUPS_CODEC_BLOCK);
+        float absmax = 0.0f;
+        for (long long i = begin; i < end; ++i) {
+            r[i] += g[i];
+            absmax = std::max(absmax, fabsf(r[i]));
+        }
+        const float scale = int8_scale(absmax);
+        memcpy(out + 4 * b, &scale, sizeof scale);
+        for (long long i = begin; i < end; ++i) {
+            q[i] = int8_quantize(r[i], scale);
+            r[i] -= int8_dequantize(q[i], scale);
+        }
+    }
+}
+
+/** Scaled sign with error feedback: scale = mean |a| of the block; out = scales, then sign words. */
+inline void encode_sign(const float* g, float* r, long long n, unsigned char* out) {
+    const long long blocks = (n + GPUPS_CODEC_BLOCK - 1) / GPUPS_CODEC_BLOCK;
+    unsigned char* words = out + 4 * blocks;
+    memset(words, 0, (size_t) (4 * ((n + 31) / 32)));
+    for (long long b = 0; b < blocks; ++b) {
+        const long long begin = b * GPUPS_CODEC_BLOCK;
+        const long long end = std::min(n, begin + GPUPS_CODEC_BLOCK);
+        float sum = 0.0f;
+        for (long long i = begin; i < end; ++i) {
+            r[i] += g[i];
+            sum += fabsf(r[i]);
+        }
+        const float scale = sum / (float) (end - begin);
+        memcpy(out + 4 * b, &scale, sizeof scale);
+        for (long long w = begin / 32; w < (end + 31) / 32; ++w) {
+            unsigned int word = 0;
+            const long long last = std::min(end, (w + 1) * 32);
+            for (long long i = w * 32; i < last; ++i) {
+                const unsigned int bit = r[i] < 0.0f ? 1u : 0u;
+                word |= bit << (i % 32);
+                r[i] -= sign_decode(bit, 0, scale);
+            }
+            memcpy(words + 4 * w, &word, sizeof word);
+        }
+    }
+}
+
+/** randomk with error feedback: the k values at the seeded indices; out = u32 k, u32 0, k values. */
+inline void encode_randomk(const float* g, float* r, long long n, int k, long long start, long long stride,
+                           unsigned char* out) {
+    for (long long i = 0; i < n; ++i) {
+        r[i] += g[i];
+    }
+    const unsigned int header[2] = {(unsigned int) k, 0u};
+    memcpy(out, header, sizeof header);
+    for (long long j = 0; j < k; ++j) {
+        const long long i = randomk_index(j, start, stride, n);
+        memcpy(out + 8 + 4 * j, &r[i], sizeof(float));
+        r[i] = 0.0f;
+    }
+}
+
+/**
+ * top-k with error feedback, DGC-style: the threshold is estimated from a strided sample of |a| (a
+ * quantile by nth_element, not a sort of everything), the elements above it are counted, the estimate is
+ * adjusted when the count is far from the target, and one compaction pass writes the survivors (ascending
+ * indices) and clears them from the residual. At most capacity elements are sent; the rest stay in the
+ * residual. Returns k; out = u32 k, u32 0, k indices, k values.
+ */
+inline int encode_topk(const float* g, float* r, long long n, int target_k, int capacity, unsigned char* out) {
+    for (long long i = 0; i < n; ++i) {
+        r[i] += g[i];
+    }
+    const long long m = std::min<long long>(n, 8192);
+    std::vector<float> sample((size_t) m);
+    for (long long j = 0; j < m; ++j) {
+        sample[(size_t) j] = fabsf(r[j * n / m]);
+    }
+    double fraction = (double) target_k / (double) n;
+    float threshold = 0.0f;
+    long long count = 0;
+    for (int attempt = 0; attempt < 4; ++attempt) {
+        long long rank = m - (long long) ceil(fraction * (double) m);
+        rank = std::max<long long>(0, std::min<long long>(m - 1, rank));
+        std::nth_element(sample.begin(), sample.begin() + rank, sample.end());
+        threshold = sample[(size_t) rank];
+        count = 0;
+        for (long long i = 0; i < n; ++i) {
+            const float a = fabsf(r[i]);
+            count += (a >= threshold && a > 0.0f) ? 1 : 0;
+        }
+        if (count >= (long long) (0.8 * target_k) && count <= capacity) {
+            break;
+        }
+        fraction = std::min(1.0, fraction * (double) target_k / (double) std::max<long long>(count, 1));
+    }
+    unsigned char* indices = out + 8;
+    long long k = 0;
+    const long long limit = std::min<long long>(count, capacity);
+    unsigned char* values = out + 8 + 4 * limit;
+    for (long long i = 0; i < n && k < limit; ++i) {
+        const float a = fabsf(r[i]);
+        if (a >= threshold && a > 0.0f) {
+            const unsigned int index = (unsigned int) i;
+            memcpy(indices + 4 * k, &index, sizeof index);
+            memcpy(values + 4 * k, &r[i], sizeof(float));
+            r[i] = 0.0f;
+            ++k;
+        }
+    }
+    const unsigned int header[2] = {(unsigned int) k, 0u};
+    memcpy(out, header, sizeof header);
+    return (int) k;
+}
+
+/** Codec ids (io.gpups.core.codec.Codec.Kind). */
+enum CodecKind { CODEC_NONE = 0, CODEC_FP16 = 1, CODEC_BF16 = 2, CODEC_INT8 = 3, CODEC_TOPK = 4, CODEC_RANDOMK = 5, CODEC_SIGN = 6 };
+
+/** Runs f(decoder) with the dense decoder of a payload; false for sparse codecs. */
+template <class F>
+inline bool with_dense_decoder(int kind, const unsigned char* payload, long long n, F f) {
+    const long long blocks = (n + GPUPS_CODEC_BLOCK - 1) / GPUPS_CODEC_BLOCK;
+    switch (kind) {
+        case CODEC_NONE: f(PayloadGradient{payload}); return true;
+        case CODEC_FP16: f(Fp16Payload{payload}); return true;
+        case CODEC_BF16: f(Bf16Payload{payload}); return true;
+        case CODEC_INT8: f(Int8Payload{payload, reinterpret_cast<const signed char*>(payload + 4 * blocks)}); return true;
+        case CODEC_SIGN: f(SignPayload{payload, payload + 4 * blocks}); return true;
+        case CODEC_TOPK:
+        case CODEC_RANDOMK: return false;
+        default: throw std::invalid_argument("unknown codec id " + std::to_string(kind));
+    }
+}
+
+/** Calls f(index, value) for every entry of a sparse payload (checked by the caller). */
+template <class F>
+inline void for_each_sparse(int kind, const unsigned char* payload, long long n, long long start, long long stride, F f) {
+    unsigned int k;
+    memcpy(&k, payload, sizeof k);
+    if (kind == CODEC_TOPK) {
+        for (long long j = 0; j < k; ++j) {
+            unsigned int index;
+            float value;
+            memcpy(&index, payload + 8 + 4 * j, sizeof index);
+            memcpy(&value, payload + 8 + 4 * (long long) k + 4 * j, sizeof value);
+            f((long long) index, value);
+        }
+    } else {
+        for (long long j = 0; j < k; ++j) {
+            float value;
+            memcpy(&value, payload + 8 + 4 * j, sizeof value);
+            f(randomk_index(j, start, stride, n), value);
+        }
+    }
+}
+
+/** acc += decode(payload), without inflating a dense copy. */
+inline void decode_accumulate(int kind, const unsigned char* payload, long long n, long long start, long long stride,
+                              float* acc) {
+    if (!with_dense_decoder(kind, payload, n, [&](auto grad) { accumulate_loop(acc, grad, n); })) {
+        for_each_sparse(kind, payload, n, start, stride, [&](long long i, float v) { acc[i] += v; });
+    }
+}
+
+/** Optimizer ids (io.gpups.core.optim.OptimizerSpec.OptimizerKind); h holds the kind's parameter struct. */
+template <class Gradient>
+inline void apply_optimizer(int optimizer, float* p, float* s0, float* s1, Gradient grad, long long n, const float* h) {
+    switch (optimizer) {
+        case 0: sgd_loop(p, grad, n, SgdParams{h[0], h[1], h[2]}); break;
+        case 1: momentum_loop(p, s0, grad, n, MomentumParams{h[0], h[1], h[2], h[3]}); break;
+        case 2: nesterov_loop(p, s0, grad, n, NesterovParams{h[0], h[1], h[2], h[3]}); break;
+        case 3: adagrad_loop(p, s0, grad, n, AdagradParams{h[0], h[1], h[2], h[3]}); break;
+        case 4: adam_loop(p, s0, s1, grad, n, AdamParams{h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]}); break;
+        case 5: adamw_loop(p, s0, s1, grad, n, AdamParams{h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]}); break;
+        default: throw std::invalid_argument("unknown optimizer id " + std::to_string(optimizer));
+    }
+}
+
+/**
+ * One optimizer step with the gradient decoded from a payload. Dense codecs are decoded inside the
+ * optimizer loop; sparse ones are scattered into scratch (n zeros, left zero again afterwards), since every
+ * element gets a step (Adam's moments decay where the gradient is 0).
+ */
+inline void decode_apply(int kind, const unsigned char* payload, long long n, long long start, long long stride,
+                         int optimizer, float* p, float* s0, float* s1, float* scratch, const float* h) {
+    if (with_dense_decoder(kind, payload, n, [&](auto grad) { apply_optimizer(optimizer, p, s0, s1, grad, n, h); })) {
+        return;
+    }
+    for_each_sparse(kind, payload, n, start, stride, [&](long long i, float v) { scratch[i] = v; });
+    apply_optimizer(optimizer, p, s0, s1, FloatGradient{scratch}, n, h);
+    for_each_sparse(kind, payload, n, start, stride, [&](long long i, float) { scratch[i] = 0.0f; });
 }
 
 // ---- worker math --------------------------------------------------------------------------------

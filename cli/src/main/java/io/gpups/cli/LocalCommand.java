@@ -46,8 +46,12 @@ final class LocalCommand implements Callable<Integer> {
     @Option(names = "--consistency", defaultValue = "bsp", description = "bsp, asp or ssp:S (default: ${DEFAULT-VALUE}).")
     String consistency;
 
-    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}). "
+            + "With cuda (or auto where CUDA is usable) shards then workers are dealt round-robin over the GPUs.")
     String device;
+
+    @Option(names = "--gpus", description = "GPU ordinals to spread the processes over, e.g. 0,1 (default: every visible GPU).")
+    String gpus;
 
     @Option(names = "--json", description = "Write the summary as JSON to this file.")
     Path json;
@@ -60,15 +64,20 @@ final class LocalCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         validate();
+        GpuPlacement placement = GpuPlacement.resolve(device, gpus, servers, workers, GpuPlacement.installedCuda());
         DataSource source = DataSource.resolve(training.data, out::println);
         Path dir = RunDirectory.resolve(runDir, "local");
-        out.printf("gpups local: %d shard(s), %d worker(s), %s, %s, %s lr %s, batch %d per worker, %d epoch(s)%n",
-                servers, workers, training.model, consistency, training.optimizer, training.lr, training.batch, training.epochs);
+        out.printf("gpups local: %d shard(s), %d worker(s), %s, %s, %s lr %s, batch %d per worker, %d epoch(s), codec %s%n",
+                servers, workers, training.model, consistency, training.optimizer, training.lr, training.batch, training.epochs,
+                training.codec);
         out.printf("data: %s; logs: %s%n", source.describe(), dir);
+        if (placement.describe() != null) {
+            out.println(placement.describe());
+        }
 
         long start = System.nanoTime();
         try (ChildProcesses children = new ChildProcesses(dir)) {
-            List<InetSocketAddress> shards = LocalShards.start(children, servers, workers, consistency, device, List.of());
+            List<InetSocketAddress> shards = LocalShards.start(children, servers, workers, consistency, placement::shard, List.of());
             String serverList = String.join(",", shards.stream().map(a -> "127.0.0.1:" + a.getPort()).toList());
             out.printf("shards listening on %s (%.1f s)%n", serverList, (System.nanoTime() - start) / 1e9);
 
@@ -77,7 +86,7 @@ final class LocalCommand implements Callable<Integer> {
             long trainStart = System.nanoTime();
             for (int r = 0; r < workers; r++) {
                 List<String> args = new ArrayList<>(List.of("worker", "--servers", serverList, "--rank", "" + r,
-                        "--workers", "" + workers, "--device", device));
+                        "--workers", "" + workers, "--device", placement.worker(r)));
                 args.addAll(training.asArgs());
                 int rank = r;
                 started.add(children.start("worker-" + r, List.of("-Xmx2g", "-Dgpups.blas.threads=1"), args, line -> {
@@ -99,6 +108,8 @@ final class LocalCommand implements Callable<Integer> {
             summary.put("workers", workers);
             summary.put("model", training.model);
             summary.put("consistency", consistency);
+            summary.put("codec", training.codec);
+            summary.put("pull_dtype", training.pullDtype);
             summary.put("optimizer", training.optimizer);
             summary.put("lr", training.lr);
             summary.put("batch", training.batch);
@@ -130,6 +141,8 @@ final class LocalCommand implements Callable<Integer> {
         Consistency.parse(consistency);
         io.gpups.worker.train.TrainerConfig.of(training.model, training.batch, training.epochs, training.optimizer,
                 training.lr, 0, workers, new DataSource.IdxDirectory(Path.of(".")), training.seed);
+        training.compression();
+        training.pullDtype();
     }
 
     /** Waits for every worker; returns the first that failed, or null. */
@@ -162,9 +175,11 @@ final class LocalCommand implements Callable<Integer> {
 
     private void printSummary(ObjectNode s, List<String> stats) throws Exception {
         out.println();
-        out.printf("done: test accuracy %.4f after %d epoch(s), %.1f s training, %.0f samples/s, %d pushes, %.1f MB pushed%n",
+        out.printf("done: test accuracy %.4f after %d epoch(s), %.1f s training, %.0f samples/s, %d pushes, "
+                        + "%.1f MB pushed (%.1f MB as fp32: compression ratio %.1f)%n",
                 s.path("test_accuracy").asDouble(Double.NaN), s.path("epochs").asInt(), s.path("train_seconds").asDouble(),
-                s.path("samples_per_second").asDouble(), s.path("pushes").asLong(), s.path("bytes_pushed").asLong() / 1e6);
+                s.path("samples_per_second").asDouble(), s.path("pushes").asLong(), s.path("bytes_pushed_wire").asLong() / 1e6,
+                s.path("bytes_pushed_raw").asLong() / 1e6, s.path("compression_ratio").asDouble());
         for (String text : stats) {
             JsonNode n = JSON.readTree(text);
             out.printf("shard %d: %d updates, %d elements updated, %.1f MB in, %.1f MB out, %d errors%n",
@@ -206,6 +221,7 @@ final class LocalCommand implements Callable<Integer> {
                 double seconds = reports.stream().mapToDouble(r -> r.path("seconds").asDouble()).max().orElse(0);
                 long pushes = reports.stream().mapToLong(r -> r.path("pushes").asLong()).sum();
                 long bytes = reports.stream().mapToLong(r -> r.path("bytes_pushed").asLong()).sum();
+                long raw = reports.stream().mapToLong(r -> r.path("bytes_pushed_raw").asLong()).sum();
                 out.printf("epoch %2d/%d  loss %.4f  test accuracy %.4f  %,.0f samples/s  %.1f s%n",
                         epoch + 1, epochs, loss, accuracy, rate, seconds);
                 ObjectNode row = printed.addObject();
@@ -216,6 +232,7 @@ final class LocalCommand implements Callable<Integer> {
                 row.put("seconds", seconds);
                 row.put("pushes", pushes);
                 row.put("bytes_pushed", bytes);
+                row.put("bytes_pushed_raw", raw);
             }
         }
 
@@ -232,6 +249,10 @@ final class LocalCommand implements Callable<Integer> {
             s.put("samples_per_second", trainSeconds > 0 ? samples / trainSeconds : 0);
             s.put("pushes", last.path("pushes").asLong());
             s.put("bytes_pushed", last.path("bytes_pushed").asLong());
+            s.put("bytes_pushed_wire", last.path("bytes_pushed").asLong());
+            s.put("bytes_pushed_raw", last.path("bytes_pushed_raw").asLong());
+            long wire = last.path("bytes_pushed").asLong();
+            s.put("compression_ratio", wire > 0 ? (double) last.path("bytes_pushed_raw").asLong() / wire : 1.0);
             s.set("epoch_reports", printed.deepCopy());
             return s;
         }

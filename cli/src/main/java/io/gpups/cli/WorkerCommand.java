@@ -1,11 +1,14 @@
 package io.gpups.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.gpups.core.codec.Codec;
 import io.gpups.core.device.Device;
 import io.gpups.core.device.Devices;
 import io.gpups.core.protocol.Frame;
+import io.gpups.core.protocol.Messages;
 import io.gpups.core.tensor.ChunkLayout;
 import io.gpups.worker.client.PsClient;
+import io.gpups.worker.compress.CodecPolicy;
 import io.gpups.worker.data.DataSource;
 import io.gpups.worker.data.TrainTestSplit;
 import io.gpups.worker.train.EpochReport;
@@ -54,11 +57,12 @@ final class WorkerCommand implements Callable<Integer> {
         List<InetSocketAddress> addresses = parseAddresses(servers);
         DataSource source = DataSource.resolve(training.data, log::info);
         TrainerConfig config = TrainerConfig.of(training.model, training.batch, training.epochs, training.optimizer,
-                training.lr, rank, workers, source, training.seed);
+                training.lr, rank, workers, source, training.seed).withCompression(training.compression());
         TrainTestSplit data = source.load();
         log.info("worker {}/{}: {} on {}, batch {}, {} epochs, {} lr {}", rank, workers, training.model,
                 source.describe(), training.batch, training.epochs, training.optimizer, training.lr);
-        PsClient.Options options = new PsClient.Options(training.chunkBytes, Frame.DEFAULT_MAX_FRAME_BYTES);
+        PsClient.Options options = new PsClient.Options(training.chunkBytes, Frame.DEFAULT_MAX_FRAME_BYTES,
+                training.pullDtype());
         try (Device dev = Devices.installed().open(device, log::info);
              PsClient client = PsClient.connect(addresses, rank, options)) {
             Trainer trainer = new Trainer(config, client, dev, data, report -> {
@@ -79,6 +83,7 @@ final class WorkerCommand implements Callable<Integer> {
         m.put("test_accuracy", Double.isNaN(r.testAccuracy()) ? null : r.testAccuracy());
         m.put("pushes", r.pushes());
         m.put("bytes_pushed", r.bytesPushed());
+        m.put("bytes_pushed_raw", r.bytesPushedRaw());
         m.put("seconds", r.seconds());
         try {
             return JSON.writeValueAsString(m);
@@ -135,10 +140,34 @@ final class WorkerCommand implements Callable<Integer> {
                 description = "Largest chunk a tensor is cut into (default: ${DEFAULT-VALUE}).")
         int chunkBytes;
 
+        @Option(names = "--codec", defaultValue = "none",
+                description = "Gradient codec: none, fp16, bf16, int8, topk:R, randomk:R or sign (default: ${DEFAULT-VALUE}).")
+        String codec;
+
+        @Option(names = "--codec-min-bytes", defaultValue = "" + CodecPolicy.DEFAULT_MIN_BYTES,
+                description = "Tensors smaller than this many fp32 bytes go uncompressed (default: ${DEFAULT-VALUE}).")
+        long codecMinBytes;
+
+        @Option(names = "--pull-dtype", defaultValue = "fp32", description = "How pulled parameters travel: fp32 or bf16 (default: ${DEFAULT-VALUE}).")
+        String pullDtype;
+
+        CodecPolicy compression() {
+            return CodecPolicy.of(Codec.parse(codec), codecMinBytes);
+        }
+
+        int pullDtype() {
+            return switch (pullDtype.trim().toLowerCase(java.util.Locale.ROOT)) {
+                case "fp32" -> Messages.DTYPE_FP32;
+                case "bf16" -> Messages.DTYPE_BF16;
+                default -> throw new IllegalArgumentException("--pull-dtype '" + pullDtype + "': expected fp32 or bf16");
+            };
+        }
+
         /** The same flags as arguments for a child worker. */
         List<String> asArgs() {
             List<String> a = new ArrayList<>(List.of("--model", model, "--epochs", "" + epochs, "--batch", "" + batch,
-                    "--optimizer", optimizer, "--lr", "" + lr, "--seed", "" + seed, "--chunk-bytes", "" + chunkBytes));
+                    "--optimizer", optimizer, "--lr", "" + lr, "--seed", "" + seed, "--chunk-bytes", "" + chunkBytes,
+                    "--codec", codec, "--codec-min-bytes", "" + codecMinBytes, "--pull-dtype", pullDtype));
             if (data != null) {
                 a.add("--data");
                 a.add(data.toString());

@@ -1,5 +1,7 @@
 package io.gpups.nativecpu;
 
+import io.gpups.core.codec.Codec;
+import io.gpups.core.codec.RandomKSelection;
 import io.gpups.core.device.Device;
 import io.gpups.core.device.DeviceBuffer;
 import io.gpups.core.optim.OptimizerSpec;
@@ -174,16 +176,7 @@ public final class CpuDevice implements Device {
     /** Exactly one of {@code deviceGrad} and {@code payloadGrad} is non-null. */
     private void applyOptimizer(OptimizerSpec spec, DeviceBuffer param, FloatPointer deviceGrad,
                                 BytePointer payloadGrad, DeviceBuffer[] slots, int count, long step, float gradScale) {
-        if (spec == null) {
-            throw new IllegalArgumentException("optimizer spec is null");
-        }
-        if (step < 1) {
-            throw new IllegalArgumentException("optimizer step is 1-based, got " + step);
-        }
-        if (slots == null || slots.length != spec.slots()) {
-            throw new IllegalArgumentException(spec.kind().cliName() + " needs " + spec.slots() + " slot buffer(s), got "
-                    + (slots == null ? "null" : String.valueOf(slots.length)));
-        }
+        checkOptimizer(spec, slots, step);
         FloatPointer p = range("param", param, 0, count).at(0);
         FloatPointer[] s = new FloatPointer[slots.length];
         for (int i = 0; i < slots.length; i++) {
@@ -251,12 +244,142 @@ public final class CpuDevice implements Device {
         }
     }
 
+    private static void checkOptimizer(OptimizerSpec spec, DeviceBuffer[] slots, long step) {
+        if (spec == null) {
+            throw new IllegalArgumentException("optimizer spec is null");
+        }
+        if (step < 1) {
+            throw new IllegalArgumentException("optimizer step is 1-based, got " + step);
+        }
+        if (slots == null || slots.length != spec.slots()) {
+            throw new IllegalArgumentException(spec.kind().cliName() + " needs " + spec.slots() + " slot buffer(s), got "
+                    + (slots == null ? "null" : String.valueOf(slots.length)));
+        }
+    }
+
     /**
      * {@code 1 - beta^step}, computed in double: in float, {@code beta^step} for beta = 0.999 loses about three
      * digits to the subtraction at small steps, which would bias the first Adam updates.
      */
     static float biasCorrection(float beta, long step) {
         return (float) (1.0 - Math.pow(beta, step));
+    }
+
+    // ---- gradient codecs -------------------------------------------------------------------------------
+
+    /** Zeros the size of the largest sparse chunk decoded so far (sparse decode-and-apply scatters here). */
+    private CpuDeviceBuffer scratch;
+
+    @Override
+    public int encode(Codec codec, DeviceBuffer source, DeviceBuffer residual, long offset, int count, long seed,
+                      ByteBuffer out) {
+        if (codec == null) {
+            throw new IllegalArgumentException("codec is null");
+        }
+        FloatPointer g = range("source", source, offset, count).at(offset);
+        FloatPointer r = codec.errorFeedback() ? range("residual", residual, offset, count).at(offset) : null;
+        if (count == 0) {
+            return 0;
+        }
+        try (HostBytes o = HostBytes.writingBytes(out, "out", codec.maxPayloadBytes(count))) {
+            BytePointer p = o.pointer();
+            return switch (codec.kind()) {
+                case NONE -> {
+                    CpuKernels.copy_to_payload(p, g, count);
+                    yield 4 * count;
+                }
+                case FP16 -> {
+                    CpuKernels.encode_fp16(g, count, p);
+                    yield 2 * count;
+                }
+                case BF16 -> {
+                    CpuKernels.encode_bf16(g, count, p);
+                    yield 2 * count;
+                }
+                case INT8 -> {
+                    CpuKernels.encode_int8(g, r, count, p);
+                    yield codec.maxPayloadBytes(count);
+                }
+                case SIGN -> {
+                    CpuKernels.encode_sign(g, r, count, p);
+                    yield codec.maxPayloadBytes(count);
+                }
+                case RANDOMK -> {
+                    int k = codec.targetK(count);
+                    RandomKSelection selection = RandomKSelection.of(seed, count, k);
+                    CpuKernels.encode_randomk(g, r, count, k, selection.start(), selection.stride(), p);
+                    yield 8 + 4 * k;
+                }
+                case TOPK -> 8 + 8 * CpuKernels.encode_topk(g, r, count, codec.targetK(count), codec.topkCapacity(count), p);
+            };
+        }
+    }
+
+    @Override
+    public void decodeAccumulate(Codec.Kind codec, ByteBuffer payload, int count, long seed, DeviceBuffer acc) {
+        FloatPointer a = range("acc", acc, 0, count).at(0);
+        if (count == 0) {
+            return;
+        }
+        RandomKSelection selection = selection(codec, payload, count, seed);
+        try (HostBytes p = HostBytes.readingBytes(payload, "payload", payload.remaining())) {
+            CpuKernels.decode_accumulate(codec.id, p.pointer(), count, selection.start(), selection.stride(), a);
+        }
+    }
+
+    @Override
+    public void decodeApplyOptimizer(Codec.Kind codec, ByteBuffer payload, int count, long seed, OptimizerSpec spec,
+                                     DeviceBuffer param, DeviceBuffer[] slots, long step, float gradScale) {
+        checkOptimizer(spec, slots, step);
+        FloatPointer p = range("param", param, 0, count).at(0);
+        FloatPointer s0 = slots.length > 0 ? range("slot 0", slots[0], 0, count).at(0) : null;
+        FloatPointer s1 = slots.length > 1 ? range("slot 1", slots[1], 0, count).at(0) : null;
+        if (count == 0) {
+            return;
+        }
+        FloatPointer zeros = null;
+        if (codec.sparse()) {
+            if (scratch == null || scratch.elements() < count) {
+                if (scratch != null) {
+                    scratch.close();
+                }
+                scratch = (CpuDeviceBuffer) allocate(count);
+            }
+            zeros = scratch.at(0);
+        }
+        RandomKSelection selection = selection(codec, payload, count, seed);
+        try (HostBytes g = HostBytes.readingBytes(payload, "payload", payload.remaining())) {
+            CpuKernels.decode_apply(codec.id, g.pointer(), count, selection.start(), selection.stride(), spec.kind().id,
+                    p, s0, s1, zeros, kernelParameters(spec, step, gradScale));
+        }
+    }
+
+    /** randomk's index selection from the payload's k; a placeholder for the other codecs. */
+    private static RandomKSelection selection(Codec.Kind codec, ByteBuffer payload, int count, long seed) {
+        if (codec != Codec.Kind.RANDOMK) {
+            return new RandomKSelection(count, 0, 0, 1);
+        }
+        int k = payload.duplicate().order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt(payload.position());
+        return RandomKSelection.of(seed, count, k);
+    }
+
+    /** The optimizer's parameter struct of optimizers.cuh, field by field. */
+    static float[] kernelParameters(OptimizerSpec spec, long step, float gradScale) {
+        float[] h = spec.hyperParameters();
+        return switch (spec.kind()) {
+            // sgd (lr, wd) and momentum/nesterov (lr, mu, wd) carry their struct's fields in wire order.
+            case SGD, MOMENTUM, NESTEROV -> append(h, gradScale);
+            // adagrad's wire order is (lr, eps, initial_accumulator, wd); its struct has no initial value.
+            case ADAGRAD -> new float[] {h[0], h[1], h[3], gradScale};
+            case ADAM, ADAMW -> new float[] {h[0], h[1], h[2], h[3], h[4],
+                    biasCorrection(h[1], step), biasCorrection(h[2], step), gradScale};
+        };
+    }
+
+    private static float[] append(float[] h, float last) {
+        float[] out = java.util.Arrays.copyOf(h, h.length + 1);
+        out[h.length] = last;
+        return out;
     }
 
     // ---- worker math --------------------------------------------------------------------------------
@@ -435,7 +558,11 @@ public final class CpuDevice implements Device {
         }
 
         static HostBytes reading(ByteBuffer src, String role, int count) {
-            long bytes = checkHost(src, role, count);
+            return readingBytes(src, role, checkFloats(src, role, count));
+        }
+
+        static HostBytes readingBytes(ByteBuffer src, String role, long bytes) {
+            checkHost(src, role, bytes);
             if (src.isDirect()) {
                 return new HostBytes(src, new BytePointer(src), bytes, false, false);
             }
@@ -449,7 +576,11 @@ public final class CpuDevice implements Device {
         }
 
         static HostBytes writing(ByteBuffer dst, String role, int count) {
-            long bytes = checkHost(dst, role, count);
+            return writingBytes(dst, role, checkFloats(dst, role, count));
+        }
+
+        static HostBytes writingBytes(ByteBuffer dst, String role, long bytes) {
+            checkHost(dst, role, bytes);
             if (dst.isReadOnly()) {
                 throw new IllegalArgumentException(role + " is a read-only buffer");
             }
@@ -459,7 +590,8 @@ public final class CpuDevice implements Device {
             return new HostBytes(dst, new BytePointer(Math.max(1, bytes)), bytes, true, true);
         }
 
-        private static long checkHost(ByteBuffer buffer, String role, int count) {
+        /** Checks that {@code count} floats fit the buffer; returns their size in bytes. */
+        private static long checkFloats(ByteBuffer buffer, String role, int count) {
             if (buffer == null) {
                 throw new IllegalArgumentException(role + " buffer is null");
             }
@@ -472,6 +604,16 @@ public final class CpuDevice implements Device {
                         + " bytes) exceeds the " + buffer.remaining() + " bytes remaining in the buffer");
             }
             return bytes;
+        }
+
+        private static void checkHost(ByteBuffer buffer, String role, long bytes) {
+            if (buffer == null) {
+                throw new IllegalArgumentException(role + " buffer is null");
+            }
+            if (bytes > buffer.remaining()) {
+                throw new IllegalArgumentException(role + ": " + bytes + " bytes needed, the buffer has "
+                        + buffer.remaining() + " remaining");
+            }
         }
 
         BytePointer pointer() {

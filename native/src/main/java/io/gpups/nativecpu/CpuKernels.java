@@ -17,7 +17,7 @@ import org.bytedeco.javacpp.annotation.Platform;
  * <p>Pointers are passed at their {@code position()}. A {@code payload} argument is a byte address of
  * little-endian float32 values with no alignment requirement.
  */
-@Platform(include = "gpups_cpu.h", compiler = "cpp11")
+@Platform(include = "gpups_cpu.h", compiler = "cpp14")
 @Namespace("gpups::cpu")
 final class CpuKernels {
 
@@ -91,6 +91,31 @@ final class CpuKernels {
                                      @Cast("const unsigned char*") BytePointer grad, long count,
                                      float lr, float beta1, float beta2, float eps, float weightDecay,
                                      float biasCorrection1, float biasCorrection2, float gradScale);
+
+    // ---- gradient codecs ----------------------------------------------------------------------------
+
+    static native void encode_fp16(FloatPointer src, long n, @Cast("unsigned char*") BytePointer out);
+
+    static native void encode_bf16(FloatPointer src, long n, @Cast("unsigned char*") BytePointer out);
+
+    static native void encode_int8(FloatPointer g, FloatPointer r, long n, @Cast("unsigned char*") BytePointer out);
+
+    static native void encode_sign(FloatPointer g, FloatPointer r, long n, @Cast("unsigned char*") BytePointer out);
+
+    static native void encode_randomk(FloatPointer g, FloatPointer r, long n, int k, long start, long stride,
+                                      @Cast("unsigned char*") BytePointer out);
+
+    /** Returns k, the number of (index, value) pairs written. */
+    static native int encode_topk(FloatPointer g, FloatPointer r, long n, int targetK, int capacity,
+                                  @Cast("unsigned char*") BytePointer out);
+
+    static native void decode_accumulate(int codec, @Cast("const unsigned char*") BytePointer payload, long n,
+                                         long start, long stride, FloatPointer acc);
+
+    /** {@code hyper} holds the optimizer's parameter struct of optimizers.cuh, field by field. */
+    static native void decode_apply(int codec, @Cast("const unsigned char*") BytePointer payload, long n,
+                                    long start, long stride, int optimizer, FloatPointer p, FloatPointer s0,
+                                    FloatPointer s1, FloatPointer scratch, @Cast("const float*") float[] hyper);
 
     // ---- worker math --------------------------------------------------------------------------------
 

@@ -1,5 +1,7 @@
 package io.gpups.server;
 
+import io.gpups.core.codec.Codec;
+import io.gpups.core.codec.RandomKSelection;
 import io.gpups.core.config.Consistency;
 import io.gpups.core.device.Device;
 import io.gpups.core.protocol.ErrorCode;
@@ -150,19 +152,20 @@ final class ShardAgent implements AutoCloseable {
                 throw new ProtocolException(ErrorCode.SIZE_MISMATCH, "PUSH to '" + chunk.tensor.spec.name() + "' chunk "
                         + chunk.index + ": " + h.count() + " values, the chunk holds " + chunk.length);
             }
-            ByteBuffer gradient = values.nioBuffer().order(ByteOrder.LITTLE_ENDIAN);
+            long seed = h.codec() == Codec.Kind.RANDOMK
+                    ? RandomKSelection.seed(chunk.tensor.spec.name(), chunk.index, h.step(), rank) : 0;
+            Gradient gradient = new Gradient(h.codec(), values.nioBuffer().order(ByteOrder.LITTLE_ENDIAN), seed);
             counters.pushes++;
             counters.bytesPushed += values.readableBytes();
+            counters.rawBytesPushed += 4L * h.count();
             if (bsp) {
                 pushBsp(ch, requestId, rank, h, chunk, gradient, thenPull);
             } else {
                 long start = System.nanoTime();
-                device.applyOptimizer(chunk.tensor.spec.optimizer(), chunk.param, gradient, chunk.slots,
-                        chunk.length, chunk.version + 1, 1f);
-                chunk.version++;
+                apply(chunk, gradient);
                 counters.recordUpdate(chunk.length, System.nanoTime() - start);
                 if (thenPull) {
-                    sendParameters(ch, requestId, chunk);
+                    pullAt(ch, requestId, chunk, h.step() + 1, h.pullDtype());
                 } else {
                     ch.writeAndFlush(Frames.empty(ch.alloc(), Opcode.OK, requestId));
                 }
@@ -174,8 +177,19 @@ final class ShardAgent implements AutoCloseable {
         }
     }
 
+    /** A received gradient, still encoded: it is decoded on the device, inside the kernel that uses it. */
+    private record Gradient(Codec.Kind codec, ByteBuffer payload, long seed) {
+    }
+
+    /** One optimizer step of a chunk with one worker's gradient, decoded in the same pass. */
+    private void apply(ChunkState chunk, Gradient g) {
+        device.decodeApplyOptimizer(g.codec(), g.payload(), chunk.length, g.seed(), chunk.tensor.spec.optimizer(),
+                chunk.param, chunk.slots, chunk.version + 1, 1f);
+        chunk.version++;
+    }
+
     private void pushBsp(Channel ch, long requestId, int rank, Messages.PushHeader h, ChunkState chunk,
-                         ByteBuffer gradient, boolean thenPull) {
+                         Gradient gradient, boolean thenPull) {
         if (rank < 0) {
             throw new ProtocolException(ErrorCode.BAD_ARGUMENT, "bsp PUSH needs a worker rank; this connection said HELLO with rank -1");
         }
@@ -183,7 +197,7 @@ final class ShardAgent implements AutoCloseable {
             if (h.step() < chunk.version) {
                 // Already part of an applied step: a retry. Applying it again would count it twice.
                 counters.duplicatePushes++;
-                answerPushed(ch, requestId, chunk, h.step(), thenPull);
+                answerPushed(ch, requestId, chunk, h, thenPull);
                 return;
             }
             throw new ProtocolException(ErrorCode.STALE_STEP, "bsp PUSH for step " + h.step() + " of '"
@@ -191,51 +205,44 @@ final class ShardAgent implements AutoCloseable {
         }
         if (chunk.arrived[rank]) {
             counters.duplicatePushes++;
-            answerPushed(ch, requestId, chunk, h.step(), thenPull);
+            answerPushed(ch, requestId, chunk, h, thenPull);
             return;
         }
-        int workers = config.workers();
-        if (workers == 1) {
-            applyBsp(chunk, gradient, 1f);
+        long start = System.nanoTime();
+        if (config.workers() == 1) {
+            apply(chunk, gradient);
         } else {
+            device.decodeAccumulate(gradient.codec(), gradient.payload(), chunk.length, gradient.seed(), chunk.accumulator);
             chunk.arrived[rank] = true;
             chunk.arrivedCount++;
-            if (chunk.arrivedCount < workers) {
-                device.accumulate(chunk.accumulator, gradient, chunk.length);
-            } else {
-                // The last gradient of the step: fold it into the sum, apply the mean, start the next step.
-                device.accumulate(chunk.accumulator, gradient, chunk.length);
-                applyBsp(chunk, null, 1f / workers);
+            if (chunk.arrivedCount == config.workers()) {
+                // The last gradient of the step: apply the mean of the sum, start collecting the next step.
+                device.applyOptimizer(chunk.tensor.spec.optimizer(), chunk.param, chunk.accumulator, chunk.slots,
+                        chunk.length, chunk.version + 1, 1f / config.workers());
+                device.fill(chunk.accumulator, 0f, chunk.length);
+                java.util.Arrays.fill(chunk.arrived, false);
+                chunk.arrivedCount = 0;
+                chunk.version++;
             }
         }
-        answerPushed(ch, requestId, chunk, h.step(), thenPull);
+        if (chunk.version > h.step()) {
+            counters.recordUpdate(chunk.length, System.nanoTime() - start);
+            wakeParked(chunk);
+        }
+        answerPushed(ch, requestId, chunk, h, thenPull);
     }
 
-    /** Applies the step's update, from {@code direct} or else from the chunk's accumulator, and wakes pulls. */
-    private void applyBsp(ChunkState chunk, ByteBuffer direct, float gradScale) {
-        long start = System.nanoTime();
-        if (direct != null) {
-            device.applyOptimizer(chunk.tensor.spec.optimizer(), chunk.param, direct, chunk.slots, chunk.length,
-                    chunk.version + 1, gradScale);
-        } else {
-            device.applyOptimizer(chunk.tensor.spec.optimizer(), chunk.param, chunk.accumulator, chunk.slots,
-                    chunk.length, chunk.version + 1, gradScale);
-            device.fill(chunk.accumulator, 0f, chunk.length);
-            java.util.Arrays.fill(chunk.arrived, false);
-            chunk.arrivedCount = 0;
-        }
-        chunk.version++;
-        counters.recordUpdate(chunk.length, System.nanoTime() - start);
+    private void wakeParked(ChunkState chunk) {
         while (!chunk.parked.isEmpty() && chunk.parked.peekFirst().clock() <= chunk.version) {
             ParkedPull p = chunk.parked.pollFirst();
             counters.recordWait(System.nanoTime() - p.parkedAtNanos());
-            sendParameters(p.channel(), p.requestId(), chunk);
+            sendParameters(p.channel(), p.requestId(), chunk, p.dtype());
         }
     }
 
-    private void answerPushed(Channel ch, long requestId, ChunkState chunk, long step, boolean thenPull) {
+    private void answerPushed(Channel ch, long requestId, ChunkState chunk, Messages.PushHeader h, boolean thenPull) {
         if (thenPull) {
-            pullAt(ch, requestId, chunk, step + 1);
+            pullAt(ch, requestId, chunk, h.step() + 1, h.pullDtype());
         } else {
             ch.writeAndFlush(Frames.empty(ch.alloc(), Opcode.OK, requestId));
         }
@@ -245,7 +252,7 @@ final class ShardAgent implements AutoCloseable {
         try {
             ChunkState chunk = chunk(p.tensorId(), p.chunk(), "PULL");
             counters.pulls++;
-            pullAt(ch, requestId, chunk, p.clock());
+            pullAt(ch, requestId, chunk, p.clock(), p.dtype());
         } catch (ProtocolException e) {
             error(ch, requestId, e);
         } catch (RuntimeException e) {
@@ -253,21 +260,21 @@ final class ShardAgent implements AutoCloseable {
         }
     }
 
-    private void pullAt(Channel ch, long requestId, ChunkState chunk, long clock) {
+    private void pullAt(Channel ch, long requestId, ChunkState chunk, long clock, int dtype) {
         switch (config.consistency().mode()) {
-            case ASP -> sendParameters(ch, requestId, chunk);
+            case ASP -> sendParameters(ch, requestId, chunk, dtype);
             case BSP -> {
                 if (chunk.version >= clock) {
-                    sendParameters(ch, requestId, chunk);
+                    sendParameters(ch, requestId, chunk, dtype);
                 } else {
-                    chunk.parked.addLast(new ParkedPull(ch, requestId, chunk, clock, System.nanoTime()));
+                    chunk.parked.addLast(new ParkedPull(ch, requestId, chunk, clock, dtype, System.nanoTime()));
                 }
             }
             case SSP -> {
                 if (slowestClock() >= clock - config.consistency().staleness()) {
-                    sendParameters(ch, requestId, chunk);
+                    sendParameters(ch, requestId, chunk, dtype);
                 } else {
-                    sspParked.add(new ParkedPull(ch, requestId, chunk, clock, System.nanoTime()));
+                    sspParked.add(new ParkedPull(ch, requestId, chunk, clock, dtype, System.nanoTime()));
                 }
             }
         }
@@ -291,7 +298,7 @@ final class ShardAgent implements AutoCloseable {
                 if (after >= p.clock() - bound) {
                     it.remove();
                     counters.recordWait(System.nanoTime() - p.parkedAtNanos());
-                    sendParameters(p.channel(), p.requestId(), p.chunk());
+                    sendParameters(p.channel(), p.requestId(), p.chunk(), p.dtype());
                 }
             }
         }
@@ -335,14 +342,19 @@ final class ShardAgent implements AutoCloseable {
         return c;
     }
 
-    private void sendParameters(Channel ch, long requestId, ChunkState chunk) {
-        int bytes = chunk.length * 4;
+    private void sendParameters(Channel ch, long requestId, ChunkState chunk, int dtype) {
+        int bytes = Messages.dtypeBytes(dtype, chunk.length);
         int payload = Messages.PullReplyHeader.LENGTH + bytes;
         ByteBuf out = ch.alloc().directBuffer(Frame.HEADER_LENGTH + payload);
         try {
             Frames.writeHeader(out, Opcode.DATA, requestId, payload);
-            new Messages.PullReplyHeader(chunk.version, chunk.length).writeTo(out);
-            device.download(chunk.param, 0, chunk.length, out.nioBuffer(out.writerIndex(), bytes).order(ByteOrder.LITTLE_ENDIAN));
+            new Messages.PullReplyHeader(chunk.version, chunk.length, dtype).writeTo(out);
+            ByteBuffer values = out.nioBuffer(out.writerIndex(), bytes).order(ByteOrder.LITTLE_ENDIAN);
+            if (dtype == Messages.DTYPE_BF16) {
+                device.encode(Codec.BF16, chunk.param, null, 0, chunk.length, 0, values);
+            } else {
+                device.download(chunk.param, 0, chunk.length, values);
+            }
             out.writerIndex(out.writerIndex() + bytes);
         } catch (RuntimeException e) {
             out.release();

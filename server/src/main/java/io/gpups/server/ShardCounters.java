@@ -12,6 +12,7 @@ final class ShardCounters {
     long waitNanos;
     long waits;
     long bytesPushed;
+    long rawBytesPushed;
     long bytesPulled;
     long errors;
     long deviceBytes;
@@ -44,6 +45,7 @@ final class ShardCounters {
                 + ",\"parked_pulls\":" + waits
                 + ",\"parked_seconds\":" + waitNanos / 1e9
                 + ",\"bytes_pushed\":" + bytesPushed
+                + ",\"bytes_pushed_raw\":" + rawBytesPushed
                 + ",\"bytes_pulled\":" + bytesPulled
                 + ",\"errors\":" + errors
                 + ",\"queue_depth\":" + queueDepth

@@ -72,6 +72,12 @@ final class RawClient implements AutoCloseable {
         return id;
     }
 
+    long pushRaw(Opcode op, Messages.PushHeader h, ByteBuf payload) throws IOException {
+        long id = nextId++;
+        send(Frames.encodeWithBody(ByteBufAllocator.DEFAULT, op, id, h, payload));
+        return id;
+    }
+
     /** Reads the next answer and checks it answers {@code requestId}. */
     Answer read(long requestId) throws IOException {
         Answer a = read();

@@ -1,5 +1,6 @@
 package io.gpups.server;
 
+import io.gpups.core.codec.Codec;
 import io.gpups.core.config.Consistency;
 import io.gpups.core.device.Device;
 import io.gpups.core.device.Devices;
@@ -66,7 +67,7 @@ class ShardServerTest {
             assertEquals(id, register(c, W, 0, 1), "registration is idempotent");
             float[][] grads = {{1, 2, 3, 4}, {-1, 0.5f, 0, 8}, {0.25f, 0.25f, 0.25f, 0.25f}};
             for (float[] g : grads) {
-                RawClient.Answer ok = c.read(c.push(Opcode.PUSH, new Messages.PushHeader(id, 0, 0, 0, 4), g));
+                RawClient.Answer ok = c.read(c.push(Opcode.PUSH, new Messages.PushHeader(id, 0, 0, 4), g));
                 assertEquals(Opcode.OK.code, ok.opcode());
             }
             // p = 1 - lr * sum(g)
@@ -79,7 +80,7 @@ class ShardServerTest {
     void pushPullAnswersWithTheUpdatedParameters() throws Exception {
         try (RawClient c = hello(0)) {
             int id = register(c, W, 0, 1);
-            RawClient.Answer a = c.read(c.push(Opcode.PUSH_PULL, new Messages.PushHeader(id, 1, 0, 0, 2), new float[] {2, -2}));
+            RawClient.Answer a = c.read(c.push(Opcode.PUSH_PULL, new Messages.PushHeader(id, 1, 0, 2), new float[] {2, -2}));
             assertEquals(Opcode.DATA.code, a.opcode());
             Messages.PullReplyHeader h = Messages.PullReplyHeader.read(a.payload());
             assertEquals(1, h.version());
@@ -120,11 +121,11 @@ class ShardServerTest {
             // Unknown tensor, wrong chunk, wrong chunk size, truncated payload.
             assertError(bad.call(Opcode.PULL, new Messages.Pull(9, 0, 0)), ErrorCode.UNKNOWN_TENSOR, "no tensor with id 9");
             assertError(bad.call(Opcode.PULL, new Messages.Pull(id, 2, 0)), ErrorCode.BAD_CHUNK, "chunk 2 is not held");
-            assertError(bad.read(bad.push(Opcode.PUSH, new Messages.PushHeader(id, 1, 0, 0, 4), new float[4])),
+            assertError(bad.read(bad.push(Opcode.PUSH, new Messages.PushHeader(id, 1, 0, 4), new float[4])),
                     ErrorCode.SIZE_MISMATCH, "4 values, the chunk holds 2");
-            assertError(bad.read(bad.push(Opcode.PUSH, new Messages.PushHeader(id, 0, 0, 0, 4), new float[3])),
-                    ErrorCode.SIZE_MISMATCH, "announces 4 fp32 values (16 bytes) but carries 12 bytes");
-            assertError(bad.call(Opcode.CLOCK, new Messages.Pull(0, 0, 0)), ErrorCode.BAD_FRAME, "CLOCK payload is 16 bytes, expected 8");
+            assertError(bad.read(bad.push(Opcode.PUSH, new Messages.PushHeader(id, 0, 0, 4), new float[3])),
+                    ErrorCode.SIZE_MISMATCH, "none payload for 4 elements must be 16 bytes, got 12");
+            assertError(bad.call(Opcode.CLOCK, new Messages.Pull(0, 0, 0)), ErrorCode.BAD_FRAME, "CLOCK payload is 24 bytes, expected 8");
 
             // NaN hyper-parameter and a bad chunk list in REGISTER.
             TensorSpec nan = new TensorSpec("nan", new long[] {4}, Initializer.zeros(), new OptimizerSpec.Sgd(1f, 0f));
@@ -157,10 +158,65 @@ class ShardServerTest {
     }
 
     @Test
+    void compressedPushesAreDecodedOnTheShard() throws Exception {
+        try (RawClient c = hello(0)) {
+            int id = register(c, W, 0, 1);
+            // fp16: 1, 2, -0.5, 4 are exact halves.
+            ByteBuf halves = Unpooled.buffer().writeShortLE(0x3c00).writeShortLE(0x4000).writeShortLE(0xb800).writeShortLE(0x4400);
+            assertEquals(Opcode.OK.code, c.read(c.pushRaw(Opcode.PUSH,
+                    new Messages.PushHeader(id, 0, 0, Codec.Kind.FP16, 0, 4), halves)).opcode());
+            assertArrayEquals(new float[] {1 - LR, 1 - 2 * LR, 1 + 0.5f * LR, 1 - 4 * LR}, c.pull(id, 0, 0));
+            // top-k: k = 1, index 1, value 2 on chunk 1 (2 elements), answered with bf16 parameters.
+            ByteBuf topk = Unpooled.buffer().writeIntLE(1).writeIntLE(0).writeIntLE(1).writeFloatLE(2f);
+            RawClient.Answer a = c.read(c.pushRaw(Opcode.PUSH_PULL,
+                    new Messages.PushHeader(id, 1, 0, Codec.Kind.TOPK, Messages.DTYPE_BF16, 2), topk));
+            assertEquals(Opcode.DATA.code, a.opcode());
+            Messages.PullReplyHeader h = Messages.PullReplyHeader.read(a.payload());
+            assertEquals(Messages.DTYPE_BF16, h.dtype());
+            assertEquals(Float.floatToIntBits(1f), a.payload().readUnsignedShortLE() << 16);
+            assertEquals(Float.floatToIntBits(1 - 2 * LR), a.payload().readUnsignedShortLE() << 16);
+        }
+    }
+
+    @Test
+    void malformedCompressedPayloadsAreErrorsAndTheShardKeepsServing() throws Exception {
+        try (RawClient good = hello(0); RawClient bad = hello(0)) {
+            int id = register(good, W, 0, 1);
+            assertError(bad.read(bad.pushRaw(Opcode.PUSH, new Messages.PushHeader(id, 0, 0, Codec.Kind.TOPK, 0, 4),
+                    Unpooled.buffer().writeIntLE(5).writeIntLE(0))), ErrorCode.SIZE_MISMATCH, "topk k 5 out of range 0..4");
+            assertError(bad.read(bad.pushRaw(Opcode.PUSH, new Messages.PushHeader(id, 0, 0, Codec.Kind.TOPK, 0, 4),
+                    Unpooled.buffer().writeIntLE(1).writeIntLE(0).writeIntLE(4).writeFloatLE(1f))),
+                    ErrorCode.BAD_ARGUMENT, "topk index 4 at position 0 is out of range, the chunk holds 4 elements");
+            assertError(bad.read(bad.pushRaw(Opcode.PUSH, new Messages.PushHeader(id, 0, 0, Codec.Kind.TOPK, 0, 4),
+                    Unpooled.buffer().writeIntLE(2).writeIntLE(0).writeIntLE(2).writeIntLE(2).writeFloatLE(1f).writeFloatLE(1f))),
+                    ErrorCode.BAD_ARGUMENT, "strictly ascending");
+            assertError(bad.read(bad.pushRaw(Opcode.PUSH, new Messages.PushHeader(id, 0, 0, Codec.Kind.TOPK, 0, 4),
+                    Unpooled.buffer().writeIntLE(2).writeIntLE(0).writeIntLE(0))),
+                    ErrorCode.SIZE_MISMATCH, "topk payload for 4 elements must be 24 bytes, got 12");
+            assertError(bad.read(bad.pushRaw(Opcode.PUSH, new Messages.PushHeader(id, 0, 0, Codec.Kind.INT8, 0, 4),
+                    Unpooled.buffer().writeFloatLE(1f).writeZero(3))), ErrorCode.SIZE_MISMATCH, "int8 payload for 4 elements must be 8 bytes, got 7");
+            assertError(bad.read(bad.pushRaw(Opcode.PUSH, new Messages.PushHeader(id, 0, 0, Codec.Kind.SIGN, 0, 4),
+                    Unpooled.buffer().writeFloatLE(1f))), ErrorCode.SIZE_MISMATCH, "sign payload for 4 elements must be 8 bytes, got 4");
+            assertError(bad.read(bad.pushRaw(Opcode.PUSH, new Messages.PushHeader(id, 0, 0, Codec.Kind.RANDOMK, 0, 4),
+                    Unpooled.buffer().writeIntLE(0).writeIntLE(0))), ErrorCode.SIZE_MISMATCH, "randomk k 0 out of range 1..4");
+            assertError(bad.read(bad.pushRaw(Opcode.PUSH, new Messages.PushHeader(id, 0, 0, Codec.Kind.FP16, 0, 4),
+                    Unpooled.buffer().writeZero(6))), ErrorCode.SIZE_MISMATCH, "fp16 payload for 4 elements must be 8 bytes, got 6");
+            ByteBuf unknown = Unpooled.buffer();
+            new Messages.PushHeader(id, 0, 0, 0).writeTo(unknown);
+            unknown.setByte(16, 42);
+            bad.send(io.gpups.core.protocol.Frames.encodeWithBody(unknown.alloc(), Opcode.PUSH, 900, new Messages.Text(""), unknown));
+            assertError(bad.read(900), ErrorCode.UNSUPPORTED_CODEC, "codec 42 not supported");
+            // Nothing was applied, and both clients are still served.
+            assertArrayEquals(new float[] {1, 1, 1, 1}, good.pull(id, 0, 0));
+            assertArrayEquals(new float[] {1, 1, 1, 1}, bad.pull(id, 0, 0));
+        }
+    }
+
+    @Test
     void statsReportsCounters() throws Exception {
         try (RawClient c = hello(0)) {
             int id = register(c, W, 0, 1);
-            c.read(c.push(Opcode.PUSH, new Messages.PushHeader(id, 0, 0, 0, 4), new float[4]));
+            c.read(c.push(Opcode.PUSH, new Messages.PushHeader(id, 0, 0, 4), new float[4]));
             RawClient.Answer a = c.call(Opcode.STATS, null);
             String json = Messages.Text.read(a.payload()).text();
             assertTrue(json.contains("\"pushes\":1"), json);

@@ -1,5 +1,6 @@
 package io.gpups.core.device;
 
+import io.gpups.core.codec.Codec;
 import io.gpups.core.optim.OptimizerSpec;
 
 import java.nio.ByteBuffer;
@@ -62,6 +63,36 @@ public interface Device extends AutoCloseable {
     /** The same step with the gradient read straight from host memory (fp32, little-endian). */
     void applyOptimizer(OptimizerSpec spec, DeviceBuffer param, ByteBuffer hostGradient, DeviceBuffer[] slots,
                         int count, long step, float gradScale);
+
+    // ---- gradient codecs (layouts: io.gpups.core.codec.Codec, docs/PROTOCOL.md) --------------------
+
+    /**
+     * Encodes {@code source[offset, offset + count)} into {@code codec}'s payload layout, written to host
+     * memory {@code out} from its position (which is left unchanged; it needs
+     * {@link Codec#maxPayloadBytes(int)} bytes). With error feedback ({@link Codec#errorFeedback()}),
+     * {@code residual[offset, offset + count)} holds the residual on entry; the codec encodes
+     * {@code a = source + residual} and leaves {@code a - decoded(a)} there. Codecs without error feedback
+     * ignore {@code residual} (it may be null). {@code seed} picks randomk's indices
+     * ({@link io.gpups.core.codec.RandomKSelection}). Returns the payload's length in bytes.
+     */
+    default int encode(Codec codec, DeviceBuffer source, DeviceBuffer residual, long offset, int count, long seed, ByteBuffer out) {
+        throw new UnsupportedOperationException("device " + name() + " has no codec kernels");
+    }
+
+    /**
+     * {@code acc[i] += decoded[i]} for a payload in host memory ({@code payload}'s remaining bytes, already
+     * checked against the chunk by {@link io.gpups.core.codec.CodecPayloads}), decoded on the device, fused
+     * into the accumulation.
+     */
+    default void decodeAccumulate(Codec.Kind codec, ByteBuffer payload, int count, long seed, DeviceBuffer acc) {
+        throw new UnsupportedOperationException("device " + name() + " has no codec kernels");
+    }
+
+    /** One optimizer step (as {@link #applyOptimizer}) with the gradient decoded from a payload, fused. */
+    default void decodeApplyOptimizer(Codec.Kind codec, ByteBuffer payload, int count, long seed, OptimizerSpec spec,
+                                      DeviceBuffer param, DeviceBuffer[] slots, long step, float gradScale) {
+        throw new UnsupportedOperationException("device " + name() + " has no codec kernels");
+    }
 
     // ---- worker math ------------------------------------------------------------------------------
 

@@ -1,5 +1,7 @@
 package io.gpups.core.protocol;
 
+import io.gpups.core.codec.Codec;
+import io.gpups.core.codec.CodecPayloads;
 import io.gpups.core.config.Consistency;
 import io.gpups.core.optim.OptimizerSpec;
 import io.gpups.core.tensor.Initializer;
@@ -18,9 +20,6 @@ public final class Messages {
 
     private Messages() {
     }
-
-    /** Payload codec byte of PUSH: raw float32. */
-    public static final int CODEC_FP32 = 0;
 
     /**
      * HELLO request.
@@ -221,15 +220,21 @@ public final class Messages {
      * PUSH and PUSH_PULL: a gradient for one chunk. The fixed part is 24 bytes so the values that follow
      * start 8-byte aligned in the frame (offset 40).
      * <pre>
-     *  0          4         8            16    17        20      24
-     *  +----------+---------+------------+-----+---------+-------+-------------------
-     *  | tensor id| chunk   | step (i64) |codec| reserved| count | values (codec 0: count x f32)
-     *  +----------+---------+------------+-----+---------+-------+-------------------
+     *  0          4         8            16    17    18        20      24
+     *  +----------+---------+------------+-----+-----+---------+-------+-------------------
+     *  | tensor id| chunk   | step (i64) |codec|pull | reserved| count | codec payload
+     *  +----------+---------+------------+-----+-----+---------+-------+-------------------
      * </pre>
-     * {@code body} is not part of this record's encoding: it is the values, sent without a copy.
+     * {@code codec} is a {@link Codec.Kind} id; {@code count} is the chunk's element count, whatever the codec;
+     * {@code pull} is the dtype of a PUSH_PULL answer (0 fp32, 1 bf16; 0 for PUSH). The payload that follows
+     * is not part of this record's encoding: it is sent without a copy.
      */
-    public record PushHeader(int tensorId, int chunk, long step, int codec, int count) implements Message {
+    public record PushHeader(int tensorId, int chunk, long step, Codec.Kind codec, int pullDtype, int count) implements Message {
         public static final int LENGTH = 24;
+
+        public PushHeader(int tensorId, int chunk, long step, int count) {
+            this(tensorId, chunk, step, Codec.Kind.NONE, DTYPE_FP32, count);
+        }
 
         public int encodedLength() { return LENGTH; }
 
@@ -237,47 +242,75 @@ public final class Messages {
             out.writeIntLE(tensorId);
             out.writeIntLE(chunk);
             out.writeLongLE(step);
-            out.writeByte(codec);
-            out.writeZero(3);
+            out.writeByte(codec.id);
+            out.writeByte(pullDtype);
+            out.writeZero(2);
             out.writeIntLE(count);
         }
 
-        /** Reads the fixed part; the reader index is left at the values, whose length is checked here. */
+        /**
+         * Reads the fixed part and checks the payload that follows against it ({@link CodecPayloads});
+         * the reader index is left at the payload.
+         */
         public static PushHeader read(ByteBuf in, String what) {
             need(in, LENGTH, what);
             int tensorId = in.readIntLE();
             int chunk = in.readIntLE();
             long step = in.readLongLE();
-            int codec = in.readUnsignedByte();
-            in.skipBytes(3);
+            int codecId = in.readUnsignedByte();
+            int pullDtype = in.readUnsignedByte();
+            in.skipBytes(2);
             long count = in.readUnsignedIntLE();
             if (step < 0) {
                 throw new ProtocolException(ErrorCode.BAD_ARGUMENT, what + " step " + step + " must be >= 0");
             }
-            if (codec != CODEC_FP32) {
-                throw new ProtocolException(ErrorCode.UNSUPPORTED_CODEC, what + " codec " + codec + " not supported, expected 0 (fp32)");
+            Codec.Kind codec = Codec.Kind.ofId(codecId);
+            if (codec == null) {
+                throw new ProtocolException(ErrorCode.UNSUPPORTED_CODEC, what + " codec " + codecId
+                        + " not supported, expected 0..6 (none, fp16, bf16, int8, topk, randomk, sign)");
             }
-            if (count * 4 != in.readableBytes()) {
-                throw new ProtocolException(ErrorCode.SIZE_MISMATCH, what + " announces " + count
-                        + " fp32 values (" + count * 4 + " bytes) but carries " + in.readableBytes() + " bytes");
+            checkDtype(what, pullDtype);
+            if (count > Integer.MAX_VALUE / 4) {
+                throw new ProtocolException(ErrorCode.SIZE_MISMATCH, what + " count " + count + " is too large");
             }
-            return new PushHeader(tensorId, chunk, step, codec, (int) count);
+            CodecPayloads.check(codec, (int) count, in, what);
+            return new PushHeader(tensorId, chunk, step, codec, pullDtype, (int) count);
         }
+    }
+
+    /** dtype of parameters in a DATA answer: float32. */
+    public static final int DTYPE_FP32 = 0;
+    /** dtype of parameters in a DATA answer: bfloat16 (round to nearest even). */
+    public static final int DTYPE_BF16 = 1;
+
+    static void checkDtype(String what, int dtype) {
+        if (dtype != DTYPE_FP32 && dtype != DTYPE_BF16) {
+            throw new ProtocolException(ErrorCode.BAD_ARGUMENT, what + " pull dtype " + dtype + " not supported, expected 0 (fp32) or 1 (bf16)");
+        }
+    }
+
+    /** Bytes of {@code count} parameters in {@code dtype}. */
+    public static int dtypeBytes(int dtype, int count) {
+        return dtype == DTYPE_BF16 ? 2 * count : 4 * count;
     }
 
     /**
      * PULL: ask for one chunk's parameters. {@code clock} is the puller's clock: under bsp the answer waits
      * until the chunk's version is at least {@code clock}, under ssp:S until the slowest worker's clock is
-     * at least {@code clock - S}; under asp it never waits.
+     * at least {@code clock - S}; under asp it never waits. {@code dtype} is how the values come back.
      * <pre>
-     *  0          4         8             16
-     *  +----------+---------+-------------+
-     *  | tensor id| chunk   | clock (i64) |
-     *  +----------+---------+-------------+
+     *  0          4         8             16      20         24
+     *  +----------+---------+-------------+-------+----------+
+     *  | tensor id| chunk   | clock (i64) | dtype | reserved |
+     *  +----------+---------+-------------+-------+----------+
      * </pre>
      */
-    public record Pull(int tensorId, int chunk, long clock) implements Message {
-        public static final int LENGTH = 16;
+    public record Pull(int tensorId, int chunk, long clock, int dtype) implements Message {
+        public static final int LENGTH = 24;
+
+        public Pull(int tensorId, int chunk, long clock) {
+            this(tensorId, chunk, clock, DTYPE_FP32);
+        }
 
         public int encodedLength() { return LENGTH; }
 
@@ -285,14 +318,18 @@ public final class Messages {
             out.writeIntLE(tensorId);
             out.writeIntLE(chunk);
             out.writeLongLE(clock);
+            out.writeIntLE(dtype);
+            out.writeIntLE(0);
         }
 
         public static Pull read(ByteBuf in) {
             exact(in, LENGTH, "PULL");
-            Pull pull = new Pull(in.readIntLE(), in.readIntLE(), in.readLongLE());
+            Pull pull = new Pull(in.readIntLE(), in.readIntLE(), in.readLongLE(), in.readIntLE());
+            in.skipBytes(4);
             if (pull.clock < 0) {
                 throw new ProtocolException(ErrorCode.BAD_ARGUMENT, "PULL clock " + pull.clock + " must be >= 0");
             }
+            checkDtype("PULL", pull.dtype);
             return pull;
         }
     }
@@ -300,21 +337,25 @@ public final class Messages {
     /**
      * DATA answer to PULL and PUSH_PULL: the chunk's parameters after {@code version} updates.
      * <pre>
-     *  0               8       12        16
-     *  +---------------+-------+---------+---------------------
-     *  | version (i64) | count | dtype=0 | count x f32 values
-     *  +---------------+-------+---------+---------------------
+     *  0               8       12      16
+     *  +---------------+-------+-------+---------------------------------------------
+     *  | version (i64) | count | dtype | count values: f32 (dtype 0) or bf16 (dtype 1)
+     *  +---------------+-------+-------+---------------------------------------------
      * </pre>
      */
-    public record PullReplyHeader(long version, int count) implements Message {
+    public record PullReplyHeader(long version, int count, int dtype) implements Message {
         public static final int LENGTH = 16;
+
+        public PullReplyHeader(long version, int count) {
+            this(version, count, DTYPE_FP32);
+        }
 
         public int encodedLength() { return LENGTH; }
 
         public void writeTo(ByteBuf out) {
             out.writeLongLE(version);
             out.writeIntLE(count);
-            out.writeIntLE(0);
+            out.writeIntLE(dtype);
         }
 
         /** Reads the fixed part; the reader index is left at the values, whose length is checked here. */
@@ -323,13 +364,14 @@ public final class Messages {
             long version = in.readLongLE();
             long count = in.readUnsignedIntLE();
             int dtype = in.readIntLE();
-            if (dtype != 0) {
-                throw bad("PULL reply dtype " + dtype + " not supported, expected 0 (fp32)");
+            if (dtype != DTYPE_FP32 && dtype != DTYPE_BF16) {
+                throw bad("PULL reply dtype " + dtype + " not supported, expected 0 (fp32) or 1 (bf16)");
             }
-            if (count * 4 != in.readableBytes()) {
+            long bytes = dtype == DTYPE_BF16 ? 2 * count : 4 * count;
+            if (bytes != in.readableBytes()) {
                 throw bad("PULL reply announces " + count + " values but carries " + in.readableBytes() + " bytes");
             }
-            return new PullReplyHeader(version, (int) count);
+            return new PullReplyHeader(version, (int) count, dtype);
         }
     }
 

@@ -53,17 +53,18 @@ class MessagesTest {
 
     @Test
     void pushWithWrongValueBytesIsASizeMismatch() {
-        ByteBuf buf = write(new Messages.PushHeader(1, 2, 3, 0, 4));
+        ByteBuf buf = write(new Messages.PushHeader(1, 2, 3, 4));
         buf.writeZero(12);
         ProtocolException e = assertThrows(ProtocolException.class, () -> Messages.PushHeader.read(buf, "PUSH"));
         assertEquals(ErrorCode.SIZE_MISMATCH, e.code());
-        assertEquals("PUSH announces 4 fp32 values (16 bytes) but carries 12 bytes", e.getMessage());
+        assertEquals("PUSH none payload for 4 elements must be 16 bytes, got 12", e.getMessage());
         buf.release();
     }
 
     @Test
     void pushWithUnknownCodecIsRefused() {
-        ByteBuf buf = write(new Messages.PushHeader(1, 2, 3, 9, 0));
+        ByteBuf buf = write(new Messages.PushHeader(1, 2, 3, 0));
+        buf.setByte(16, 9);
         ProtocolException e = assertThrows(ProtocolException.class, () -> Messages.PushHeader.read(buf, "PUSH"));
         assertEquals(ErrorCode.UNSUPPORTED_CODEC, e.code());
         buf.release();
@@ -72,10 +73,10 @@ class MessagesTest {
     @Property(tries = 200)
     void pushHeaderRoundTrips(@ForAll @IntRange(min = 0) int tensor, @ForAll @IntRange(min = 0) int chunk,
                               @ForAll @LongRange(min = 0) long step, @ForAll @IntRange(min = 0, max = 64) int count) {
-        ByteBuf buf = write(new Messages.PushHeader(tensor, chunk, step, 0, count));
+        ByteBuf buf = write(new Messages.PushHeader(tensor, chunk, step, count));
         assertEquals(Messages.PushHeader.LENGTH, buf.readableBytes());
         buf.writeZero(4 * count);
-        assertEquals(new Messages.PushHeader(tensor, chunk, step, 0, count), Messages.PushHeader.read(buf, "PUSH"));
+        assertEquals(new Messages.PushHeader(tensor, chunk, step, count), Messages.PushHeader.read(buf, "PUSH"));
         assertEquals(4 * count, buf.readableBytes());
         buf.release();
     }

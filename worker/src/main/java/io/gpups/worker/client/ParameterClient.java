@@ -1,5 +1,7 @@
 package io.gpups.worker.client;
 
+import io.gpups.core.codec.Codec;
+import io.gpups.core.tensor.ChunkLayout;
 import io.gpups.core.tensor.TensorSpec;
 
 import java.nio.ByteBuffer;
@@ -20,13 +22,26 @@ public interface ParameterClient {
     /** Sends the whole gradient of {@code tensor} for {@code step}: little-endian float32 from the buffer's position. */
     CompletableFuture<Void> push(String tensor, long step, ByteBuffer gradient);
 
+    /**
+     * Sends a gradient already encoded chunk by chunk with {@code codec} (one payload per chunk of
+     * {@link #layout}); each payload's remaining bytes are sent and belong to the call until it completes.
+     */
+    CompletableFuture<Void> push(String tensor, long step, Codec codec, ByteBuffer[] chunkPayloads);
+
+    /** How a registered tensor is cut into chunks. */
+    ChunkLayout layout(String tensor);
+
     /** Fills {@code destination} from its position with the whole tensor once it has had {@code clock} updates (bsp). */
     CompletableFuture<Long> pull(String tensor, long clock, ByteBuffer destination);
 
     /** This worker has finished every step below {@code clock}. */
     CompletableFuture<Void> clock(long clock);
 
+    /** Gradient bytes sent so far, as encoded (what crossed the wire). */
     long bytesPushed();
+
+    /** Gradient bytes sent so far counted as fp32 (what they would have been uncompressed). */
+    long rawBytesPushed();
 
     long pushes();
 }

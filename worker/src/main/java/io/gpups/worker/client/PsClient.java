@@ -1,5 +1,6 @@
 package io.gpups.worker.client;
 
+import io.gpups.core.codec.Codec;
 import io.gpups.core.config.Consistency;
 import io.gpups.core.protocol.Frame;
 import io.gpups.core.protocol.Frames;
@@ -45,8 +46,16 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public final class PsClient implements ParameterClient, AutoCloseable {
 
-    /** @param chunkBytes largest chunk (must match every worker), @param maxFrameBytes largest answer accepted */
-    public record Options(int chunkBytes, int maxFrameBytes) {
+    /**
+     * @param chunkBytes    largest chunk (must match every worker)
+     * @param maxFrameBytes largest answer accepted
+     * @param pullDtype     how pulled parameters travel: {@link Messages#DTYPE_FP32} or {@link Messages#DTYPE_BF16}
+     */
+    public record Options(int chunkBytes, int maxFrameBytes, int pullDtype) {
+        public Options(int chunkBytes, int maxFrameBytes) {
+            this(chunkBytes, maxFrameBytes, Messages.DTYPE_FP32);
+        }
+
         public static Options defaults() {
             return new Options(ChunkLayout.DEFAULT_CHUNK_BYTES, Frame.DEFAULT_MAX_FRAME_BYTES);
         }
@@ -62,6 +71,7 @@ public final class PsClient implements ParameterClient, AutoCloseable {
     private final ClusterInfo cluster;
     private final Map<String, Registered> tensors = new ConcurrentHashMap<>();
     private final AtomicLong bytesPushed = new AtomicLong();
+    private final AtomicLong rawBytesPushed = new AtomicLong();
     private final AtomicLong pushes = new AtomicLong();
 
     /** A registered tensor: where its chunks are and what each shard calls it. */
@@ -168,6 +178,30 @@ public final class PsClient implements ParameterClient, AutoCloseable {
         return CompletableFuture.allOf(parts);
     }
 
+    @Override
+    public CompletableFuture<Void> push(String tensor, long step, Codec codec, ByteBuffer[] chunkPayloads) {
+        Registered t = registered(tensor);
+        ChunkLayout layout = t.placement().layout();
+        if (chunkPayloads.length != layout.chunks()) {
+            throw new IllegalArgumentException("tensor '" + tensor + "' has " + layout.chunks() + " chunk(s), got "
+                    + chunkPayloads.length + " payload(s)");
+        }
+        CompletableFuture<?>[] parts = new CompletableFuture<?>[layout.chunks()];
+        for (int c = 0; c < parts.length; c++) {
+            int shard = t.placement().shardOfChunk()[c];
+            ShardConnection conn = shards.get(shard);
+            long id = conn.newRequestId();
+            parts[c] = conn.send(id, pushFrame(conn, Opcode.PUSH, id, t.idOnShard()[shard], c, step, codec.kind(),
+                    layout.length(c), chunkPayloads[c].duplicate()), f -> null);
+        }
+        return CompletableFuture.allOf(parts);
+    }
+
+    @Override
+    public ChunkLayout layout(String tensor) {
+        return registered(tensor).placement().layout();
+    }
+
     /** Pulls a whole tensor into {@code destination}; completes with the smallest chunk version seen. */
     @Override
     public CompletableFuture<Long> pull(String tensor, long clock, ByteBuffer destination) {
@@ -180,7 +214,7 @@ public final class PsClient implements ParameterClient, AutoCloseable {
             ShardConnection conn = shards.get(shard);
             long id = conn.newRequestId();
             ByteBuf frame = Frames.encode(conn.channel().alloc(), Opcode.PULL, id,
-                    new Messages.Pull(t.idOnShard()[shard], c, clock));
+                    new Messages.Pull(t.idOnShard()[shard], c, clock, options.pullDtype()));
             parts.add(conn.send(id, frame, readInto(destination, layout, c)));
         }
         return minVersion(parts);
@@ -236,10 +270,14 @@ public final class PsClient implements ParameterClient, AutoCloseable {
         return CompletableFuture.allOf(parts);
     }
 
-    /** Gradient value bytes sent so far. */
     @Override
     public long bytesPushed() {
         return bytesPushed.get();
+    }
+
+    @Override
+    public long rawBytesPushed() {
+        return rawBytesPushed.get();
     }
 
     /** Push frames sent so far: one per chunk, so a tensor of k chunks counts k. */
@@ -248,18 +286,26 @@ public final class PsClient implements ParameterClient, AutoCloseable {
         return pushes.get();
     }
 
+    /** A raw fp32 push of one chunk of a whole-tensor gradient buffer. */
     private ByteBuf pushFrame(ShardConnection conn, Opcode op, long id, Registered t, int chunk, long step, ByteBuffer gradient) {
         ChunkLayout layout = t.placement().layout();
         int count = layout.length(chunk);
-        int shard = t.placement().shardOfChunk()[chunk];
         ByteBuffer values = gradient.duplicate();
         values.position(gradient.position() + (int) (layout.offset(chunk) * 4));
         values.limit(values.position() + count * 4);
-        bytesPushed.addAndGet(4L * count);
+        int shard = t.placement().shardOfChunk()[chunk];
+        return pushFrame(conn, op, id, t.idOnShard()[shard], chunk, step, Codec.Kind.NONE, count, values);
+    }
+
+    /** A push frame whose body is {@code payload}'s remaining bytes, sent without a copy. */
+    private ByteBuf pushFrame(ShardConnection conn, Opcode op, long id, int tensorId, int chunk, long step,
+                              Codec.Kind codec, int count, ByteBuffer payload) {
+        bytesPushed.addAndGet(payload.remaining());
+        rawBytesPushed.addAndGet(4L * count);
         pushes.incrementAndGet();
         return Frames.encodeWithBody(conn.channel().alloc(), op, id,
-                new Messages.PushHeader(t.idOnShard()[shard], chunk, step, Messages.CODEC_FP32, count),
-                Unpooled.wrappedBuffer(values));
+                new Messages.PushHeader(tensorId, chunk, step, codec, op == Opcode.PUSH_PULL ? options.pullDtype() : 0, count),
+                Unpooled.wrappedBuffer(payload));
     }
 
     private static java.util.function.Function<Frame, Long> readInto(ByteBuffer destination, ChunkLayout layout, int chunk) {
@@ -271,7 +317,16 @@ public final class PsClient implements ParameterClient, AutoCloseable {
             if (h.count() != count) {
                 throw new PsException(null, "chunk " + chunk + ": shard sent " + h.count() + " values, expected " + count);
             }
-            payload.getBytes(payload.readerIndex(), destination.duplicate().position(base).limit(base + 4 * count));
+            if (h.dtype() == Messages.DTYPE_BF16) {
+                // bfloat16 is the top half of a float32: widen on the way in.
+                int at = payload.readerIndex();
+                ByteBuffer out = destination.duplicate().order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                for (int i = 0; i < count; i++) {
+                    out.putInt(base + 4 * i, payload.getUnsignedShortLE(at + 2 * i) << 16);
+                }
+            } else {
+                payload.getBytes(payload.readerIndex(), destination.duplicate().position(base).limit(base + 4 * count));
+            }
             return h.version();
         };
     }

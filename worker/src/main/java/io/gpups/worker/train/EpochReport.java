@@ -8,11 +8,12 @@ package io.gpups.worker.train;
  * @param samplesPerSecond this worker's training samples over the epoch's training time (evaluation excluded)
  * @param testAccuracy    fraction of the test set classified right after the epoch; NaN except on rank 0
  * @param pushes          pushes this worker's client made so far (cumulative)
- * @param bytesPushed     bytes this worker's client pushed so far (cumulative)
+ * @param bytesPushed     gradient bytes this worker's client pushed so far, as sent on the wire (cumulative)
+ * @param bytesPushedRaw  the same gradients counted as fp32, uncompressed (cumulative)
  * @param seconds         wall time of the epoch, evaluation included
  */
 public record EpochReport(int epoch, double meanTrainLoss, double samplesPerSecond, double testAccuracy,
-                          long pushes, long bytesPushed, double seconds) {
+                          long pushes, long bytesPushed, long bytesPushedRaw, double seconds) {
 
     @Override
     public String toString() {

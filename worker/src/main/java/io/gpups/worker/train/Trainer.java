@@ -1,8 +1,10 @@
 package io.gpups.worker.train;
 
+import io.gpups.core.codec.Codec;
 import io.gpups.core.device.Device;
 import io.gpups.core.tensor.TensorSpec;
 import io.gpups.worker.client.ParameterClient;
+import io.gpups.worker.compress.GradientEncoder;
 import io.gpups.worker.data.Dataset;
 import io.gpups.worker.data.EpochSharding;
 import io.gpups.worker.data.TrainTestSplit;
@@ -62,8 +64,8 @@ public final class Trainer {
                 config.seed());
         int maxBatch = Math.max(config.batch(), config.rank() == 0 ? config.evalBatch() : 0);
         List<EpochReport> reports = new ArrayList<>(config.epochs());
-        try (DeviceModel onDevice = model.onDevice(device, maxBatch)) {
-            Exchange exchange = new Exchange(specs, onDevice);
+        try (DeviceModel onDevice = model.onDevice(device, maxBatch);
+             Exchange exchange = new Exchange(specs, onDevice)) {
             HostBatch batch = new HostBatch(train, config.batch());
             int[] share = new int[sharding.shareSize()];
             long step = 0;
@@ -87,7 +89,7 @@ public final class Trainer {
                 double seconds = (System.nanoTime() - started) / 1e9;
                 EpochReport report = new EpochReport(epoch, lossSum / sharding.stepsPerEpoch(),
                         sharding.shareSize() / trainSeconds, accuracy, parameters.pushes(), parameters.bytesPushed(),
-                        seconds);
+                        parameters.rawBytesPushed(), seconds);
                 reports.add(report);
                 listener.epochEnded(report);
             }
@@ -109,13 +111,17 @@ public final class Trainer {
         return (double) correct / test.samples();
     }
 
-    /** The host side of pulls and pushes: one direct little-endian buffer per tensor for each direction. */
-    private final class Exchange {
+    /**
+     * The host side of pulls and pushes: one direct little-endian buffer per tensor for each direction, and
+     * for each compressed tensor its encoder (with its error-feedback residual on the device).
+     */
+    private final class Exchange implements AutoCloseable {
         private final String[] names;
         private final DeviceModel onDevice;
         private final ByteBuffer[] pulled;
         private final ByteBuffer[] gradients;
         private final CompletableFuture<?>[] inFlight;
+        private final GradientEncoder[] encoders;
 
         Exchange(List<TensorSpec> specs, DeviceModel onDevice) {
             this.onDevice = onDevice;
@@ -127,8 +133,13 @@ public final class Trainer {
             pulled = new ByteBuffer[n];
             gradients = new ByteBuffer[n];
             inFlight = new CompletableFuture<?>[n];
+            encoders = new GradientEncoder[n];
             for (int i = 0; i < n; i++) {
                 names[i] = specs.get(i).name();
+                Codec codec = config.compression().codecFor(specs.get(i));
+                if (codec.kind() != Codec.Kind.NONE) {
+                    encoders[i] = new GradientEncoder(device, names[i], parameters.layout(names[i]), codec, config.rank());
+                }
                 int bytes = Math.multiplyExact(4, onDevice.elements(i));
                 pulled[i] = ByteBuffer.allocateDirect(bytes).order(ByteOrder.LITTLE_ENDIAN);
                 gradients[i] = ByteBuffer.allocateDirect(bytes).order(ByteOrder.LITTLE_ENDIAN);
@@ -148,17 +159,36 @@ public final class Trainer {
             }
         }
 
-        /** Downloads every gradient and pushes it for {@code step}; returns when all pushes are acknowledged. */
+        /**
+         * Encodes (or, uncompressed, downloads) every gradient and pushes it for {@code step}; returns when all
+         * pushes are acknowledged.
+         */
         void pushAll(long step) {
+            ByteBuffer[][] encoded = new ByteBuffer[names.length][];
             for (int i = 0; i < names.length; i++) {
-                gradients[i].clear();
-                device.download(onDevice.gradient(i), 0, onDevice.elements(i), gradients[i]);
+                if (encoders[i] != null) {
+                    encoded[i] = encoders[i].encode(onDevice.gradient(i), step);
+                } else {
+                    gradients[i].clear();
+                    device.download(onDevice.gradient(i), 0, onDevice.elements(i), gradients[i]);
+                }
             }
             device.synchronize();
             for (int i = 0; i < names.length; i++) {
-                inFlight[i] = parameters.push(names[i], step, gradients[i]);
+                inFlight[i] = encoders[i] != null
+                        ? parameters.push(names[i], step, encoders[i].codec(), encoded[i])
+                        : parameters.push(names[i], step, gradients[i]);
             }
             CompletableFuture.allOf(inFlight).join();
+        }
+
+        @Override
+        public void close() {
+            for (GradientEncoder e : encoders) {
+                if (e != null) {
+                    e.close();
+                }
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 package io.gpups.worker.train;
 
 import io.gpups.core.optim.OptimizerSpec;
+import io.gpups.worker.compress.CodecPolicy;
 import io.gpups.worker.data.DataSource;
 import io.gpups.worker.model.ModelSpec;
 
@@ -16,9 +17,10 @@ import io.gpups.worker.model.ModelSpec;
  * @param data         where the samples come from
  * @param seed         seeds the weight initializers and the per-epoch shuffles; the same on every worker
  * @param evalBatch    rows per forward pass when rank 0 evaluates the test set
+ * @param compression  which codec each tensor's gradients are pushed with
  */
 public record TrainerConfig(ModelSpec model, int batch, int epochs, OptimizerSpec optimizer, int rank, int workers,
-                            DataSource data, long seed, int evalBatch) {
+                            DataSource data, long seed, int evalBatch, CodecPolicy compression) {
 
     public static final int DEFAULT_EVAL_BATCH = 1000;
 
@@ -38,6 +40,9 @@ public record TrainerConfig(ModelSpec model, int batch, int epochs, OptimizerSpe
         if (rank < 0 || rank >= workers) {
             throw new IllegalArgumentException("rank must be in [0, " + workers + "), got " + rank);
         }
+        if (compression == null) {
+            throw new IllegalArgumentException("compression policy must be given (CodecPolicy.NONE for none)");
+        }
         if (evalBatch <= 0) {
             throw new IllegalArgumentException("eval batch must be > 0, got " + evalBatch);
         }
@@ -48,7 +53,12 @@ public record TrainerConfig(ModelSpec model, int batch, int epochs, OptimizerSpe
     public static TrainerConfig of(String model, int batch, int epochs, String optimizer, float lr, int rank,
                                    int workers, DataSource data, long seed) {
         return new TrainerConfig(ModelSpec.parse(model), batch, epochs, OptimizerSpec.defaults(optimizer, lr), rank,
-                workers, data, seed, DEFAULT_EVAL_BATCH);
+                workers, data, seed, DEFAULT_EVAL_BATCH, CodecPolicy.NONE);
+    }
+
+    /** This config with gradients pushed as {@code policy} says. */
+    public TrainerConfig withCompression(CodecPolicy policy) {
+        return new TrainerConfig(model, batch, epochs, optimizer, rank, workers, data, seed, evalBatch, policy);
     }
 
     public float learningRate() {

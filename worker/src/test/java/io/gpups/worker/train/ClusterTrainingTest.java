@@ -1,5 +1,7 @@
 package io.gpups.worker.train;
 
+import io.gpups.worker.compress.CodecPolicy;
+
 import io.gpups.core.config.Consistency;
 import io.gpups.core.device.Device;
 import io.gpups.core.device.Devices;
@@ -56,7 +58,7 @@ class ClusterTrainingTest {
             clients.add(client);
             Device device = cpu();
             TrainerConfig config = new TrainerConfig(ModelSpec.parse("mlp:32"), BATCH, 2,
-                    OptimizerSpec.defaults("sgd", 0.1f), rank, WORKERS, new DataSource.Synthetic(SYNTHETIC), 9L, 1000);
+                    OptimizerSpec.defaults("sgd", 0.1f), rank, WORKERS, new DataSource.Synthetic(SYNTHETIC), 9L, 1000, CodecPolicy.NONE);
             Trainer trainer = new Trainer(config, client, device, data, report -> { });
             runs.add(CompletableFuture.supplyAsync(trainer::run, workers));
         }

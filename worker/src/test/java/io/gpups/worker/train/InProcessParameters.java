@@ -1,12 +1,14 @@
 package io.gpups.worker.train;
 
-import io.gpups.worker.client.ParameterClient;
-
+import io.gpups.core.codec.Codec;
+import io.gpups.core.codec.RandomKSelection;
 import io.gpups.core.config.Consistency;
 import io.gpups.core.device.Device;
 import io.gpups.core.device.DeviceBuffer;
 import io.gpups.core.optim.OptimizerSpec;
+import io.gpups.core.tensor.ChunkLayout;
 import io.gpups.core.tensor.TensorSpec;
+import io.gpups.worker.client.ParameterClient;
 import io.gpups.worker.client.PsClient;
 
 import java.nio.ByteBuffer;
@@ -28,6 +30,7 @@ public final class InProcessParameters implements ParameterClient, AutoCloseable
     private final Device device;
     private final Map<String, Entry> tensors = new HashMap<>();
     private long bytesPushed;
+    private long rawBytesPushed;
     private long pushes;
 
     private static final class Entry implements AutoCloseable {
@@ -111,11 +114,43 @@ public final class InProcessParameters implements ParameterClient, AutoCloseable
                     entry.updates, 1f);
             device.synchronize();
             bytesPushed += 4L * entry.count;
+            rawBytesPushed += 4L * entry.count;
             pushes++;
             return CompletableFuture.completedFuture(null);
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }
+    }
+
+    /** One chunk per tensor: the payload is decoded and applied in one fused step, as on a shard. */
+    @Override
+    public CompletableFuture<Void> push(String tensor, long step, Codec codec, ByteBuffer[] chunkPayloads) {
+        try {
+            Entry entry = entry(tensor);
+            if (chunkPayloads.length != 1) {
+                throw new IllegalArgumentException("tensor '" + tensor + "' is one chunk here, got " + chunkPayloads.length);
+            }
+            if (entry.updates == 0 && entry.spec.optimizer() instanceof OptimizerSpec.Adagrad a) {
+                device.fill(entry.slots[0], a.initialAccumulator(), entry.count);
+            }
+            entry.updates++;
+            bytesPushed += chunkPayloads[0].remaining();
+            rawBytesPushed += 4L * entry.count;
+            pushes++;
+            device.decodeApplyOptimizer(codec.kind(), chunkPayloads[0].duplicate(), entry.count,
+                    RandomKSelection.seed(tensor, 0, step, 0), entry.spec.optimizer(), entry.parameters, entry.slots,
+                    entry.updates, 1f);
+            device.synchronize();
+            return CompletableFuture.completedFuture(null);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    @Override
+    public ChunkLayout layout(String tensor) {
+        Entry entry = entry(tensor);
+        return new ChunkLayout(entry.count, entry.count);
     }
 
     /** Returns the tensor's update count as its version; with one worker it is always at least {@code clock}. */
@@ -139,6 +174,11 @@ public final class InProcessParameters implements ParameterClient, AutoCloseable
     @Override
     public long bytesPushed() {
         return bytesPushed;
+    }
+
+    @Override
+    public long rawBytesPushed() {
+        return rawBytesPushed;
     }
 
     @Override

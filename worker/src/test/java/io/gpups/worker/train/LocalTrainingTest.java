@@ -1,5 +1,7 @@
 package io.gpups.worker.train;
 
+import io.gpups.worker.compress.CodecPolicy;
+
 import io.gpups.core.device.Device;
 import io.gpups.core.device.Devices;
 import io.gpups.core.optim.OptimizerSpec;
@@ -95,6 +97,6 @@ class LocalTrainingTest {
     /** Batch 100; evaluation in batches of 768 so the last of the 2000 test samples form a short batch. */
     private static TrainerConfig config(String model, String optimizer, float lr, int epochs, int workers) {
         return new TrainerConfig(ModelSpec.parse(model), 100, epochs, OptimizerSpec.defaults(optimizer, lr), 0, workers,
-                new DataSource.Synthetic(SYNTHETIC), 17L, 768);
+                new DataSource.Synthetic(SYNTHETIC), 17L, 768, CodecPolicy.NONE);
     }
 }
