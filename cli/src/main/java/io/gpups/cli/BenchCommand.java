@@ -2,8 +2,11 @@ package io.gpups.cli;
 
 import io.gpups.cli.bench.BenchResult;
 import io.gpups.cli.bench.BenchSettings;
+import io.gpups.cli.bench.CodecThroughput;
 import io.gpups.cli.bench.LoadGenerator;
 import io.gpups.cli.bench.LoopbackCeiling;
+import io.gpups.core.device.Device;
+import io.gpups.core.device.Devices;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -61,6 +64,11 @@ final class BenchCommand implements Callable<Integer> {
             description = "Length of the loopback-TCP ceiling measurement; 0 skips it (default: ${DEFAULT-VALUE}).")
     double loopbackSeconds;
 
+    @Option(names = "--codec", defaultValue = "none",
+            description = "Gradient codec for --mode push: none, fp16, bf16, int8, topk:R, randomk:R or sign; also measures "
+                    + "its encode and decode throughput on the device (default: ${DEFAULT-VALUE}).")
+    String codec;
+
     @Option(names = "--json", description = "Also write the results as JSON, {\"results\":[...]}, to this file.")
     Path json;
 
@@ -72,13 +80,19 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         BenchSettings s = BenchSettings.conclude(servers, workers, mode, valueBytes, optimizer, seconds, warmupSeconds,
-                window, consistency, device, loopbackSeconds);
+                window, consistency, device, loopbackSeconds, codec);
         Path dir = RunDirectory.resolve(runDir, "bench");
         out.printf(Locale.ROOT, "gpups bench: %s, %d-byte values (%d float32), %d shard(s), %d worker(s), window %d, "
                         + "%s, %s, device %s; %.1f s warmup, %.1f s measured; logs: %s%n",
                 s.mode().cliName(), s.valueBytes(), s.elements(), s.servers(), s.workers(), s.window(), s.optimizerName(),
                 s.consistency(), s.device(), s.warmupSeconds(), s.seconds(), dir);
 
+        CodecThroughput codecThroughput = null;
+        if (s.codec().kind() != io.gpups.core.codec.Codec.Kind.NONE) {
+            try (Device dev = Devices.installed().open(s.device(), line -> out.println(line))) {
+                codecThroughput = CodecThroughput.measure(dev, s.codec(), Math.min(s.elements(), 1 << 22), Math.max(1.5, s.seconds() / 4));
+            }
+        }
         LoadGenerator.Window measured;
         try (ChildProcesses children = new ChildProcesses(dir)) {
             long start = System.nanoTime();
@@ -96,7 +110,7 @@ final class BenchCommand implements Callable<Integer> {
         if (s.loopbackSeconds() > 0) {
             loopback = LoopbackCeiling.measure(s.valueBytes(), Math.min(0.5, s.loopbackSeconds() / 4), s.loopbackSeconds());
         }
-        List<BenchResult> results = List.of(BenchResult.of(s, measured, loopback));
+        List<BenchResult> results = List.of(BenchResult.of(s, measured, loopback, codecThroughput));
         out.println();
         BenchResult.printTable(out, results);
         if (json != null) {

@@ -21,18 +21,19 @@ import java.util.Locale;
 public record BenchResult(BenchSettings settings, long ops, double seconds, double opsPerSecond,
                           double goodputBytesPerSecond, double updateElementsPerSecond, double latencyP50Ms,
                           double latencyP99Ms, double latencyP999Ms, double latencyMaxMs,
-                          double loopbackBytesPerSecond, double fractionOfLoopback) {
+                          double loopbackBytesPerSecond, double fractionOfLoopback, CodecThroughput codecThroughput) {
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     /** The result of a measured window, beside the loopback ceiling ({@code NaN}: not measured). */
-    public static BenchResult of(BenchSettings s, LoadGenerator.Window w, double loopbackBytesPerSecond) {
+    public static BenchResult of(BenchSettings s, LoadGenerator.Window w, double loopbackBytesPerSecond,
+                                 CodecThroughput codecThroughput) {
         double opsPerSecond = w.ops() / w.seconds();
         double goodput = opsPerSecond * s.valueBytes();
         return new BenchResult(s, w.ops(), w.seconds(), opsPerSecond, goodput, w.elementsUpdated() / w.statsSeconds(),
                 percentileMs(w, 50), percentileMs(w, 99), percentileMs(w, 99.9),
                 w.latencyNanos().getTotalCount() == 0 ? Double.NaN : w.latencyNanos().getMaxValue() / 1e6,
-                loopbackBytesPerSecond, goodput / loopbackBytesPerSecond);
+                loopbackBytesPerSecond, goodput / loopbackBytesPerSecond, codecThroughput);
     }
 
     private static double percentileMs(LoadGenerator.Window w, double percentile) {
@@ -63,6 +64,18 @@ public record BenchResult(BenchSettings settings, long ops, double seconds, doub
         number(o, "latency_max_ms", latencyMaxMs);
         number(o, "loopback_bytes_per_second", loopbackBytesPerSecond);
         number(o, "fraction_of_loopback", fractionOfLoopback);
+        o.put("codec", settings.codec().toString());
+        if (codecThroughput != null) {
+            // goodput above counts raw fp32 gradient bytes; these say what the codec costs and saves.
+            o.put("codec_elements", codecThroughput.elements());
+            o.put("payload_bytes", codecThroughput.payloadBytes());
+            number(o, "compression_ratio", 4.0 * codecThroughput.elements() / codecThroughput.payloadBytes());
+            number(o, "encode_elements_per_second", codecThroughput.encodeElementsPerSecond());
+            number(o, "decode_elements_per_second", codecThroughput.decodeElementsPerSecond());
+            number(o, "memory_bandwidth_bytes_per_second", codecThroughput.memoryBandwidthBytesPerSecond());
+            number(o, "encode_fraction_of_bandwidth", codecThroughput.encodeFractionOfBandwidth());
+            number(o, "decode_fraction_of_bandwidth", codecThroughput.decodeFractionOfBandwidth());
+        }
         return o;
     }
 
@@ -86,8 +99,22 @@ public record BenchResult(BenchSettings settings, long ops, double seconds, doub
         JSON.writeValue(file.toFile(), root);
     }
 
-    /** Prints the results as a table, one line each. */
+    /** Prints the results as a table, one line each, and each codec's device throughput under it. */
     public static void printTable(PrintStream out, List<BenchResult> results) {
+        printRates(out, results);
+        for (BenchResult r : results) {
+            CodecThroughput c = r.codecThroughput;
+            if (c != null) {
+                out.printf(Locale.ROOT, "codec %s on the device, %d elements: encode %.1f Melem/s (%.3f of memory bandwidth), "
+                                + "decode %.1f Melem/s (%.3f), memory bandwidth %.1f GB/s, payload %d bytes (ratio %.1f)%n",
+                        c.codec(), c.elements(), c.encodeElementsPerSecond() / 1e6, c.encodeFractionOfBandwidth(),
+                        c.decodeElementsPerSecond() / 1e6, c.decodeFractionOfBandwidth(),
+                        c.memoryBandwidthBytesPerSecond() / 1e9, c.payloadBytes(), 4.0 * c.elements() / c.payloadBytes());
+            }
+        }
+    }
+
+    private static void printRates(PrintStream out, List<BenchResult> results) {
         String format = "%-8s %12s %7s %7s %6s %10s %12s %14s %9s %9s %13s %8s%n";
         out.printf(Locale.ROOT, format, "mode", "value_bytes", "servers", "workers", "window", "ops/s", "goodput MB/s",
                 "upd Melem/s", "p50 ms", "p99 ms", "loopback MB/s", "of loop");

@@ -1,5 +1,6 @@
 package io.gpups.cli.bench;
 
+import io.gpups.core.codec.Codec;
 import io.gpups.core.config.Consistency;
 import io.gpups.core.device.Devices;
 import io.gpups.core.optim.OptimizerSpec;
@@ -20,10 +21,11 @@ import io.gpups.core.optim.OptimizerSpec;
  * @param warmupSeconds   load before the measured window, not measured
  * @param window          operations each worker keeps in flight
  * @param loopbackSeconds length of the loopback-TCP ceiling measurement; 0 skips it
+ * @param codec           how pushed gradients are encoded (push mode only); none sends fp32
  */
 public record BenchSettings(int servers, int workers, BenchMode mode, int valueBytes, String optimizerName,
                             OptimizerSpec optimizer, Consistency consistency, String device, double seconds,
-                            double warmupSeconds, int window, double loopbackSeconds) {
+                            double warmupSeconds, int window, double loopbackSeconds, Codec codec) {
 
     /** Largest value size: 1 GiB. */
     public static final long MAX_VALUE_BYTES = 1L << 30;
@@ -43,7 +45,7 @@ public record BenchSettings(int servers, int workers, BenchMode mode, int valueB
      */
     public static BenchSettings conclude(int servers, int workers, String mode, long valueBytes, String optimizer,
                                          double seconds, double warmupSeconds, Integer window, String consistency,
-                                         String device, double loopbackSeconds) {
+                                         String device, double loopbackSeconds, String codec) {
         if (servers < 1 || servers > MAX_SERVERS) {
             throw new IllegalArgumentException("--servers " + servers + ": must be 1.." + MAX_SERVERS);
         }
@@ -81,6 +83,16 @@ public record BenchSettings(int servers, int workers, BenchMode mode, int valueB
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("--device " + e.getMessage());
         }
+        Codec parsedCodec;
+        try {
+            parsedCodec = Codec.parse(codec);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--codec " + e.getMessage());
+        }
+        if (parsedCodec.kind() != Codec.Kind.NONE && m != BenchMode.PUSH) {
+            throw new IllegalArgumentException("--codec " + parsedCodec + ": compressed gradients are benchmarked with --mode push, got --mode "
+                    + m.cliName());
+        }
         boolean lockStep = c.mode() == Consistency.Mode.BSP && m.pushes();
         int k;
         if (window == null) {
@@ -96,7 +108,7 @@ public record BenchSettings(int servers, int workers, BenchMode mode, int valueB
             }
         }
         return new BenchSettings(servers, workers, m, (int) valueBytes, optimizer.trim().toLowerCase(), spec, c,
-                device.trim().toLowerCase(), seconds, warmupSeconds, k, loopbackSeconds);
+                device.trim().toLowerCase(), seconds, warmupSeconds, k, loopbackSeconds, parsedCodec);
     }
 
     /**

@@ -2,10 +2,15 @@ package io.gpups.cli.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.gpups.core.codec.Codec;
 import io.gpups.core.config.Consistency;
+import io.gpups.core.device.Device;
+import io.gpups.core.device.DeviceBuffer;
+import io.gpups.core.device.Devices;
 import io.gpups.core.tensor.Initializer;
 import io.gpups.core.tensor.TensorSpec;
 import io.gpups.worker.client.PsClient;
+import io.gpups.worker.compress.GradientEncoder;
 import org.HdrHistogram.Histogram;
 import org.HdrHistogram.Recorder;
 
@@ -113,8 +118,9 @@ public final class LoadGenerator implements AutoCloseable {
         for (int w = 0; w < settings.workers(); w++) {
             PsClient client = clients.get(w);
             ByteBuffer[] destinations = destinations();
-            Runnable loop = settings.lockStep() ? () -> lockStepLoop(client, gradient, destinations[0])
-                    : () -> pipelinedLoop(client, gradient, destinations);
+            ByteBuffer[][] encoded = encode(client, w, gradient);
+            Runnable loop = settings.lockStep() ? () -> lockStepLoop(client, gradient, encoded, destinations[0])
+                    : () -> pipelinedLoop(client, gradient, encoded, destinations);
             Thread t = new Thread(() -> {
                 try {
                     loop.run();
@@ -156,7 +162,7 @@ public final class LoadGenerator implements AutoCloseable {
         }
     }
 
-    private void pipelinedLoop(PsClient client, ByteBuffer gradient, ByteBuffer[] destinations) {
+    private void pipelinedLoop(PsClient client, ByteBuffer gradient, ByteBuffer[][] encoded, ByteBuffer[] destinations) {
         int window = destinations.length;
         ArrayBlockingQueue<Integer> free = new ArrayBlockingQueue<>(window);
         for (int slot = 0; slot < window; slot++) {
@@ -172,7 +178,8 @@ public final class LoadGenerator implements AutoCloseable {
                 }
                 long step = op++;
                 long start = System.nanoTime();
-                CompletableFuture<?> done = issue(client, step, gradient, destinations[slot]);
+                CompletableFuture<?> done = issue(client, step, gradient, encoded == null ? null : encoded[slot],
+                        destinations[slot]);
                 if (clocks) {
                     client.clock(step + 1).whenComplete((v, e) -> failIf(e));
                 }
@@ -202,11 +209,11 @@ public final class LoadGenerator implements AutoCloseable {
         }
     }
 
-    private void lockStepLoop(PsClient client, ByteBuffer gradient, ByteBuffer destination) {
+    private void lockStepLoop(PsClient client, ByteBuffer gradient, ByteBuffer[][] encoded, ByteBuffer destination) {
         try {
             for (long step = 0; ; step++) {
                 long start = System.nanoTime();
-                await(issue(client, step, gradient, destination), "step " + step);
+                await(issue(client, step, gradient, encoded == null ? null : encoded[0], destination), "step " + step);
                 latencies.recordValue(System.nanoTime() - start);
                 stepBarrier.await(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS);
                 if (!nextStep) {
@@ -222,12 +229,40 @@ public final class LoadGenerator implements AutoCloseable {
         }
     }
 
-    private CompletableFuture<?> issue(PsClient client, long step, ByteBuffer gradient, ByteBuffer destination) {
+    private CompletableFuture<?> issue(PsClient client, long step, ByteBuffer gradient, ByteBuffer[] encoded,
+                                       ByteBuffer destination) {
         return switch (settings.mode()) {
-            case PUSH -> client.push(TENSOR, step, gradient);
+            case PUSH -> encoded != null ? client.push(TENSOR, step, settings.codec(), encoded) : client.push(TENSOR, step, gradient);
             case PULL -> client.pull(TENSOR, 0, destination);
             case PUSH_PULL -> client.pushPull(TENSOR, step, gradient, destination);
         };
+    }
+
+    /**
+     * With a codec, one encoded gradient per operation in flight (chunk payloads), encoded once on the
+     * bench's device with error feedback and then pushed again and again: the loop measures the network and
+     * the shards' decoding; {@link CodecThroughput} measures encoding. Null without a codec.
+     */
+    private ByteBuffer[][] encode(PsClient client, int rank, ByteBuffer gradient) {
+        if (settings.codec().kind() == Codec.Kind.NONE) {
+            return null;
+        }
+        ByteBuffer[][] encoded = new ByteBuffer[settings.window()][];
+        try (Device device = Devices.installed().open(settings.device(), line -> { });
+             DeviceBuffer values = device.allocate(settings.elements())) {
+            device.upload(gradient.duplicate(), values, 0, settings.elements());
+            for (int slot = 0; slot < encoded.length; slot++) {
+                try (GradientEncoder encoder = new GradientEncoder(device, TENSOR, client.layout(TENSOR), settings.codec(), rank)) {
+                    ByteBuffer[] payloads = encoder.encode(values, slot);
+                    encoded[slot] = new ByteBuffer[payloads.length];
+                    for (int c = 0; c < payloads.length; c++) {
+                        // Copied out: an encoder's buffers are reused by its next encode.
+                        encoded[slot][c] = allocate(payloads[c].remaining()).put(payloads[c].duplicate()).flip();
+                    }
+                }
+            }
+        }
+        return encoded;
     }
 
     /** One destination per operation in flight, so concurrent pulls never write the same memory. */
