@@ -7,6 +7,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.IntFunction;
 
 /** Starts N shard processes on 127.0.0.1 and waits until each listens. */
 final class LocalShards {
@@ -16,13 +17,19 @@ final class LocalShards {
 
     static List<InetSocketAddress> start(ChildProcesses children, int shards, int workers, String consistency,
                                          String device, List<String> extraArgs) throws Exception {
+        return start(children, shards, workers, consistency, s -> device, extraArgs);
+    }
+
+    /** As above, shard {@code s} getting {@code --device deviceOfShard(s)} (see {@link GpuPlacement}). */
+    static List<InetSocketAddress> start(ChildProcesses children, int shards, int workers, String consistency,
+                                         IntFunction<String> deviceOfShard, List<String> extraArgs) throws Exception {
         List<CompletableFuture<Integer>> ports = new ArrayList<>();
         List<ChildProcesses.Child> started = new ArrayList<>();
         for (int s = 0; s < shards; s++) {
             CompletableFuture<Integer> port = new CompletableFuture<>();
             List<String> args = new ArrayList<>(List.of("server", "--bind", "127.0.0.1", "--port", "0",
                     "--shard", "" + s, "--shards", "" + shards, "--workers", "" + workers,
-                    "--consistency", consistency, "--device", device));
+                    "--consistency", consistency, "--device", deviceOfShard.apply(s)));
             args.addAll(extraArgs);
             ChildProcesses.Child child = children.start("server-" + s, List.of("-Xms256m", "-Xmx2g"), args, line -> {
                 if (line.startsWith(ServerCommand.READY)) {

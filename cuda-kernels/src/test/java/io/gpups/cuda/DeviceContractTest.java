@@ -1,4 +1,4 @@
-package io.gpups.nativecpu;
+package io.gpups.cuda;
 
 import io.gpups.core.device.Device;
 import io.gpups.core.device.DeviceBuffer;
@@ -27,9 +27,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * What every {@link Device} must do, checked against plain-Java references and closed forms. A device
- * implementation subclasses this with its {@link #newDevice()}; tests needing only this contract go here,
- * device-specific ones in the subclass.
+ * What every {@link Device} must do, checked against plain-Java references and closed forms: one suite, run once per
+ * device kind by its two subclasses, {@link CpuDeviceContractTest} and {@link CudaDeviceContractTest} (a subclass per
+ * kind rather than JUnit's {@code @ParameterizedClass}, so that Surefire reports and counts each kind on its own
+ * line). The CPU device always runs it; the CUDA device runs it when this machine has a usable GPU, and otherwise
+ * every one of its tests is skipped with the reason (see {@link TestDevices}).
+ * Device-specific tests live in {@code CpuDeviceTest} (native) and {@link CudaDeviceTest}; CUDA against CPU on the
+ * same inputs is {@link CudaCpuParityTest}.
  *
  * <p>Tolerance, unless a test says otherwise: {@code |actual - expected| <= 1e-6 + 1e-5 * |expected|}, where
  * expected is computed in double. Float32 rounding of a few operations per element stays far inside this.
@@ -39,21 +43,23 @@ abstract class DeviceContractTest {
     static final double ABSOLUTE_TOLERANCE = 1e-6;
     static final double RELATIVE_TOLERANCE = 1e-5;
 
-    /** Opens a fresh device for one test; the test closes it. */
-    protected abstract Device newDevice();
+    /** {@link TestDevices#CPU} or {@link TestDevices#CUDA}. */
+    protected abstract String kind();
 
     protected Device device;
     private final List<DeviceBuffer> buffers = new ArrayList<>();
 
     @BeforeEach
     void openDevice() {
-        device = newDevice();
+        device = TestDevices.open(kind());
     }
 
     @AfterEach
     void closeDevice() {
         buffers.forEach(DeviceBuffer::close);
-        device.close();
+        if (device != null) {
+            device.close();
+        }
     }
 
     // ---- optimizers against the reference -------------------------------------------------------
@@ -485,6 +491,61 @@ abstract class DeviceContractTest {
                 9f, 0f, 0f};  // arg-max 0
         float[] labels = {1f, 1f, 2f, 2f};
         assertEquals(2, device.countCorrect(upload(logits), upload(labels), 4, 3));
+    }
+
+    // ---- buffer ownership and lifecycle --------------------------------------------------------
+
+    @Test
+    void useAfterCloseIsAnIllegalStateNamingTheBuffer() {
+        DeviceBuffer buffer = device.allocate(5);
+        buffer.close();
+        buffer.close(); // harmless
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> device.fill(buffer, 1f, 5));
+        assertMessageHas(e, buffer.toString(), "closed");
+    }
+
+    @Test
+    void closingTheDeviceFreesItsBuffersAndRefusesFurtherWork() {
+        Device other = TestDevices.open(kind());
+        DeviceBuffer buffer = other.allocate(5);
+        other.close();
+        other.close(); // harmless
+        buffer.close(); // already freed by the device: still harmless
+        assertThrows(IllegalStateException.class, () -> other.allocate(1));
+    }
+
+    @Test
+    void aBufferOfAnotherDeviceIsRefused() {
+        try (Device other = TestDevices.open(kind()); DeviceBuffer foreign = other.allocate(4)) {
+            assertMessageHas(assertThrows(IllegalArgumentException.class, () -> device.scale(foreign, 2f, 4)),
+                    "does not belong");
+        }
+    }
+
+    @Test
+    void aLabelThatIsNotAClassIndexFailsNamingTheRow() {
+        DeviceBuffer logits = upload(new float[6]);
+        RuntimeException e = assertThrows(RuntimeException.class,
+                () -> device.softmaxCrossEntropy(logits, upload(new float[] {1f, 3f}), 2, 3, allocate(6)));
+        assertMessageHas(e, "row 1", "[0, 3)");
+        assertThrows(RuntimeException.class,
+                () -> device.softmaxCrossEntropy(logits, upload(new float[] {0.5f, 1f}), 2, 3, allocate(6)));
+    }
+
+    @Test
+    void largeCopiesThroughDirectBuffersArriveWhole() {
+        // 5M floats: more than any staging a device may use (the CUDA device's ring holds 4 x 4 MiB).
+        int n = 5_000_000 + 3;
+        float[] values = gaussian(new Random(9), n, 1.0);
+        DeviceBuffer buffer = allocate(n);
+        device.upload(littleEndian(values, true, 0), buffer, 0, n);
+        ByteBuffer back = ByteBuffer.allocateDirect(4 * n).order(ByteOrder.LITTLE_ENDIAN);
+        device.download(buffer, 0, n, back);
+        for (int i = 0; i < n; i += 9973) {
+            assertEquals(values[i], back.getFloat(4 * i), "element " + i);
+        }
+        assertEquals(values[n - 1], back.getFloat(4 * (n - 1)));
+        assertArrayEquals(values, download(buffer));
     }
 
     // ---- helpers -------------------------------------------------------------------------------

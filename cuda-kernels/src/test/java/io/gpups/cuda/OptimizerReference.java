@@ -1,4 +1,4 @@
-package io.gpups.nativecpu;
+package io.gpups.cuda;
 
 import io.gpups.core.optim.OptimizerSpec;
 

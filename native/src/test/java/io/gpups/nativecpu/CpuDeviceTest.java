@@ -1,7 +1,6 @@
 package io.gpups.nativecpu;
 
 import io.gpups.core.device.Device;
-import io.gpups.core.device.DeviceBuffer;
 import io.gpups.core.device.Devices;
 import io.gpups.core.device.DeviceUnavailableException;
 
@@ -15,50 +14,12 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The device contract on the CPU, plus what is particular to the CPU device. */
-class CpuDeviceTest extends DeviceContractTest {
-
-    @Override
-    protected Device newDevice() {
-        return new CpuDevice(1);
-    }
-
-    @Test
-    void useAfterCloseIsAnIllegalStateNamingTheBuffer() {
-        DeviceBuffer buffer = device.allocate(5);
-        buffer.close();
-        buffer.close(); // harmless
-        IllegalStateException e = assertThrows(IllegalStateException.class, () -> device.fill(buffer, 1f, 5));
-        assertMessageHas(e, buffer.toString(), "closed");
-    }
-
-    @Test
-    void closingTheDeviceFreesItsBuffersAndRefusesFurtherWork() {
-        Device other = new CpuDevice(1);
-        DeviceBuffer buffer = other.allocate(5);
-        other.close();
-        other.close(); // harmless
-        buffer.close(); // already freed by the device: still harmless
-        assertThrows(IllegalStateException.class, () -> other.allocate(1));
-    }
-
-    @Test
-    void aBufferOfAnotherDeviceIsRefused() {
-        try (CpuDevice other = new CpuDevice(1); DeviceBuffer foreign = other.allocate(4)) {
-            assertMessageHas(assertThrows(IllegalArgumentException.class, () -> device.scale(foreign, 2f, 4)),
-                    "does not belong");
-        }
-    }
-
-    @Test
-    void aLabelThatIsNotAClassIndexFailsNamingTheRow() {
-        DeviceBuffer logits = upload(new float[6]);
-        RuntimeException e = assertThrows(RuntimeException.class,
-                () -> device.softmaxCrossEntropy(logits, upload(new float[] {1f, 3f}), 2, 3, allocate(6)));
-        assertMessageHas(e, "row 1", "[0, 3)");
-        assertThrows(RuntimeException.class,
-                () -> device.softmaxCrossEntropy(logits, upload(new float[] {0.5f, 1f}), 2, 3, allocate(6)));
-    }
+/**
+ * What is particular to the CPU device. The device contract itself (every op against references and closed forms)
+ * is one suite run over every device kind: {@code cuda-kernels/src/test/java/io/gpups/cuda/DeviceContractTest}, where
+ * the CPU device runs it on every build.
+ */
+class CpuDeviceTest {
 
     @Test
     void biasCorrectionIsComputedInDouble() {

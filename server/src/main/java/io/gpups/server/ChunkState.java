@@ -63,7 +63,12 @@ final class ChunkState implements AutoCloseable {
 
     /** Device bytes this chunk holds. */
     long deviceBytes() {
-        return 4L * length * (1 + slots.length + (accumulator == null ? 0 : 1));
+        return deviceBytes(length, slots.length, accumulator != null);
+    }
+
+    /** Device bytes of a chunk of {@code length} elements: parameters, optimizer slots and the bsp sum. */
+    static long deviceBytes(int length, int slots, boolean bsp) {
+        return 4L * length * (1 + slots + (bsp ? 1 : 0));
     }
 
     @Override

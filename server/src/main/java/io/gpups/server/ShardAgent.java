@@ -38,6 +38,8 @@ final class ShardAgent implements AutoCloseable {
     private final ShardConfig config;
     private final Device device;
     private final boolean bsp;
+    /** Device bytes all registered chunks may take together. */
+    private final long maxRegisteredBytes;
     private final LinkedBlockingQueue<Runnable> queue = new LinkedBlockingQueue<>();
     private final Thread thread;
     private volatile boolean running = true;
@@ -52,8 +54,9 @@ final class ShardAgent implements AutoCloseable {
     final ShardCounters counters = new ShardCounters();
     private final AtomicLong queueDepth = new AtomicLong();
 
-    ShardAgent(ShardConfig config, Device device) {
+    ShardAgent(ShardConfig config, Device device, long maxRegisteredBytes) {
         this.config = config;
+        this.maxRegisteredBytes = maxRegisteredBytes;
         this.device = device;
         this.bsp = config.consistency().mode() == Consistency.Mode.BSP;
         this.workerClock = new long[config.workers()];
@@ -120,6 +123,14 @@ final class ShardAgent implements AutoCloseable {
                             + "': chunk indices must be strictly ascending, got " + c + " after " + previous);
                 }
                 previous = c;
+            }
+            long needed = 0;
+            for (int c : reg.chunks()) {
+                needed += ChunkState.deviceBytes(t.layout.length(c), t.spec.optimizer().slots(), bsp);
+            }
+            if (needed > maxRegisteredBytes - counters.deviceBytes) {
+                throw new ProtocolException(ErrorCode.OUT_OF_MEMORY, "REGISTER '" + reg.spec().name() + "' needs " + needed
+                        + " device bytes; this shard holds " + counters.deviceBytes + " of its limit " + maxRegisteredBytes);
             }
             try {
                 for (int c : reg.chunks()) {

@@ -4,6 +4,7 @@ import io.gpups.core.protocol.ErrorCode;
 import io.gpups.core.protocol.Frame;
 import io.gpups.core.protocol.FrameDecoder;
 import io.gpups.core.protocol.Frames;
+import io.gpups.core.protocol.HelloAuth;
 import io.gpups.core.protocol.Messages;
 import io.gpups.core.protocol.Opcode;
 import io.gpups.core.protocol.ProtocolException;
@@ -13,6 +14,7 @@ import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.DecoderException;
+import io.netty.util.AttributeKey;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -28,11 +30,17 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
 
     private final ShardConfig config;
     private final ShardAgent agent;
+    /** Shared-secret authentication, or null when the shard accepts any HELLO. */
+    private final HelloAuth auth;
     private final Runnable onShutdown;
 
-    ShardHandler(ShardConfig config, ShardAgent agent, Runnable onShutdown) {
+    /** The challenge this connection was given and has not answered yet. */
+    private static final AttributeKey<byte[]> CHALLENGE = AttributeKey.valueOf("gpups.challenge");
+
+    ShardHandler(ShardConfig config, ShardAgent agent, HelloAuth auth, Runnable onShutdown) {
         this.config = config;
         this.agent = agent;
+        this.auth = auth;
         this.onShutdown = onShutdown;
     }
 
@@ -50,6 +58,10 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
             handedOff = dispatch(ch, frame);
         } catch (ProtocolException e) {
             reject(ch, frame.requestId(), e);
+            if (auth != null && Session.of(ch) == null) {
+                // With authentication, nothing but a good HELLO is served: the connection goes.
+                ch.close();
+            }
         } finally {
             if (!handedOff) {
                 frame.release();
@@ -79,6 +91,23 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
                 if (session != null && session.rank != hello.rank()) {
                     throw new ProtocolException(ErrorCode.BAD_ARGUMENT, "HELLO rank " + hello.rank()
                             + " on a connection that already said HELLO with rank " + session.rank);
+                }
+                if (auth != null && session == null) {
+                    byte[] challenge = ch.attr(CHALLENGE).getAndSet(null);
+                    if (hello.proof() == null) {
+                        byte[] fresh = HelloAuth.newChallenge();
+                        ch.attr(CHALLENGE).set(fresh);
+                        ch.writeAndFlush(Frames.encode(ch.alloc(), Opcode.OK, id, new Messages.HelloReply(
+                                config.shard(), config.shards(), config.workers(), config.consistency(), fresh)));
+                        return false;
+                    }
+                    if (!auth.verify(challenge, hello.rank(), hello.proof())) {
+                        log.warn("refusing {}: HELLO proof does not match {}", ch.remoteAddress(),
+                                challenge == null ? "(no challenge was issued on this connection)" : "its challenge");
+                        throw new ProtocolException(ErrorCode.AUTH_FAILED, challenge == null
+                                ? "HELLO proof without a challenge: say HELLO without a proof first"
+                                : "HELLO proof does not match the challenge: wrong secret");
+                    }
                 }
                 ch.attr(Session.KEY).set(new Session(hello.rank()));
                 ch.writeAndFlush(Frames.encode(ch.alloc(), Opcode.OK, id, new Messages.HelloReply(

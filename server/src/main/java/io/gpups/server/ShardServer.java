@@ -40,15 +40,17 @@ public final class ShardServer implements AutoCloseable {
     private final AtomicBoolean closed = new AtomicBoolean();
     private final CompletableFuture<Void> terminated = new CompletableFuture<>();
 
-    private ShardServer(ShardConfig config, Device device, int ioThreads) throws InterruptedException {
+    private ShardServer(ShardConfig config, Device device, ShardSecurity security, int ioThreads) throws InterruptedException {
         this.config = config.validate();
-        this.agent = new ShardAgent(config, device);
+        this.agent = new ShardAgent(config, device, security.maxRegisteredBytes());
         boolean epoll = Epoll.isAvailable();
         IoHandlerFactory io = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
         Class<? extends ServerChannel> channelType = epoll ? EpollServerSocketChannel.class : NioServerSocketChannel.class;
         this.boss = new MultiThreadIoEventLoopGroup(1, io);
         this.workers = new MultiThreadIoEventLoopGroup(ioThreads, io);
-        ShardHandler handler = new ShardHandler(config, agent, () -> new Thread(this::close, "gpups-shutdown").start());
+        ShardHandler handler = new ShardHandler(config, agent, security.auth(),
+                () -> new Thread(this::close, "gpups-shutdown").start());
+        ConnectionLimit limit = new ConnectionLimit(security.maxConnections());
         agent.start();
         try {
             serverChannel = new ServerBootstrap()
@@ -59,6 +61,10 @@ public final class ShardServer implements AutoCloseable {
                     .childHandler(new ChannelInitializer<SocketChannel>() {
                         @Override
                         protected void initChannel(SocketChannel ch) {
+                            ch.pipeline().addLast("limit", limit);
+                            if (security.ssl() != null) {
+                                ch.pipeline().addLast("tls", security.ssl().newHandler(ch.alloc()));
+                            }
                             ch.pipeline().addLast("frames", new FrameDecoder(config.maxFrameBytes()));
                             ch.pipeline().addLast("shard", handler);
                         }
@@ -74,7 +80,12 @@ public final class ShardServer implements AutoCloseable {
 
     /** Binds and starts serving. The device is used by the shard's agent thread only. */
     public static ShardServer start(ShardConfig config, Device device) throws InterruptedException {
-        return new ShardServer(config, device, 2);
+        return start(config, device, ShardSecurity.none());
+    }
+
+    /** Binds and starts serving with authentication, TLS and limits as {@code security} says. */
+    public static ShardServer start(ShardConfig config, Device device, ShardSecurity security) throws InterruptedException {
+        return new ShardServer(config, device, security, 2);
     }
 
     public int port() {

@@ -26,8 +26,12 @@ public enum ErrorCode {
     INTERNAL(11),
     /** The shard is shutting down. */
     SHUTTING_DOWN(12),
-    /** The device has no memory for the request. */
-    OUT_OF_MEMORY(13);
+    /** The device has no memory for the request, or the shard's registered-bytes limit would be crossed. */
+    OUT_OF_MEMORY(13),
+    /** The HELLO proof does not match the challenge: wrong secret, or a replayed proof. */
+    AUTH_FAILED(14),
+    /** The shard has as many connections as it accepts. */
+    TOO_MANY_CONNECTIONS(15);
 
     public final int code;
 

@@ -22,48 +22,73 @@ public final class Messages {
     }
 
     /**
-     * HELLO request.
+     * HELLO request. With authentication the connection says HELLO twice: first without a proof, to get the
+     * shard's challenge; then with {@code flags} bit {@link #HELLO_PROOF} and the proof (HelloAuth).
      * <pre>
-     *  0       4       8
-     *  +-------+-------+
-     *  | rank  | flags |   rank: i32, the worker's rank, or -1 for a client that is not a worker
-     *  +-------+-------+   flags: u32, 0
+     *  0       4       8                     40
+     *  +-------+-------+---------------------+
+     *  | rank  | flags | proof (32 bytes)    |   rank: i32, the worker's rank, or -1 for a client that is not a worker
+     *  +-------+-------+---------------------+   flags: u32; the proof is present only when flags has HELLO_PROOF
      * </pre>
      */
-    public record Hello(int rank, int flags) implements Message {
+    public record Hello(int rank, int flags, byte[] proof) implements Message {
         public static final int LENGTH = 8;
+        public static final int PROOF_BYTES = 32;
+        public static final int HELLO_PROOF = 1;
 
-        public int encodedLength() { return LENGTH; }
+        public Hello(int rank, int flags) {
+            this(rank, flags, null);
+        }
+
+        public int encodedLength() { return LENGTH + (proof == null ? 0 : PROOF_BYTES); }
 
         public void writeTo(ByteBuf out) {
             out.writeIntLE(rank);
-            out.writeIntLE(flags);
+            out.writeIntLE(proof == null ? flags & ~HELLO_PROOF : flags | HELLO_PROOF);
+            if (proof != null) {
+                out.writeBytes(proof, 0, PROOF_BYTES);
+            }
         }
 
         public static Hello read(ByteBuf in) {
-            exact(in, LENGTH, "HELLO");
+            need(in, LENGTH, "HELLO");
             int rank = in.readIntLE();
             int flags = in.readIntLE();
             if (rank < -1) {
                 throw bad("HELLO rank " + rank + " is invalid, expected -1 or a worker rank >= 0");
             }
-            return new Hello(rank, flags);
+            byte[] proof = null;
+            if ((flags & HELLO_PROOF) != 0) {
+                exact(in, PROOF_BYTES, "HELLO proof");
+                proof = new byte[PROOF_BYTES];
+                in.readBytes(proof);
+            } else if (in.isReadable()) {
+                throw bad("HELLO payload is " + (LENGTH + in.readableBytes()) + " bytes, expected 8 (or 40 with a proof)");
+            }
+            return new Hello(rank, flags, proof);
         }
     }
 
     /**
-     * OK answer to HELLO: the shard's view of the job.
+     * OK answer to HELLO: the shard's view of the job, and, when the shard requires authentication and the
+     * HELLO carried no proof, a challenge (flags bit {@link #CHALLENGE}, 32 random bytes).
      * <pre>
-     *  0        4        8         12   13        16          20
-     *  +--------+--------+---------+----+---------+-----------+
-     *  | shard  | shards | workers |mode| reserved| staleness |   all u32 but mode (u8: 0 bsp, 1 asp, 2 ssp)
-     *  +--------+--------+---------+----+---------+-----------+
+     *  0        4        8         12   13        16          20      24                  56
+     *  +--------+--------+---------+----+---------+-----------+-------+-------------------+
+     *  | shard  | shards | workers |mode| reserved| staleness | flags | challenge (32 B)  |
+     *  +--------+--------+---------+----+---------+-----------+-------+-------------------+
+     *  all u32 but mode (u8: 0 bsp, 1 asp, 2 ssp); the challenge is present only when flags has CHALLENGE
      * </pre>
      */
-    public record HelloReply(int shard, int shards, int workers, Consistency consistency) implements Message {
-        public static final int LENGTH = 20;
+    public record HelloReply(int shard, int shards, int workers, Consistency consistency, byte[] challenge) implements Message {
+        public static final int LENGTH = 24;
+        public static final int CHALLENGE = 1;
 
-        public int encodedLength() { return LENGTH; }
+        public HelloReply(int shard, int shards, int workers, Consistency consistency) {
+            this(shard, shards, workers, consistency, null);
+        }
+
+        public int encodedLength() { return LENGTH + (challenge == null ? 0 : Hello.PROOF_BYTES); }
 
         public void writeTo(ByteBuf out) {
             out.writeIntLE(shard);
@@ -72,21 +97,43 @@ public final class Messages {
             out.writeByte(consistency.mode().id);
             out.writeZero(3);
             out.writeIntLE(consistency.staleness());
+            out.writeIntLE(challenge == null ? 0 : CHALLENGE);
+            if (challenge != null) {
+                out.writeBytes(challenge, 0, Hello.PROOF_BYTES);
+            }
         }
 
         public static HelloReply read(ByteBuf in) {
-            exact(in, LENGTH, "HELLO reply");
+            need(in, LENGTH, "HELLO reply");
             int shard = in.readIntLE();
             int shards = in.readIntLE();
             int workers = in.readIntLE();
             int mode = in.readUnsignedByte();
             in.skipBytes(3);
             int staleness = in.readIntLE();
+            int flags = in.readIntLE();
+            byte[] challenge = null;
+            if ((flags & CHALLENGE) != 0) {
+                exact(in, Hello.PROOF_BYTES, "HELLO reply challenge");
+                challenge = new byte[Hello.PROOF_BYTES];
+                in.readBytes(challenge);
+            }
             try {
-                return new HelloReply(shard, shards, workers, new Consistency(Consistency.Mode.ofId(mode), staleness));
+                return new HelloReply(shard, shards, workers, new Consistency(Consistency.Mode.ofId(mode), staleness), challenge);
             } catch (IllegalArgumentException e) {
                 throw bad("HELLO reply: " + e.getMessage());
             }
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof HelloReply r && shard == r.shard && shards == r.shards && workers == r.workers
+                    && consistency.equals(r.consistency) && java.util.Arrays.equals(challenge, r.challenge);
+        }
+
+        @Override
+        public int hashCode() {
+            return java.util.Objects.hash(shard, shards, workers, consistency);
         }
     }
 

@@ -4,6 +4,7 @@ import io.gpups.core.codec.Codec;
 import io.gpups.core.config.Consistency;
 import io.gpups.core.protocol.Frame;
 import io.gpups.core.protocol.Frames;
+import io.gpups.core.protocol.HelloAuth;
 import io.gpups.core.protocol.Messages;
 import io.gpups.core.protocol.Opcode;
 import io.gpups.core.tensor.ChunkLayout;
@@ -20,6 +21,7 @@ import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.handler.ssl.SslContext;
 
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -50,10 +52,21 @@ public final class PsClient implements ParameterClient, AutoCloseable {
      * @param chunkBytes    largest chunk (must match every worker)
      * @param maxFrameBytes largest answer accepted
      * @param pullDtype     how pulled parameters travel: {@link Messages#DTYPE_FP32} or {@link Messages#DTYPE_BF16}
+     * @param auth          the shared secret for shards that require authentication, or null
+     * @param ssl           TLS for every connection, or null for plain TCP
      */
-    public record Options(int chunkBytes, int maxFrameBytes, int pullDtype) {
+    public record Options(int chunkBytes, int maxFrameBytes, int pullDtype, HelloAuth auth, SslContext ssl) {
         public Options(int chunkBytes, int maxFrameBytes) {
             this(chunkBytes, maxFrameBytes, Messages.DTYPE_FP32);
+        }
+
+        public Options(int chunkBytes, int maxFrameBytes, int pullDtype) {
+            this(chunkBytes, maxFrameBytes, pullDtype, null, null);
+        }
+
+        /** These options with authentication and TLS as given (either may be null). */
+        public Options secured(HelloAuth auth, SslContext ssl) {
+            return new Options(chunkBytes, maxFrameBytes, pullDtype, auth, ssl);
         }
 
         public static Options defaults() {
@@ -100,14 +113,19 @@ public final class PsClient implements ParameterClient, AutoCloseable {
         List<ShardConnection> connections = new ArrayList<>();
         try {
             for (int i = 0; i < addresses.size(); i++) {
-                connections.add(new ShardConnection(i, addresses.get(i), group, type, options.maxFrameBytes()));
+                connections.add(new ShardConnection(i, addresses.get(i), group, type, options.maxFrameBytes(), options.ssl()));
             }
             ClusterInfo cluster = null;
             for (int i = 0; i < connections.size(); i++) {
                 ShardConnection c = connections.get(i);
-                long id = c.newRequestId();
-                Messages.HelloReply reply = c.send(id, Frames.encode(c.channel().alloc(), Opcode.HELLO, id,
-                        new Messages.Hello(rank, 0)), f -> Messages.HelloReply.read(f.payload())).get(30, TimeUnit.SECONDS);
+                Messages.HelloReply reply = hello(c, new Messages.Hello(rank, 0));
+                if (reply.challenge() != null) {
+                    if (options.auth() == null) {
+                        throw new IllegalStateException("shard " + i + " at " + addresses.get(i)
+                                + " requires authentication: give the job's shared secret (--auth-token-file)");
+                    }
+                    reply = hello(c, new Messages.Hello(rank, 0, options.auth().proof(reply.challenge(), rank)));
+                }
                 if (reply.shard() != i || reply.shards() != addresses.size()) {
                     throw new IllegalStateException("shard at " + addresses.get(i) + " is shard " + reply.shard() + " of "
                             + reply.shards() + ", but it was given as shard " + i + " of " + addresses.size());
@@ -126,6 +144,12 @@ public final class PsClient implements ParameterClient, AutoCloseable {
             Throwable cause = e instanceof java.util.concurrent.ExecutionException ? e.getCause() : e;
             throw new PsException(null, "connecting to " + addresses + " failed: " + cause.getMessage());
         }
+    }
+
+    private static Messages.HelloReply hello(ShardConnection c, Messages.Hello hello) throws Exception {
+        long id = c.newRequestId();
+        return c.send(id, Frames.encode(c.channel().alloc(), Opcode.HELLO, id, hello),
+                f -> Messages.HelloReply.read(f.payload())).get(30, TimeUnit.SECONDS);
     }
 
     @Override

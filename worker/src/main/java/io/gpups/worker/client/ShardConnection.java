@@ -14,6 +14,7 @@ import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.channel.socket.SocketChannel;
+import io.netty.handler.ssl.SslContext;
 
 import java.net.InetSocketAddress;
 import java.util.Map;
@@ -45,7 +46,7 @@ final class ShardConnection implements AutoCloseable {
     }
 
     ShardConnection(int shard, InetSocketAddress address, EventLoopGroup group,
-                    Class<? extends Channel> channelType, int maxFrameBytes) throws InterruptedException {
+                    Class<? extends Channel> channelType, int maxFrameBytes, SslContext ssl) throws InterruptedException {
         this.shard = shard;
         this.address = address;
         this.channel = new Bootstrap()
@@ -56,6 +57,9 @@ final class ShardConnection implements AutoCloseable {
                 .handler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {
+                        if (ssl != null) {
+                            ch.pipeline().addLast(ssl.newHandler(ch.alloc(), address.getHostString(), address.getPort()));
+                        }
                         ch.pipeline().addLast(new FrameDecoder(maxFrameBytes), new AnswerHandler());
                     }
                 })

@@ -1,0 +1,63 @@
+package io.gpups.cuda;
+
+import io.gpups.core.device.DeviceBuffer;
+
+import jcuda.driver.CUdeviceptr;
+
+/**
+ * float32 storage in one GPU's memory, owned by a {@link CudaDevice}: zero-filled at allocation, freed by
+ * {@link #close()} (idempotent, from any thread) or when its device closes.
+ */
+public final class CudaBuffer implements DeviceBuffer {
+
+    private final CudaDevice device;
+    private final long id;
+    private final long elements;
+    private volatile CUdeviceptr pointer;
+
+    CudaBuffer(CudaDevice device, long id, long elements, CUdeviceptr pointer) {
+        this.device = device;
+        this.id = id;
+        this.elements = elements;
+        this.pointer = pointer;
+    }
+
+    @Override
+    public long elements() {
+        return elements;
+    }
+
+    CudaDevice device() {
+        return device;
+    }
+
+    boolean isClosed() {
+        return pointer == null;
+    }
+
+    /** The device address of element {@code offset}; throws if the buffer was closed. */
+    CUdeviceptr at(long offset) {
+        CUdeviceptr p = pointer;
+        if (p == null) {
+            throw new IllegalStateException(this + " is closed");
+        }
+        return offset == 0 ? p : p.withByteOffset(offset * Float.BYTES);
+    }
+
+    @Override
+    public void close() {
+        CUdeviceptr p;
+        synchronized (this) {
+            p = pointer;
+            pointer = null;
+        }
+        if (p != null) {
+            device.free(this, p);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return device.name() + " buffer #" + id + " (" + elements + " floats)";
+    }
+}

@@ -1,0 +1,236 @@
+package io.gpups.cuda;
+
+import io.gpups.core.device.Device;
+import io.gpups.core.device.DeviceBuffer;
+import io.gpups.core.optim.OptimizerSpec;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.function.Function;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * CUDA against CPU on the same random inputs, for every op of {@link Device}. Each test is skipped with the reason
+ * where CUDA is unavailable.
+ *
+ * <p>Tolerances, stated per op (both devices run the same header functions, so differences come only from the
+ * compilers):
+ * <ul>
+ *   <li>exact (bit for bit): fill, accumulate, scale, relu, reluBackward, addBias, columnSums (rows added in the same
+ *       order), countCorrect: one IEEE operation per element, or the same sequence of them;</li>
+ *   <li>{@value #OPT_ABS} + {@value #OPT_REL} x |cpu| after 4 steps: optimizers, because nvcc contracts a*b+c into one
+ *       fused multiply-add (one rounding less) where the x86-64 baseline build cannot;</li>
+ *   <li>1e-6 + 1e-5 x |cpu|: softmax cross-entropy, since CUDA's expf/logf are within 2 ulp, not glibc's;</li>
+ *   <li>1e-4 x (1 + |cpu|): GEMM, whose cuBLAS and OpenBLAS summation orders differ over k terms.</li>
+ * </ul>
+ */
+class CudaCpuParityTest {
+
+    static final double OPT_ABS = 1e-6;
+    static final double OPT_REL = 1e-5;
+
+    private Device cpu;
+    private Device cuda;
+    private final List<DeviceBuffer> buffers = new ArrayList<>();
+
+    @BeforeEach
+    void open() {
+        cuda = TestDevices.open(TestDevices.CUDA); // skips the test with the reason where CUDA is unavailable
+        cpu = TestDevices.open(TestDevices.CPU);
+    }
+
+    @AfterEach
+    void close() {
+        buffers.forEach(DeviceBuffer::close);
+        if (cuda != null) {
+            cuda.close();
+        }
+        if (cpu != null) {
+            cpu.close();
+        }
+    }
+
+    /** The same values on both devices: [0] on the CPU, [1] on CUDA. */
+    private DeviceBuffer[] both(float[] values) {
+        DeviceBuffer[] pair = {cpu.allocate(values.length), cuda.allocate(values.length)};
+        cpu.upload(values, 0, pair[0], 0, values.length);
+        cuda.upload(values, 0, pair[1], 0, values.length);
+        buffers.add(pair[0]);
+        buffers.add(pair[1]);
+        return pair;
+    }
+
+    private float[] get(Device device, DeviceBuffer b) {
+        float[] values = new float[(int) b.elements()];
+        device.download(b, 0, values, 0, values.length);
+        return values;
+    }
+
+    private void assertParity(DeviceBuffer[] pair, double abs, double rel, String what) {
+        float[] expected = get(cpu, pair[0]);
+        float[] actual = get(cuda, pair[1]);
+        for (int i = 0; i < expected.length; i++) {
+            double allowed = abs + rel * Math.abs(expected[i]);
+            boolean ok = allowed == 0 ? Float.compare(expected[i], actual[i]) == 0
+                    : Math.abs(actual[i] - expected[i]) <= allowed;
+            if (!ok) {
+                fail(what + ": element " + i + " cuda " + actual[i] + ", cpu " + expected[i] + ", allowed " + allowed);
+            }
+        }
+    }
+
+    private void exact(DeviceBuffer[] pair, String what) {
+        assertParity(pair, 0, 0, what);
+    }
+
+    // ---- memory and server math ------------------------------------------------------------------
+
+    @Test
+    void fillAccumulateAndScaleAreBitForBit() {
+        Random random = new Random(11);
+        int n = 3_000_017; // spans several staging slots
+        float[] grad = DeviceContractTest.gaussian(random, n, 2.0);
+        DeviceBuffer[] acc = both(DeviceContractTest.gaussian(random, n, 1.0));
+        DeviceBuffer[] g = both(grad);
+        cpu.accumulate(acc[0], g[0], n);
+        cuda.accumulate(acc[1], g[1], n);
+        for (boolean direct : new boolean[] {true, false}) {
+            cpu.accumulate(acc[0], DeviceContractTest.littleEndian(grad, direct, 4), n);
+            cuda.accumulate(acc[1], DeviceContractTest.littleEndian(grad, direct, 4), n);
+        }
+        cpu.scale(acc[0], 0.3f, n - 5);
+        cuda.scale(acc[1], 0.3f, n - 5);
+        exact(acc, "accumulate x3 then scale");
+        DeviceBuffer[] filled = both(new float[n]);
+        cpu.fill(filled[0], -1.75f, n - 1);
+        cuda.fill(filled[1], -1.75f, n - 1);
+        exact(filled, "fill");
+    }
+
+    static Stream<Arguments> optimizerCases() {
+        List<Arguments> cases = new ArrayList<>();
+        DeviceContractTest.optimizers().forEach(spec -> {
+            for (int size : new int[] {1, 1000, 1_048_579}) {
+                for (DeviceContractTest.GradientSource source : DeviceContractTest.GradientSource.values()) {
+                    cases.add(Arguments.of(spec, size, source));
+                }
+            }
+        });
+        return cases.stream();
+    }
+
+    @ParameterizedTest(name = "{0} n={1} grad={2}")
+    @MethodSource("optimizerCases")
+    void optimizersAgreeAfterFourSteps(OptimizerSpec spec, int size, DeviceContractTest.GradientSource source) {
+        Random random = new Random(7L * size + spec.kind().id);
+        DeviceBuffer[] param = both(DeviceContractTest.gaussian(random, size, 1.0));
+        List<DeviceBuffer[]> slots = new ArrayList<>();
+        for (int s = 0; s < spec.slots(); s++) {
+            DeviceBuffer[] slot = both(new float[size]);
+            if (spec instanceof OptimizerSpec.Adagrad adagrad) {
+                cpu.fill(slot[0], adagrad.initialAccumulator(), size);
+                cuda.fill(slot[1], adagrad.initialAccumulator(), size);
+            }
+            slots.add(slot);
+        }
+        Function<Integer, DeviceBuffer[]> slotsOf = d -> slots.stream().map(s -> s[d]).toArray(DeviceBuffer[]::new);
+        for (long t = 1; t <= 4; t++) {
+            float[] grad = DeviceContractTest.gaussian(random, size, 2.0);
+            switch (source) {
+                case DEVICE -> {
+                    DeviceBuffer[] g = both(grad);
+                    cpu.applyOptimizer(spec, param[0], g[0], slotsOf.apply(0), size, t, 0.25f);
+                    cuda.applyOptimizer(spec, param[1], g[1], slotsOf.apply(1), size, t, 0.25f);
+                }
+                case DIRECT_HOST, HEAP_HOST -> {
+                    boolean direct = source == DeviceContractTest.GradientSource.DIRECT_HOST;
+                    ByteBuffer payload = DeviceContractTest.littleEndian(grad, direct, 3);
+                    cpu.applyOptimizer(spec, param[0], payload, slotsOf.apply(0), size, t, 0.25f);
+                    cuda.applyOptimizer(spec, param[1], payload, slotsOf.apply(1), size, t, 0.25f);
+                    assertEquals(3, payload.position());
+                }
+            }
+        }
+        assertParity(param, OPT_ABS, OPT_REL, spec + " param");
+        for (int s = 0; s < slots.size(); s++) {
+            assertParity(slots.get(s), OPT_ABS, OPT_REL, spec + " slot " + s);
+        }
+    }
+
+    // ---- worker math -----------------------------------------------------------------------------
+
+    @Test
+    void gemmAgreesForEveryTransposition() {
+        int m = 129;
+        int n = 67;
+        int k = 300;
+        Random random = new Random(5);
+        for (boolean transA : new boolean[] {false, true}) {
+            for (boolean transB : new boolean[] {false, true}) {
+                DeviceBuffer[] a = both(DeviceContractTest.gaussian(random, m * k, 1.0));
+                DeviceBuffer[] b = both(DeviceContractTest.gaussian(random, k * n, 1.0));
+                DeviceBuffer[] c = both(DeviceContractTest.gaussian(random, m * n, 1.0));
+                cpu.gemm(transA, transB, m, n, k, 0.5f, a[0], b[0], 2f, c[0]);
+                cuda.gemm(transA, transB, m, n, k, 0.5f, a[1], b[1], 2f, c[1]);
+                assertParity(c, 1e-4, 1e-4, "gemm transA=" + transA + " transB=" + transB);
+            }
+        }
+    }
+
+    @Test
+    void biasReluAndColumnSumsAreBitForBit() {
+        int rows = 1000;
+        int cols = 33;
+        Random random = new Random(6);
+        float[] x = DeviceContractTest.gaussian(random, rows * cols, 1.0);
+        DeviceBuffer[] dx = both(x);
+        DeviceBuffer[] bias = both(DeviceContractTest.gaussian(random, cols, 1.0));
+        cpu.addBias(dx[0], bias[0], rows, cols);
+        cuda.addBias(dx[1], bias[1], rows, cols);
+        exact(dx, "addBias");
+        DeviceBuffer[] sums = both(new float[cols]);
+        cpu.columnSums(dx[0], rows, cols, sums[0]);
+        cuda.columnSums(dx[1], rows, cols, sums[1]);
+        exact(sums, "columnSums");
+        DeviceBuffer[] activation = both(x);
+        cpu.relu(activation[0], rows * cols);
+        cuda.relu(activation[1], rows * cols);
+        exact(activation, "relu");
+        cpu.reluBackward(dx[0], activation[0], rows * cols);
+        cuda.reluBackward(dx[1], activation[1], rows * cols);
+        exact(dx, "reluBackward");
+    }
+
+    @Test
+    void softmaxCrossEntropyAndCountCorrectAgree() {
+        int rows = 512;
+        int cols = 10;
+        Random random = new Random(8);
+        float[] logits = DeviceContractTest.gaussian(random, rows * cols, 4.0);
+        logits[17] = 90f;
+        float[] labels = new float[rows];
+        for (int r = 0; r < rows; r++) {
+            labels[r] = random.nextInt(cols);
+        }
+        DeviceBuffer[] l = both(logits);
+        DeviceBuffer[] y = both(labels);
+        DeviceBuffer[] grad = both(new float[rows * cols]);
+        float cpuLoss = cpu.softmaxCrossEntropy(l[0], y[0], rows, cols, grad[0]);
+        float cudaLoss = cuda.softmaxCrossEntropy(l[1], y[1], rows, cols, grad[1]);
+        assertEquals(cpuLoss, cudaLoss, 1e-6 + 1e-5 * Math.abs(cpuLoss), "mean loss");
+        assertParity(grad, 1e-6, 1e-5, "softmax cross-entropy gradient");
+        assertEquals(cpu.countCorrect(l[0], y[0], rows, cols), cuda.countCorrect(l[1], y[1], rows, cols));
+    }
+}

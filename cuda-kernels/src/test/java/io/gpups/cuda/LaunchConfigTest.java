@@ -1,0 +1,38 @@
+package io.gpups.cuda;
+
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+class LaunchConfigTest {
+
+    /** An H100 SXM: 132 SMs, 2048 threads per SM, 1024 per block. */
+    private static final LaunchConfig.DeviceShape H100 = new LaunchConfig.DeviceShape(132, 2048, 1024);
+
+    @Test
+    void smallRangesGetJustEnoughBlocks() {
+        assertEquals(new LaunchConfig(1, 256), LaunchConfig.forElements(1, H100));
+        assertEquals(new LaunchConfig(1, 256), LaunchConfig.forElements(256, H100));
+        assertEquals(new LaunchConfig(2, 256), LaunchConfig.forElements(257, H100));
+    }
+
+    @Test
+    void largeRangesAreCappedAtOneResidentWaveAndGridStride() {
+        // 132 SMs x (2048 / 256) resident blocks each.
+        assertEquals(new LaunchConfig(1056, 256), LaunchConfig.forElements(1L << 30, H100));
+        assertEquals(new LaunchConfig(1056, 256), LaunchConfig.forElements(Long.MAX_VALUE, H100));
+    }
+
+    @Test
+    void theBlockNeverExceedsTheDeviceLimit() {
+        LaunchConfig.DeviceShape small = new LaunchConfig.DeviceShape(2, 128, 128);
+        assertEquals(new LaunchConfig(2, 128), LaunchConfig.forElements(1 << 20, small));
+    }
+
+    @Test
+    void nonsenseIsRefused() {
+        assertThrows(IllegalArgumentException.class, () -> new LaunchConfig.DeviceShape(0, 2048, 1024));
+        assertThrows(IllegalArgumentException.class, () -> new LaunchConfig(0, 256));
+    }
+}
