@@ -3,6 +3,7 @@
 // elements. Names are extern "C" and stable: the CUDA device loads them by name from the fatbin
 // (see io.gpups.cuda.KernelNames). Counts are 64-bit so one launch can cover any buffer; launch any
 // grid size, every kernel loops until it has covered its range.
+#include "gpups/codecs.cuh"
 #include "gpups/common.cuh"
 #include "gpups/elementwise.cuh"
 #include "gpups/nn.cuh"
@@ -53,6 +54,349 @@ extern "C" __global__ void gpups_adam(float* p, float* m, float* v, const float*
 extern "C" __global__ void gpups_adamw(float* p, float* m, float* v, const float* grad, long long n,
                                        gpups::AdamParams h) {
     GPUPS_GRID_STRIDE(i, n) { gpups::adamw_step(p[i], m[i], v[i], grad[i], h); }
+}
+
+// ---- gradient codecs ------------------------------------------------------------------------
+//
+// Payloads on the device always start a scratch buffer of the CUDA device (cuMemAlloc: 256-byte aligned), so the
+// kernels tell the compiler so: the memcpy reads of the codecs.cuh functors then become 2- and 4-byte loads
+// instead of byte loads (their alignment follows from the base's: scales and sign words at multiples of 4, halves
+// at multiples of 2).
+//
+// Decoding (shard). A dense codec is decoded inside the loop that consumes it: one kernel per consumer
+// (accumulate, or one optimizer), with a switch on the codec id *outside* the grid-stride loop, so each case is a
+// loop specialized for its decoder and no element branches on the codec. Six optimizers x five dense codecs as
+// separate extern "C" kernels would be thirty names for the same thing; the switch costs only the register count
+// of the largest case, which ptxas reports (and -warn-spills guards). Sparse codecs scatter their k entries.
+
+#define GPUPS_FULL_WARP 0xffffffffu
+
+namespace {
+
+__device__ __forceinline__ const unsigned char* device_payload(const unsigned char* payload) {
+    return static_cast<const unsigned char*>(__builtin_assume_aligned(payload, 16));
+}
+
+/** Calls f(decoder) with the dense decoder of a payload in device memory; sparse or unknown ids do nothing. */
+template <class F>
+__device__ __forceinline__ void with_dense_decoder(int codec, const unsigned char* payload, long long n, F f) {
+    const unsigned char* p = device_payload(payload);
+    const long long scale_bytes = 4 * ((n + GPUPS_CODEC_BLOCK - 1) / GPUPS_CODEC_BLOCK);
+    switch (codec) {
+        case gpups::CODEC_ID_NONE: f(gpups::F32Payload{p}); break;
+        case gpups::CODEC_ID_FP16: f(gpups::Fp16Payload{p}); break;
+        case gpups::CODEC_ID_BF16: f(gpups::Bf16Payload{p}); break;
+        case gpups::CODEC_ID_INT8:
+            f(gpups::Int8Payload{p, reinterpret_cast<const signed char*>(p + scale_bytes)});
+            break;
+        case gpups::CODEC_ID_SIGN: f(gpups::SignPayload{p, p + scale_bytes}); break;
+        default: break;
+    }
+}
+
+/** What gpups_sparse_scatter does at each entry's index. */
+enum ScatterMode { SCATTER_ADD = 0, SCATTER_STORE = 1, SCATTER_CLEAR = 2 };
+
+template <class Sparse>
+__device__ __forceinline__ void scatter_loop(float* dst, Sparse entries, long long n, long long k, int mode) {
+    GPUPS_GRID_STRIDE(j, k) {
+        const long long i = entries.index(j);
+        if (i >= n) {
+            continue;  // a checked payload has none; never write outside the chunk
+        }
+        if (mode == SCATTER_ADD) {
+            gpups::accumulate(dst[i], entries.value(j));
+        } else {
+            dst[i] = mode == SCATTER_STORE ? entries.value(j) : 0.0f;
+        }
+    }
+}
+
+/**
+ * op-reduction of v over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
+ * Butterfly shuffles in each warp, then the warp partials in warp order: a fixed order, so a float sum is the
+ * same on every run (not the CPU's sequential order: see gpups_encode_sign).
+ */
+template <class Op>
+__device__ __forceinline__ float block_reduce(float v, Op op) {
+    __shared__ float partial[32];
+    for (int offset = 16; offset > 0; offset >>= 1) {
+        v = op(v, __shfl_xor_sync(GPUPS_FULL_WARP, v, offset));
+    }
+    __syncthreads();  // the previous call's readers are done with partial
+    if (threadIdx.x % 32 == 0) {
+        partial[threadIdx.x / 32] = v;
+    }
+    __syncthreads();
+    float total = partial[0];
+    for (unsigned int w = 1; w < blockDim.x / 32; ++w) {
+        total = op(total, partial[w]);
+    }
+    return total;
+}
+
+__device__ __forceinline__ unsigned int block_sum(unsigned int v) {
+    __shared__ unsigned int partial[32];
+    for (int offset = 16; offset > 0; offset >>= 1) {
+        v += __shfl_xor_sync(GPUPS_FULL_WARP, v, offset);
+    }
+    __syncthreads();
+    if (threadIdx.x % 32 == 0) {
+        partial[threadIdx.x / 32] = v;
+    }
+    __syncthreads();
+    unsigned int total = 0;
+    for (unsigned int w = 0; w < blockDim.x / 32; ++w) {
+        total += partial[w];
+    }
+    return total;
+}
+
+struct MaxOp {
+    __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
+};
+
+struct SumOp {
+    __device__ float operator()(float a, float b) const { return a + b; }
+};
+
+}  // namespace
+
+/** acc += decode(payload) for a dense codec (none, fp16, bf16, int8, sign). */
+extern "C" __global__ void gpups_decode_accumulate(float* acc, const unsigned char* payload, long long n, int codec) {
+    with_dense_decoder(codec, payload, n, [&](auto grad) {
+        GPUPS_GRID_STRIDE(i, n) { gpups::accumulate(acc[i], grad[i]); }
+    });
+}
+
+/**
+ * The k entries of a sparse payload (topk or randomk) into dst: added (decode-accumulate), stored (into zeros, for
+ * decode-and-apply) or cleared (the zeros restored). Entries of one payload have distinct indices (top-k's are
+ * strictly ascending, randomk's stride is coprime to n), so no two threads touch one element.
+ */
+extern "C" __global__ void gpups_sparse_scatter(float* dst, const unsigned char* payload, long long n, int codec,
+                                                long long k, long long start, long long stride, int mode) {
+    const unsigned char* p = device_payload(payload);
+    if (codec == gpups::CODEC_ID_TOPK) {
+        scatter_loop(dst, gpups::TopkPayload{p, k}, n, k, mode);
+    } else {
+        scatter_loop(dst, gpups::RandomkPayload{p, start, stride, n}, n, k, mode);
+    }
+}
+
+// Fused decode-and-apply: the optimizer step with element i's gradient decoded from the payload in registers.
+
+extern "C" __global__ void gpups_decode_sgd(float* p, const unsigned char* payload, long long n, int codec,
+                                            gpups::SgdParams h) {
+    with_dense_decoder(codec, payload, n, [&](auto grad) {
+        GPUPS_GRID_STRIDE(i, n) { gpups::sgd_step(p[i], grad[i], h); }
+    });
+}
+
+extern "C" __global__ void gpups_decode_momentum(float* p, float* v, const unsigned char* payload, long long n,
+                                                 int codec, gpups::MomentumParams h) {
+    with_dense_decoder(codec, payload, n, [&](auto grad) {
+        GPUPS_GRID_STRIDE(i, n) { gpups::momentum_step(p[i], v[i], grad[i], h); }
+    });
+}
+
+extern "C" __global__ void gpups_decode_nesterov(float* p, float* v, const unsigned char* payload, long long n,
+                                                 int codec, gpups::NesterovParams h) {
+    with_dense_decoder(codec, payload, n, [&](auto grad) {
+        GPUPS_GRID_STRIDE(i, n) { gpups::nesterov_step(p[i], v[i], grad[i], h); }
+    });
+}
+
+extern "C" __global__ void gpups_decode_adagrad(float* p, float* h_acc, const unsigned char* payload, long long n,
+                                                int codec, gpups::AdagradParams h) {
+    with_dense_decoder(codec, payload, n, [&](auto grad) {
+        GPUPS_GRID_STRIDE(i, n) { gpups::adagrad_step(p[i], h_acc[i], grad[i], h); }
+    });
+}
+
+extern "C" __global__ void gpups_decode_adam(float* p, float* m, float* v, const unsigned char* payload, long long n,
+                                             int codec, gpups::AdamParams h) {
+    with_dense_decoder(codec, payload, n, [&](auto grad) {
+        GPUPS_GRID_STRIDE(i, n) { gpups::adam_step(p[i], m[i], v[i], grad[i], h); }
+    });
+}
+
+extern "C" __global__ void gpups_decode_adamw(float* p, float* m, float* v, const unsigned char* payload, long long n,
+                                              int codec, gpups::AdamParams h) {
+    with_dense_decoder(codec, payload, n, [&](auto grad) {
+        GPUPS_GRID_STRIDE(i, n) { gpups::adamw_step(p[i], m[i], v[i], grad[i], h); }
+    });
+}
+
+// Encoding (worker), into a device scratch that the host copies back. With error feedback, a = g + r is formed in
+// registers and r keeps a - decoded(a), written in the same kernel that encodes.
+
+extern "C" __global__ void gpups_encode_fp16(const float* g, long long n, unsigned short* out) {
+    GPUPS_GRID_STRIDE(i, n) { out[i] = gpups::float_to_half(g[i]); }
+}
+
+extern "C" __global__ void gpups_encode_bf16(const float* g, long long n, unsigned short* out) {
+    GPUPS_GRID_STRIDE(i, n) { out[i] = gpups::float_to_bf16(g[i]); }
+}
+
+/**
+ * int8 with error feedback. Launch with exactly GPUPS_CODEC_BLOCK threads per block: block b of the grid encodes
+ * codec blocks b, b + gridDim.x, ..., thread t element t of each. absmax is a max, so the scale does not depend on
+ * the reduction order: the payload is the CPU device's byte for byte. The residual a - q*scale may be one fused
+ * multiply-add here (nvcc contracts it), two roundings on the CPU: it can differ in its last bit.
+ */
+extern "C" __global__ void gpups_encode_int8(const float* g, float* r, long long n, unsigned char* out) {
+    const long long blocks = (n + GPUPS_CODEC_BLOCK - 1) / GPUPS_CODEC_BLOCK;
+    float* scales = reinterpret_cast<float*>(out);
+    signed char* q = reinterpret_cast<signed char*>(out + 4 * blocks);
+    for (long long b = blockIdx.x; b < blocks; b += gridDim.x) {
+        const long long i = b * GPUPS_CODEC_BLOCK + threadIdx.x;
+        float a = 0.0f;
+        if (i < n) {
+            a = r[i];
+            gpups::accumulate(a, g[i]);
+        }
+        const float scale = gpups::int8_scale(block_reduce(fabsf(a), MaxOp{}));
+        if (threadIdx.x == 0) {
+            scales[b] = scale;
+        }
+        if (i < n) {
+            const signed char qi = gpups::int8_quantize(a, scale);
+            q[i] = qi;
+            r[i] = a - gpups::int8_dequantize(qi, scale);
+        }
+    }
+}
+
+/**
+ * Scaled sign with error feedback; launch as gpups_encode_int8. Each warp's 32 elements are one sign word (a block
+ * starts at a multiple of 256), packed with a ballot. The scale is a tree sum of |a| (block_reduce), which may
+ * differ from the CPU's sequential sum in the last bits; the sign words are the CPU's exactly.
+ */
+extern "C" __global__ void gpups_encode_sign(const float* g, float* r, long long n, unsigned char* out) {
+    const long long blocks = (n + GPUPS_CODEC_BLOCK - 1) / GPUPS_CODEC_BLOCK;
+    float* scales = reinterpret_cast<float*>(out);
+    unsigned int* words = reinterpret_cast<unsigned int*>(out + 4 * blocks);
+    for (long long b = blockIdx.x; b < blocks; b += gridDim.x) {
+        const long long begin = b * GPUPS_CODEC_BLOCK;
+        const long long i = begin + threadIdx.x;
+        float a = 0.0f;
+        if (i < n) {
+            a = r[i];
+            gpups::accumulate(a, g[i]);
+        }
+        const long long count = (n - begin < GPUPS_CODEC_BLOCK) ? n - begin : GPUPS_CODEC_BLOCK;
+        const float scale = gpups::sign_scale(block_reduce(fabsf(a), SumOp{}), count);
+        if (threadIdx.x == 0) {
+            scales[b] = scale;
+        }
+        const unsigned int bit = i < n ? gpups::sign_bit(a) : 0u;
+        const unsigned int word = __ballot_sync(GPUPS_FULL_WARP, bit != 0u);
+        if (threadIdx.x % 32 == 0 && i < n) {
+            words[i / 32] = word;
+        }
+        if (i < n) {
+            r[i] = a - gpups::sign_decode(bit, 0, scale);
+        }
+    }
+}
+
+/**
+ * randomk, after a = r += g (gpups_accumulate): entry j is a at the seeded index j, which leaves the residual.
+ * out: u32 k | u32 0 | k x f32.
+ */
+extern "C" __global__ void gpups_encode_randomk(float* a, long long n, long long k, long long start, long long stride,
+                                                unsigned char* out) {
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+        unsigned int* header = reinterpret_cast<unsigned int*>(out);
+        header[0] = (unsigned int) k;
+        header[1] = 0u;
+    }
+    float* values = reinterpret_cast<float*>(out + GPUPS_SPARSE_HEADER);
+    GPUPS_GRID_STRIDE(j, k) {
+        const long long i = gpups::randomk_index(j, start, stride, n);
+        values[j] = a[i];
+        a[i] = 0.0f;
+    }
+}
+
+// top-k, DGC-style, after a = r += g (gpups_accumulate): sample |a| (gpups_topk_sample), pick a threshold from the
+// sample on the host, count the elements that pass it (gpups_topk_count), adjust and recount as the host decides,
+// then compact (gpups_topk_compact). Count and compaction split the chunk the same way: block b owns the contiguous
+// elements [b, b + 1) x tiles_per_block x blockDim.x, so block b's survivors follow those of blocks 0..b-1 and an
+// order-preserving scan inside the block writes the indices strictly ascending with no sort; the first `limit`
+// survivors are sent, exactly the CPU device's choice.
+
+/** sample[j] = |a| at gpups::topk_sample_index(j, n, m), for j < m. */
+extern "C" __global__ void gpups_topk_sample(const float* a, long long n, long long m, float* sample) {
+    GPUPS_GRID_STRIDE(j, m) { sample[j] = fabsf(a[gpups::topk_sample_index(j, n, m)]); }
+}
+
+/** block_counts[b] = the number of elements of block b's range that top-k selects at this threshold. */
+extern "C" __global__ void gpups_topk_count(const float* a, long long n, float threshold, long long tiles_per_block,
+                                            unsigned int* block_counts) {
+    const long long begin = (long long) blockIdx.x * tiles_per_block * blockDim.x;
+    const long long end = begin + tiles_per_block * blockDim.x < n ? begin + tiles_per_block * blockDim.x : n;
+    unsigned int count = 0;
+    for (long long i = begin + threadIdx.x; i < end; i += blockDim.x) {
+        count += gpups::topk_selected(fabsf(a[i]), threshold) ? 1u : 0u;
+    }
+    count = block_sum(count);
+    if (threadIdx.x == 0) {
+        block_counts[blockIdx.x] = count;
+    }
+}
+
+/**
+ * Writes the first `limit` selected elements (in index order) to out = u32 limit | u32 0 | limit x u32 index |
+ * limit x f32 value, and clears them from a. block_counts are gpups_topk_count's at the same threshold and shape;
+ * block b starts at the sum of those before it.
+ */
+extern "C" __global__ void gpups_topk_compact(float* a, long long n, float threshold, long long tiles_per_block,
+                                              const unsigned int* block_counts, unsigned int limit,
+                                              unsigned char* out) {
+    __shared__ unsigned int warp_counts[32];
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+        unsigned int* header = reinterpret_cast<unsigned int*>(out);
+        header[0] = limit;
+        header[1] = 0u;
+    }
+    unsigned int* indices = reinterpret_cast<unsigned int*>(out + GPUPS_SPARSE_HEADER);
+    float* values = reinterpret_cast<float*>(out + GPUPS_SPARSE_HEADER + 4 * (long long) limit);
+    unsigned int before = 0;
+    for (unsigned int b = threadIdx.x; b < blockIdx.x; b += blockDim.x) {
+        before += block_counts[b];
+    }
+    unsigned long long base = block_sum(before);
+    const long long begin = (long long) blockIdx.x * tiles_per_block * blockDim.x;
+    const long long end = begin + tiles_per_block * blockDim.x < n ? begin + tiles_per_block * blockDim.x : n;
+    const unsigned int lane = threadIdx.x % 32;
+    const unsigned int warp = threadIdx.x / 32;
+    // Every thread runs every tile (the trip count is the block's), so the ballots see full warps.
+    for (long long tile = begin; tile < end && base < limit; tile += blockDim.x) {
+        const long long i = tile + threadIdx.x;
+        const float value = i < end ? a[i] : 0.0f;
+        const bool selected = i < end && gpups::topk_selected(fabsf(value), threshold);
+        const unsigned int ballot = __ballot_sync(GPUPS_FULL_WARP, selected);
+        if (lane == 0) {
+            warp_counts[warp] = __popc(ballot);
+        }
+        __syncthreads();
+        unsigned int in_tile = 0;
+        unsigned int tile_total = 0;
+        for (unsigned int w = 0; w < blockDim.x / 32; ++w) {
+            in_tile += w < warp ? warp_counts[w] : 0u;
+            tile_total += warp_counts[w];
+        }
+        const unsigned long long position = base + in_tile + __popc(ballot & ((1u << lane) - 1u));
+        if (selected && position < limit) {
+            indices[position] = (unsigned int) i;
+            values[position] = value;
+            a[i] = 0.0f;
+        }
+        base += tile_total;
+        __syncthreads();  // warp_counts is rewritten by the next tile
+    }
 }
 
 // ---- worker math ----------------------------------------------------------------------------

@@ -20,6 +20,17 @@ namespace gpups {
 /** Elements per scale of the int8 and sign codecs (io.gpups.core.codec.Codec.BLOCK). */
 #define GPUPS_CODEC_BLOCK 256
 
+/** Codec ids: the codec byte of a PUSH header (io.gpups.core.codec.Codec.Kind.id). */
+enum CodecId {
+    CODEC_ID_NONE = 0,
+    CODEC_ID_FP16 = 1,
+    CODEC_ID_BF16 = 2,
+    CODEC_ID_INT8 = 3,
+    CODEC_ID_TOPK = 4,
+    CODEC_ID_RANDOMK = 5,
+    CODEC_ID_SIGN = 6
+};
+
 GPUPS_HD unsigned int float_bits(float f) {
     unsigned int u;
     memcpy(&u, &f, sizeof u);
@@ -126,7 +137,39 @@ GPUPS_HD float sign_decode(unsigned int word, int bit, float scale) {
     return ((word >> bit) & 1u) ? -scale : scale;
 }
 
+/** The sign bit of a: set for negative values (-0 and NaN send +scale). */
+GPUPS_HD unsigned int sign_bit(float a) {
+    return a < 0.0f ? 1u : 0u;
+}
+
+/** The block's scale: the mean magnitude of its count elements, from their sum. */
+GPUPS_HD float sign_scale(float sum_of_magnitudes, long long count) {
+    return sum_of_magnitudes / (float) count;
+}
+
+// ---- top-k: sampled threshold (DGC) -----------------------------------------------------------------
+
+/** Element of a chunk of n whose magnitude is sample j of m (m <= n): evenly strided, first at 0. */
+GPUPS_HD long long topk_sample_index(long long j, long long n, long long m) {
+    return j * n / m;
+}
+
+/** Whether top-k sends an element of this magnitude: at or above the threshold, and not zero. */
+GPUPS_HD bool topk_selected(float magnitude, float threshold) {
+    return magnitude >= threshold && magnitude > 0.0f;
+}
+
 // ---- decoders: element i's gradient, read from a payload --------------------------------------------
+
+/** none payload: n x f32. */
+struct F32Payload {
+    const unsigned char* bytes;
+    GPUPS_HD float operator[](long long i) const {
+        float v;
+        memcpy(&v, bytes + 4 * i, sizeof v);
+        return v;
+    }
+};
 
 struct Fp16Payload {
     const unsigned char* bytes;
@@ -174,6 +217,41 @@ struct SignPayload {
 GPUPS_HD long long randomk_index(long long j, long long start, long long stride, long long n) {
     return (start + j * stride) % n;
 }
+
+/** Offset of a sparse payload's entries: after u32 k and u32 0 (io.gpups.core.codec.CodecPayloads.SPARSE_HEADER). */
+#define GPUPS_SPARSE_HEADER 8
+
+/** topk payload: u32 k | u32 0 | k x u32 index | k x f32 value; entry j is (index(j), value(j)). */
+struct TopkPayload {
+    const unsigned char* bytes;
+    long long k;
+    GPUPS_HD long long index(long long j) const {
+        unsigned int index;
+        memcpy(&index, bytes + GPUPS_SPARSE_HEADER + 4 * j, sizeof index);
+        return (long long) index;
+    }
+    GPUPS_HD float value(long long j) const {
+        float v;
+        memcpy(&v, bytes + GPUPS_SPARSE_HEADER + 4 * k + 4 * j, sizeof v);
+        return v;
+    }
+};
+
+/** randomk payload: u32 k | u32 0 | k x f32 value; the indices come from the shared seed's start and stride. */
+struct RandomkPayload {
+    const unsigned char* bytes;
+    long long start;
+    long long stride;
+    long long n;
+    GPUPS_HD long long index(long long j) const {
+        return randomk_index(j, start, stride, n);
+    }
+    GPUPS_HD float value(long long j) const {
+        float v;
+        memcpy(&v, bytes + GPUPS_SPARSE_HEADER + 4 * j, sizeof v);
+        return v;
+    }
+};
 
 }  // namespace gpups
 

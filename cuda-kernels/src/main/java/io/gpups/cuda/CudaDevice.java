@@ -1,8 +1,12 @@
 package io.gpups.cuda;
 
+import io.gpups.core.codec.Codec;
+import io.gpups.core.codec.CodecPayloads;
+import io.gpups.core.codec.RandomKSelection;
 import io.gpups.core.device.Device;
 import io.gpups.core.device.DeviceBuffer;
 import io.gpups.core.device.DeviceOutOfMemoryException;
+import io.gpups.core.optim.KernelParameters;
 import io.gpups.core.optim.OptimizerSpec;
 
 import jcuda.NativePointerObject;
@@ -23,6 +27,8 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
@@ -62,6 +68,11 @@ import static jcuda.jcublas.JCublas2.cublasSgemm;
  *       step upload the payload into a device scratch buffer (grown as needed, kept) and run the device kernel.</li>
  *   <li><b>Out of memory.</b> A failed {@code cuMemAlloc}, pinned allocation or cuBLAS workspace allocation is a
  *       {@link DeviceOutOfMemoryException} naming the size and the free memory; the device stays usable.</li>
+ *   <li><b>Codecs.</b> A received payload is uploaded as it is (pinned staging, then one DMA) and decoded by the
+ *       kernel that consumes it: decode-accumulate, or the optimizer step itself. An encode runs on the device into a
+ *       scratch buffer and copies the payload's bytes back into the caller's host buffer; the error-feedback residual
+ *       never leaves the device. Top-k moves two small things to the host: a sample of at most {@value #TOPK_SAMPLE}
+ *       magnitudes, from which the threshold is picked exactly as the CPU device picks it, and one count per block.</li>
  *   <li><b>GEMM.</b> cuBLAS in its default math mode (full fp32, no TF32), so results match the CPU device's
  *       OpenBLAS within fp32 rounding.</li>
  * </ul>
@@ -80,8 +91,14 @@ public final class CudaDevice implements Device {
     private final LaunchConfig.DeviceShape shape;
     private final Set<CudaBuffer> liveBuffers = ConcurrentHashMap.newKeySet();
     private final AtomicLong nextBufferId = new AtomicLong();
-    /** Device copy of a host gradient; grown on demand. */
+    /** Device copy of a host gradient or codec payload; grown on demand. */
     private CudaBuffer hostGradientScratch;
+    /** An encoded payload before it is copied to the host; grown on demand. */
+    private CudaBuffer encodeScratch;
+    /** Top-k's sample of magnitudes, then its per-block counts; grown on demand. */
+    private CudaBuffer topkScratch;
+    /** All zeros between calls: a sparse decode-and-apply stores its entries here, steps, and clears them again. */
+    private CudaBuffer sparseGradientScratch;
     /** Per-row losses of softmaxCrossEntropy; grown on demand. */
     private CudaBuffer rowLossScratch;
     /** The 32-bit counter of countCorrect. */
@@ -301,61 +318,27 @@ public final class CudaDevice implements Device {
     }
 
     /**
-     * Launches the optimizer kernel. Its last argument is the kernel's parameter struct ({@code gpups/optimizers.cuh}):
-     * only float fields, passed by value as a float array in declaration order.
+     * Launches the optimizer kernel over a gradient in device memory. Its last argument is the kernel's parameter struct
+     * ({@code gpups/optimizers.cuh}): only float fields, passed by value as a float array in declaration order.
      */
     private void apply(OptimizerSpec spec, DeviceBuffer param, CudaBuffer grad, DeviceBuffer[] slots, int count,
                        long step, float gradScale) {
-        CudaBuffer p = range("param", param, 0, count);
-        CudaBuffer[] s = new CudaBuffer[slots.length];
-        for (int i = 0; i < slots.length; i++) {
-            s[i] = range("slot " + i, slots[i], 0, count);
-        }
-        long n = count;
-        switch (spec.kind()) {
-            case SGD -> {
-                OptimizerSpec.Sgd o = (OptimizerSpec.Sgd) spec;
-                launch(KernelNames.SGD, n, ptr(p), ptr(grad), arg(n),
-                        struct(o.lr(), o.weightDecay(), gradScale));
-            }
-            case MOMENTUM -> {
-                OptimizerSpec.Momentum o = (OptimizerSpec.Momentum) spec;
-                launch(KernelNames.MOMENTUM, n, ptr(p), ptr(s[0]), ptr(grad), arg(n),
-                        struct(o.lr(), o.momentum(), o.weightDecay(), gradScale));
-            }
-            case NESTEROV -> {
-                OptimizerSpec.Nesterov o = (OptimizerSpec.Nesterov) spec;
-                launch(KernelNames.NESTEROV, n, ptr(p), ptr(s[0]), ptr(grad), arg(n),
-                        struct(o.lr(), o.momentum(), o.weightDecay(), gradScale));
-            }
-            case ADAGRAD -> {
-                OptimizerSpec.Adagrad o = (OptimizerSpec.Adagrad) spec;
-                launch(KernelNames.ADAGRAD, n, ptr(p), ptr(s[0]), ptr(grad), arg(n),
-                        struct(o.lr(), o.eps(), o.weightDecay(), gradScale));
-            }
-            case ADAM -> {
-                OptimizerSpec.Adam o = (OptimizerSpec.Adam) spec;
-                launch(KernelNames.ADAM, n, ptr(p), ptr(s[0]), ptr(s[1]), ptr(grad), arg(n),
-                        struct(o.lr(), o.beta1(), o.beta2(), o.eps(), o.weightDecay(),
-                                biasCorrection(o.beta1(), step), biasCorrection(o.beta2(), step), gradScale));
-            }
-            case ADAMW -> {
-                OptimizerSpec.AdamW o = (OptimizerSpec.AdamW) spec;
-                launch(KernelNames.ADAMW, n, ptr(p), ptr(s[0]), ptr(s[1]), ptr(grad), arg(n),
-                        struct(o.lr(), o.beta1(), o.beta2(), o.eps(), o.weightDecay(),
-                                biasCorrection(o.beta1(), step), biasCorrection(o.beta2(), step), gradScale));
-            }
-            default -> throw new IllegalArgumentException("unsupported optimizer " + spec.kind());
-        }
+        List<NativePointerObject> args = optimizerState(spec, param, slots, count);
+        args.add(ptr(grad));
+        args.add(arg((long) count));
+        args.add(struct(KernelParameters.of(spec, step, gradScale)));
+        launch(KernelNames.optimizer(spec.kind()), count, args.toArray(NativePointerObject[]::new));
     }
 
-    /**
-     * {@code 1 - beta^step} in double, rounded to float: the host half of the Adam bias correction
-     * ({@code optimizers.cuh}, "Numerics"). It must stay the CPU device's {@code CpuDevice.biasCorrection}; the
-     * parity test compares the two devices' Adam results.
-     */
-    static float biasCorrection(float beta, long step) {
-        return (float) (1.0 - Math.pow(beta, step));
+    /** The leading arguments of every optimizer kernel: the parameters, then the spec's state slots in order. */
+    private List<NativePointerObject> optimizerState(OptimizerSpec spec, DeviceBuffer param, DeviceBuffer[] slots,
+                                                     int count) {
+        List<NativePointerObject> args = new ArrayList<>(8);
+        args.add(ptr(range("param", param, 0, count)));
+        for (int i = 0; i < spec.slots(); i++) {
+            args.add(ptr(range("slot " + i, slots[i], 0, count)));
+        }
+        return args;
     }
 
     private void checkOptimizer(OptimizerSpec spec, DeviceBuffer[] slots, long step) {
@@ -390,6 +373,240 @@ public final class CudaDevice implements Device {
             current.close();
         }
         return allocate(size);
+    }
+
+    // ---- gradient codecs -------------------------------------------------------------------------------
+
+    /**
+     * Magnitudes top-k samples to estimate its threshold; must stay {@code encode_topk}'s sample size in
+     * {@code native/src/main/cpp/gpups_cpu.h}, so that both devices pick the same threshold.
+     */
+    static final int TOPK_SAMPLE = 8192;
+    /** Attempts top-k makes at a threshold whose count lands within [0.8 target, capacity] (as gpups_cpu.h). */
+    private static final int TOPK_ATTEMPTS = 4;
+    /** Threads per block of the top-k count and compaction kernels: one tile of elements per block iteration. */
+    private static final int TOPK_TILE = 256;
+    /** gpups_sparse_scatter's modes (gpups_kernels.cu, ScatterMode). */
+    private static final int SCATTER_ADD = 0;
+    private static final int SCATTER_STORE = 1;
+    private static final int SCATTER_CLEAR = 2;
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>The payload is built in device memory and copied into {@code out} before this returns; the bytes are the CPU
+     * device's for none, fp16, bf16, int8 and randomk, and for top-k too (the same sample, the same threshold, the
+     * same first survivors in index order). sign's scales are a tree sum here and a sequential sum on the CPU, so
+     * they may differ in the last bits; its sign words do not.
+     */
+    @Override
+    public int encode(Codec codec, DeviceBuffer source, DeviceBuffer residual, long offset, int count, long seed,
+                      ByteBuffer out) {
+        if (codec == null) {
+            throw new IllegalArgumentException("codec is null");
+        }
+        CudaBuffer g = range("source", source, offset, count);
+        CudaBuffer r = codec.errorFeedback() ? range("residual", residual, offset, count) : null;
+        if (count == 0) {
+            return 0;
+        }
+        checkWritable(out, "out", codec.maxPayloadBytes(count));
+        Pointer gp = Pointer.to(g.at(offset));
+        Pointer rp = r == null ? null : Pointer.to(r.at(offset));
+        long n = count;
+        if (codec.kind() == Codec.Kind.NONE) {
+            staging.download(g.at(offset), 4 * n, out);
+            return 4 * count;
+        }
+        encodeScratch = scratch(encodeScratch, (codec.maxPayloadBytes(count) + 3L) / 4);
+        Pointer payload = ptr(encodeScratch);
+        int bytes = switch (codec.kind()) {
+            case FP16, BF16 -> {
+                launch(codec.kind() == Codec.Kind.FP16 ? KernelNames.ENCODE_FP16 : KernelNames.ENCODE_BF16, n,
+                        gp, arg(n), payload);
+                yield 2 * count;
+            }
+            case INT8, SIGN -> {
+                launch(codec.kind() == Codec.Kind.INT8 ? KernelNames.ENCODE_INT8 : KernelNames.ENCODE_SIGN,
+                        LaunchConfig.forBlocks(Codec.blocks(count), Codec.BLOCK, shape), gp, rp, arg(n), payload);
+                yield codec.maxPayloadBytes(count);
+            }
+            case RANDOMK -> {
+                int k = codec.targetK(count);
+                RandomKSelection selection = RandomKSelection.of(seed, count, k);
+                launch(KernelNames.ACCUMULATE, n, rp, gp, arg(n));
+                launch(KernelNames.ENCODE_RANDOMK, k, rp, arg(n), arg((long) k), arg(selection.start()),
+                        arg(selection.stride()), payload);
+                yield CodecPayloads.SPARSE_HEADER + 4 * k;
+            }
+            case TOPK -> CodecPayloads.SPARSE_HEADER + 8 * encodeTopk(codec, gp, rp, count, payload);
+            case NONE -> throw new AssertionError("handled above");
+        };
+        staging.download(encodeScratch.at(0), bytes, out);
+        return bytes;
+    }
+
+    /**
+     * Top-k into the encode scratch; returns k. The steps and numbers are gpups_cpu.h's {@code encode_topk}: a = r + g,
+     * a strided sample of |a|, the threshold at the sample's quantile for the wanted fraction (a sorted copy here,
+     * nth_element there: the same order statistic), a count on the device, up to {@value #TOPK_ATTEMPTS} attempts
+     * rescaling the fraction by target / count, then the first min(count, capacity) survivors in index order.
+     */
+    private int encodeTopk(Codec codec, Pointer g, Pointer r, int count, Pointer payload) {
+        long n = count;
+        int target = codec.targetK(count);
+        int capacity = codec.topkCapacity(count);
+        int m = Math.min(count, TOPK_SAMPLE);
+        // Block b of the count and compaction owns tiles [b * tilesPerBlock, (b + 1) * tilesPerBlock) of the chunk.
+        long tiles = (n + TOPK_TILE - 1) / TOPK_TILE;
+        long tilesPerBlock = (tiles + LaunchConfig.residentBlocks(TOPK_TILE, shape) - 1)
+                / LaunchConfig.residentBlocks(TOPK_TILE, shape);
+        int grid = (int) ((tiles + tilesPerBlock - 1) / tilesPerBlock);
+        LaunchConfig config = LaunchConfig.forBlocks(grid, TOPK_TILE, shape);
+        topkScratch = scratch(topkScratch, (long) m + grid);
+        Pointer sample = ptr(topkScratch);
+        Pointer blockCounts = Pointer.to(topkScratch.at(m));
+
+        launch(KernelNames.ACCUMULATE, n, r, g, arg(n));
+        launch(KernelNames.TOPK_SAMPLE, m, r, arg(n), arg((long) m), sample);
+        float[] sorted = new float[m];
+        staging.download(topkScratch.at(0), sorted, 0, m);
+        Arrays.sort(sorted);
+
+        ByteBuffer counts = ByteBuffer.allocate(4 * grid).order(ByteOrder.LITTLE_ENDIAN);
+        double fraction = (double) target / n;
+        float threshold = 0f;
+        long selected = 0;
+        for (int attempt = 0; attempt < TOPK_ATTEMPTS; attempt++) {
+            long rank = m - (long) Math.ceil(fraction * m);
+            threshold = sorted[(int) Math.max(0, Math.min(m - 1, rank))];
+            launch(KernelNames.TOPK_COUNT, config, r, arg(n), arg(threshold), arg(tilesPerBlock), blockCounts);
+            staging.download(topkScratch.at(m), 4L * grid, counts);
+            selected = 0;
+            for (int b = 0; b < grid; b++) {
+                selected += Integer.toUnsignedLong(counts.getInt(4 * b));
+            }
+            if (selected >= (long) (0.8 * target) && selected <= capacity) {
+                break;
+            }
+            fraction = Math.min(1.0, fraction * target / Math.max(selected, 1));
+        }
+        int k = (int) Math.min(selected, capacity);
+        launch(KernelNames.TOPK_COMPACT, config, r, arg(n), arg(threshold), arg(tilesPerBlock), blockCounts, arg(k),
+                payload);
+        return k;
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>The payload's bytes must cover what its codec reads for {@code count} elements (an
+     * {@link IllegalArgumentException} otherwise); an out-of-range top-k index is skipped by the kernel, never
+     * written.
+     */
+    @Override
+    public void decodeAccumulate(Codec.Kind codec, ByteBuffer payload, int count, long seed, DeviceBuffer acc) {
+        CudaBuffer a = range("acc", acc, 0, count);
+        if (count == 0) {
+            return;
+        }
+        int k = checkPayload(codec, payload, count);
+        CudaBuffer p = stagePayload(payload);
+        long n = count;
+        if (codec.sparse()) {
+            RandomKSelection selection = selection(codec, count, k, seed);
+            launch(KernelNames.SPARSE_SCATTER, k, ptr(a), ptr(p), arg(n), arg(codec.id), arg((long) k),
+                    arg(selection.start()), arg(selection.stride()), arg(SCATTER_ADD));
+        } else {
+            launch(KernelNames.DECODE_ACCUMULATE, n, ptr(a), ptr(p), arg(n), arg(codec.id));
+        }
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>A dense codec is decoded inside the optimizer kernel. A sparse one is stored into a zeroed scratch, the plain
+     * optimizer kernel steps every element (Adam's moments decay where the gradient is 0), and the entries are
+     * cleared again: three launches, as the CPU device's three loops.
+     */
+    @Override
+    public void decodeApplyOptimizer(Codec.Kind codec, ByteBuffer payload, int count, long seed, OptimizerSpec spec,
+                                     DeviceBuffer param, DeviceBuffer[] slots, long step, float gradScale) {
+        checkOptimizer(spec, slots, step);
+        List<NativePointerObject> args = optimizerState(spec, param, slots, count);
+        if (count == 0) {
+            return;
+        }
+        int k = checkPayload(codec, payload, count);
+        CudaBuffer p = stagePayload(payload);
+        long n = count;
+        if (codec.sparse()) {
+            sparseGradientScratch = scratch(sparseGradientScratch, count);
+            RandomKSelection selection = selection(codec, count, k, seed);
+            NativePointerObject[] scatter = {ptr(sparseGradientScratch), ptr(p), arg(n), arg(codec.id), arg((long) k),
+                    arg(selection.start()), arg(selection.stride()), arg(SCATTER_STORE)};
+            launch(KernelNames.SPARSE_SCATTER, k, scatter);
+            apply(spec, param, sparseGradientScratch, slots, count, step, gradScale);
+            scatter[scatter.length - 1] = arg(SCATTER_CLEAR);
+            launch(KernelNames.SPARSE_SCATTER, k, scatter);
+        } else {
+            args.add(ptr(p));
+            args.add(arg(n));
+            args.add(arg(codec.id));
+            args.add(struct(KernelParameters.of(spec, step, gradScale)));
+            launch(KernelNames.decodeOptimizer(spec.kind()), n, args.toArray(NativePointerObject[]::new));
+        }
+    }
+
+    /**
+     * Checks that the payload holds what its codec reads for {@code count} elements, so no kernel reads past it;
+     * returns a sparse payload's k (0 for dense codecs). The full check (exact length, top-k indices ascending and in
+     * range) is {@link CodecPayloads#check}'s, done before a payload reaches a device.
+     */
+    private static int checkPayload(Codec.Kind codec, ByteBuffer payload, int count) {
+        if (codec == null) {
+            throw new IllegalArgumentException("codec is null");
+        }
+        if (payload == null) {
+            throw new IllegalArgumentException("payload buffer is null");
+        }
+        int bytes = payload.remaining();
+        long k = 0;
+        long needed = switch (codec) {
+            case NONE -> 4L * count;
+            case FP16, BF16 -> 2L * count;
+            case INT8 -> 4L * Codec.blocks(count) + count;
+            case SIGN -> 4L * Codec.blocks(count) + 4L * Codec.words(count);
+            case TOPK, RANDOMK -> {
+                if (bytes < CodecPayloads.SPARSE_HEADER) {
+                    yield CodecPayloads.SPARSE_HEADER;
+                }
+                k = Integer.toUnsignedLong(payload.duplicate().order(ByteOrder.LITTLE_ENDIAN).getInt(payload.position()));
+                if (k > count || (codec == Codec.Kind.RANDOMK && k == 0)) {
+                    throw new IllegalArgumentException(codec.cliName + " payload k " + k + " out of range "
+                            + (codec == Codec.Kind.RANDOMK ? 1 : 0) + ".." + count);
+                }
+                yield CodecPayloads.SPARSE_HEADER + (codec == Codec.Kind.TOPK ? 8 : 4) * k;
+            }
+        };
+        if (bytes < needed) {
+            throw new IllegalArgumentException(codec.cliName + " payload for " + count + " elements needs " + needed
+                    + " bytes, got " + bytes);
+        }
+        return (int) k;
+    }
+
+    /** randomk's index selection for k entries; a placeholder (unused by the kernel) for top-k. */
+    private static RandomKSelection selection(Codec.Kind codec, int count, int k, long seed) {
+        return codec == Codec.Kind.RANDOMK ? RandomKSelection.of(seed, count, k) : new RandomKSelection(count, k, 0, 1);
+    }
+
+    /** The payload's remaining bytes copied to the start of the host-gradient scratch (256-byte aligned). */
+    private CudaBuffer stagePayload(ByteBuffer payload) {
+        long bytes = payload.remaining();
+        hostGradientScratch = scratch(hostGradientScratch, (bytes + 3) / 4);
+        staging.upload(payload, hostGradientScratch.at(0), bytes);
+        return hostGradientScratch;
     }
 
     // ---- worker math --------------------------------------------------------------------------------
@@ -561,6 +778,13 @@ public final class CudaDevice implements Device {
                 Pointer.to(args), null), "cuLaunchKernel(" + kernel + ", " + elements + " items)");
     }
 
+    /** Queues kernel {@code kernel} with an explicit shape (kernels that need a fixed block size). */
+    private void launch(String kernel, LaunchConfig config, NativePointerObject... args) {
+        CUfunction f = kernels.function(kernel);
+        CudaErrors.check(cuLaunchKernel(f, config.blocks(), 1, 1, config.threadsPerBlock(), 1, 1, 0, stream,
+                Pointer.to(args), null), "cuLaunchKernel(" + kernel + ", " + config + ")");
+    }
+
     private static Pointer ptr(CudaBuffer buffer) {
         return Pointer.to(buffer.at(0));
     }
@@ -624,6 +848,20 @@ public final class CudaDevice implements Device {
                     + " bytes) exceeds the " + buffer.remaining() + " bytes remaining in the buffer");
         }
         return bytes;
+    }
+
+    /** A host buffer that can take {@code bytes} bytes at its position. */
+    private static void checkWritable(ByteBuffer buffer, String role, long bytes) {
+        if (buffer == null) {
+            throw new IllegalArgumentException(role + " buffer is null");
+        }
+        if (bytes > buffer.remaining()) {
+            throw new IllegalArgumentException(role + ": " + bytes + " bytes needed, the buffer has "
+                    + buffer.remaining() + " remaining");
+        }
+        if (buffer.isReadOnly()) {
+            throw new IllegalArgumentException(role + " is a read-only buffer");
+        }
     }
 
     private static void checkArrayRange(String role, float[] array, int offset, int count) {

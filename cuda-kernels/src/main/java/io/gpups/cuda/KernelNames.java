@@ -1,5 +1,7 @@
 package io.gpups.cuda;
 
+import io.gpups.core.optim.OptimizerSpec;
+
 import java.util.List;
 
 /**
@@ -35,10 +37,64 @@ public final class KernelNames {
     /** Atomically adds the number of correct rows to a 32-bit unsigned counter. */
     public static final String COUNT_CORRECT = "gpups_count_correct";
 
+
+    // ---- gradient codecs: decoding on the shard -----------------------------------------------------
+    /** {@code acc += decode(payload)} for a dense codec, chosen by its id (an int argument). */
+    public static final String DECODE_ACCUMULATE = "gpups_decode_accumulate";
+    /** A sparse payload's entries added to, stored into or cleared from a buffer (mode argument, see the source). */
+    public static final String SPARSE_SCATTER = "gpups_sparse_scatter";
+    /** Fused decode-and-apply, one kernel per optimizer; the dense codec is an int argument. */
+    public static final String DECODE_SGD = "gpups_decode_sgd";
+    public static final String DECODE_MOMENTUM = "gpups_decode_momentum";
+    public static final String DECODE_NESTEROV = "gpups_decode_nesterov";
+    public static final String DECODE_ADAGRAD = "gpups_decode_adagrad";
+    public static final String DECODE_ADAM = "gpups_decode_adam";
+    public static final String DECODE_ADAMW = "gpups_decode_adamw";
+
+    // ---- gradient codecs: encoding on the worker --------------------------------------------------------
+    public static final String ENCODE_FP16 = "gpups_encode_fp16";
+    public static final String ENCODE_BF16 = "gpups_encode_bf16";
+    /** One block of {@link io.gpups.core.codec.Codec#BLOCK} threads per codec block (grid-stride over them). */
+    public static final String ENCODE_INT8 = "gpups_encode_int8";
+    /** Launched as {@link #ENCODE_INT8}. */
+    public static final String ENCODE_SIGN = "gpups_encode_sign";
+    public static final String ENCODE_RANDOMK = "gpups_encode_randomk";
+    public static final String TOPK_SAMPLE = "gpups_topk_sample";
+    public static final String TOPK_COUNT = "gpups_topk_count";
+    public static final String TOPK_COMPACT = "gpups_topk_compact";
+
     /** Every kernel, in source order. */
     public static final List<String> ALL = List.of(
             FILL, ACCUMULATE, SCALE, SGD, MOMENTUM, NESTEROV, ADAGRAD, ADAM, ADAMW,
+            DECODE_ACCUMULATE, SPARSE_SCATTER,
+            DECODE_SGD, DECODE_MOMENTUM, DECODE_NESTEROV, DECODE_ADAGRAD, DECODE_ADAM, DECODE_ADAMW,
+            ENCODE_FP16, ENCODE_BF16, ENCODE_INT8, ENCODE_SIGN, ENCODE_RANDOMK,
+            TOPK_SAMPLE, TOPK_COUNT, TOPK_COMPACT,
             RELU, RELU_BACKWARD, ADD_BIAS, COLUMN_SUMS, SOFTMAX_XENT, COUNT_CORRECT);
+
+    /** The optimizer kernel reading the gradient from device memory. */
+    static String optimizer(OptimizerSpec.OptimizerKind kind) {
+        return switch (kind) {
+            case SGD -> SGD;
+            case MOMENTUM -> MOMENTUM;
+            case NESTEROV -> NESTEROV;
+            case ADAGRAD -> ADAGRAD;
+            case ADAM -> ADAM;
+            case ADAMW -> ADAMW;
+        };
+    }
+
+    /** The optimizer kernel decoding the gradient from a dense codec payload. */
+    static String decodeOptimizer(OptimizerSpec.OptimizerKind kind) {
+        return switch (kind) {
+            case SGD -> DECODE_SGD;
+            case MOMENTUM -> DECODE_MOMENTUM;
+            case NESTEROV -> DECODE_NESTEROV;
+            case ADAGRAD -> DECODE_ADAGRAD;
+            case ADAM -> DECODE_ADAM;
+            case ADAMW -> DECODE_ADAMW;
+        };
+    }
 
     private KernelNames() {
     }

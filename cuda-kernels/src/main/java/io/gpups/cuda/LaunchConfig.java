@@ -30,6 +30,25 @@ record LaunchConfig(int blocks, int threadsPerBlock) {
     }
 
     /**
+     * A launch whose blocks must have exactly {@code threadsPerBlock} threads (a kernel that maps thread t to element t
+     * of a block of work, e.g. a codec block) over {@code workBlocks} such blocks: at most one resident wave, each
+     * block striding over the work blocks.
+     */
+    static LaunchConfig forBlocks(long workBlocks, int threadsPerBlock, DeviceShape device) {
+        if (threadsPerBlock > device.maxThreadsPerBlock()) {
+            throw new IllegalArgumentException("kernel needs " + threadsPerBlock + " threads per block, the device allows "
+                    + device.maxThreadsPerBlock());
+        }
+        return new LaunchConfig((int) Math.max(1, Math.min(workBlocks, residentBlocks(threadsPerBlock, device))),
+                threadsPerBlock);
+    }
+
+    /** Blocks of {@code threadsPerBlock} threads the device keeps resident at once (by thread count). */
+    static long residentBlocks(int threadsPerBlock, DeviceShape device) {
+        return (long) device.multiprocessors() * Math.max(1, device.maxThreadsPerMultiprocessor() / threadsPerBlock);
+    }
+
+    /**
      * The properties a launch shape is computed from, read once per device from {@code cuDeviceGetAttribute}.
      *
      * @param multiprocessors             {@code CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT}

@@ -1,5 +1,7 @@
 package io.gpups.cuda;
 
+import io.gpups.core.codec.Codec;
+import io.gpups.core.codec.RandomKSelection;
 import io.gpups.core.device.Device;
 import io.gpups.core.device.DeviceBuffer;
 import io.gpups.core.optim.OptimizerSpec;
@@ -12,17 +14,22 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.function.Function;
 import java.util.stream.Stream;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * CUDA against CPU on the same random inputs, for every op of {@link Device}. Each test is skipped with the reason
+ * CUDA against CPU on the same random inputs, for every op of {@link Device} (the codecs' tolerances are stated at
+ * their section). Each test is skipped with the reason
  * where CUDA is unavailable.
  *
  * <p>Tolerances, stated per op (both devices run the same header functions, so differences come only from the
@@ -166,6 +173,182 @@ class CudaCpuParityTest {
         assertParity(param, OPT_ABS, OPT_REL, spec + " param");
         for (int s = 0; s < slots.size(); s++) {
             assertParity(slots.get(s), OPT_ABS, OPT_REL, spec + " slot " + s);
+        }
+    }
+
+    // ---- gradient codecs -------------------------------------------------------------------------
+    //
+    // Encode, stated per codec (same values, same starting residual on both devices, one step):
+    //   none, fp16, bf16, randomk: payload and residual bit for bit (copies, bit operations, one addition);
+    //   int8: payload bit for bit: absmax is a max, so the scale does not depend on the reduction order, and
+    //         a / scale and rint are IEEE on both. The residual a - q*scale is one fused multiply-add on the GPU and
+    //         two roundings on the CPU: within 2 ulp of |a|;
+    //   sign: sign words bit for bit; each scale is a float sum of up to 256 magnitudes, a tree on the GPU and a
+    //         sequence on the CPU: within 256 x 2^-24 of the scale (the error bound of either sum). The residual
+    //         a -/+ scale moves with its block's scale difference, plus 2 ulp;
+    //   topk: payload and residual bit for bit: the same sample, the same order statistic as the threshold, exact
+    //         counts, and the same first survivors in index order (also when more than the capacity survive).
+    // Decode (payloads from the CPU encoder): decode-accumulate bit for bit except int8 (acc + q*scale contracts
+    // to a fused multiply-add: OPT tolerance); decode-and-apply within the optimizer tolerance after two steps.
+
+    static Stream<Arguments> encodeCases() {
+        List<Arguments> cases = new ArrayList<>();
+        for (Codec codec : DeviceContractTest.CODECS) {
+            for (int n : new int[] {1, 257, 100_003, 1_048_583}) {
+                cases.add(Arguments.of(codec, n));
+            }
+        }
+        cases.add(Arguments.of(Codec.topk(0.01f), 1_048_576));
+        return cases.stream();
+    }
+
+    /** One encode on a device: [0] payload bytes, then the residual after. */
+    private record Encoded(byte[] payload, float[] residual) {
+    }
+
+    private Encoded encode(Device device, Codec codec, float[] values, float[] residual, long seed) {
+        int n = values.length;
+        DeviceBuffer g = device.allocate(n);
+        DeviceBuffer r = device.allocate(n);
+        buffers.add(g);
+        buffers.add(r);
+        device.upload(values, 0, g, 0, n);
+        device.upload(residual, 0, r, 0, n);
+        ByteBuffer out = ByteBuffer.allocateDirect(codec.maxPayloadBytes(n)).order(ByteOrder.LITTLE_ENDIAN);
+        int bytes = device.encode(codec, g, r, 0, n, seed, out);
+        byte[] payload = new byte[bytes];
+        out.get(0, payload);
+        return new Encoded(payload, get(device, r));
+    }
+
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("encodeCases")
+    void encodersAgree(Codec codec, int n) {
+        Random random = new Random(n + 13L * codec.kind().id);
+        float[] values = DeviceContractTest.codecValues(random, n);
+        float[] residual = DeviceContractTest.gaussian(random, n, 0.25);
+        long seed = RandomKSelection.seed("t", 1, n, 0);
+        Encoded c = encode(cpu, codec, values, residual, seed);
+        Encoded g = encode(cuda, codec, values, residual, seed);
+        assertEquals(c.payload.length, g.payload.length, codec + ": payload length");
+        switch (codec.kind()) {
+            case NONE, FP16, BF16, RANDOMK, TOPK -> {
+                assertArrayEquals(c.payload, g.payload, codec + ": payload bytes");
+                assertArrayEquals(c.residual, g.residual, codec + ": residual");
+            }
+            case INT8 -> {
+                assertArrayEquals(c.payload, g.payload, codec + ": payload bytes");
+                for (int i = 0; i < n; i++) {
+                    float a = values[i] + residual[i];
+                    assertEquals(c.residual[i], g.residual[i], 2 * Math.ulp(a), "int8 residual " + i + " of a = " + a);
+                }
+            }
+            case SIGN -> {
+                int scaleBytes = 4 * Codec.blocks(n);
+                assertArrayEquals(Arrays.copyOfRange(c.payload, scaleBytes, c.payload.length),
+                        Arrays.copyOfRange(g.payload, scaleBytes, g.payload.length), "sign words");
+                ByteBuffer cs = ByteBuffer.wrap(c.payload).order(ByteOrder.LITTLE_ENDIAN);
+                ByteBuffer gs = ByteBuffer.wrap(g.payload).order(ByteOrder.LITTLE_ENDIAN);
+                for (int b = 0; b < Codec.blocks(n); b++) {
+                    float cpuScale = cs.getFloat(4 * b);
+                    float cudaScale = gs.getFloat(4 * b);
+                    double scaleDiff = Math.abs(cpuScale - cudaScale);
+                    assertTrue(scaleDiff <= 256 * 0x1.0p-24 * cpuScale + Float.MIN_VALUE,
+                            "scale of block " + b + ": cuda " + cudaScale + ", cpu " + cpuScale);
+                    for (int i = b * Codec.BLOCK; i < Math.min(n, (b + 1) * Codec.BLOCK); i++) {
+                        float a = values[i] + residual[i];
+                        double allowed = scaleDiff + 2 * Math.ulp(Math.max(Math.abs(a), cpuScale));
+                        assertEquals(c.residual[i], g.residual[i], allowed, "sign residual " + i);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void topkAgreesWhenMoreThanTheCapacitySurvive() {
+        // Equal magnitudes: every threshold selects all n, so both devices send the first capacity() elements.
+        int n = 50_000;
+        Codec codec = Codec.topk(0.01f);
+        float[] values = new float[n];
+        for (int i = 0; i < n; i++) {
+            values[i] = (i % 3 == 0) ? -1f : 1f;
+        }
+        Encoded c = encode(cpu, codec, values, new float[n], 0);
+        Encoded g = encode(cuda, codec, values, new float[n], 0);
+        assertEquals(8 + 8 * codec.topkCapacity(n), c.payload.length);
+        assertArrayEquals(c.payload, g.payload, "payload bytes");
+        assertArrayEquals(c.residual, g.residual, "residual");
+    }
+
+    static Stream<Arguments> decodeCases() {
+        List<Arguments> cases = new ArrayList<>();
+        for (Codec codec : DeviceContractTest.CODECS) {
+            for (int n : new int[] {1, 1000, 1_048_583}) {
+                cases.add(Arguments.of(codec, n));
+            }
+        }
+        return cases.stream();
+    }
+
+    /** A payload encoded on the CPU, in a heap buffer at an odd position. */
+    private ByteBuffer cpuPayload(Codec codec, float[] values, long seed) {
+        byte[] bytes = encode(cpu, codec, values, new float[values.length], seed).payload;
+        ByteBuffer b = ByteBuffer.allocate(bytes.length + 3).order(ByteOrder.LITTLE_ENDIAN);
+        b.position(3);
+        b.put(bytes);
+        return b.position(3);
+    }
+
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("decodeCases")
+    void decodeAccumulateAgrees(Codec codec, int n) {
+        Random random = new Random(n + 17L * codec.kind().id);
+        long seed = 99;
+        ByteBuffer payload = cpuPayload(codec, DeviceContractTest.gaussian(random, n, 1.0), seed);
+        DeviceBuffer[] acc = both(DeviceContractTest.gaussian(random, n, 1.0));
+        cpu.decodeAccumulate(codec.kind(), payload.duplicate(), n, seed, acc[0]);
+        cuda.decodeAccumulate(codec.kind(), payload.duplicate(), n, seed, acc[1]);
+        if (codec.kind() == Codec.Kind.INT8) {
+            assertParity(acc, OPT_ABS, OPT_REL, codec + " decode-accumulate");
+        } else {
+            exact(acc, codec + " decode-accumulate");
+        }
+    }
+
+    static Stream<Arguments> decodeApplyCases() {
+        List<Arguments> cases = new ArrayList<>();
+        for (Codec codec : DeviceContractTest.CODECS) {
+            DeviceContractTest.optimizers().forEach(spec -> cases.add(Arguments.of(codec, spec)));
+        }
+        return cases.stream();
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("decodeApplyCases")
+    void decodeApplyOptimizerAgreesAfterTwoSteps(Codec codec, OptimizerSpec spec) {
+        int n = 100_003;
+        Random random = new Random(23L * codec.kind().id + spec.kind().id);
+        DeviceBuffer[] param = both(DeviceContractTest.gaussian(random, n, 1.0));
+        List<DeviceBuffer[]> slots = new ArrayList<>();
+        for (int s = 0; s < spec.slots(); s++) {
+            DeviceBuffer[] slot = both(new float[n]);
+            if (spec instanceof OptimizerSpec.Adagrad adagrad) {
+                cpu.fill(slot[0], adagrad.initialAccumulator(), n);
+                cuda.fill(slot[1], adagrad.initialAccumulator(), n);
+            }
+            slots.add(slot);
+        }
+        Function<Integer, DeviceBuffer[]> slotsOf = d -> slots.stream().map(s -> s[d]).toArray(DeviceBuffer[]::new);
+        for (long t = 1; t <= 2; t++) {
+            ByteBuffer payload = cpuPayload(codec, DeviceContractTest.gaussian(random, n, 1.0), t);
+            cpu.decodeApplyOptimizer(codec.kind(), payload.duplicate(), n, t, spec, param[0], slotsOf.apply(0), t, 0.5f);
+            cuda.decodeApplyOptimizer(codec.kind(), payload.duplicate(), n, t, spec, param[1], slotsOf.apply(1), t,
+                    0.5f);
+        }
+        assertParity(param, OPT_ABS, OPT_REL, codec + " " + spec + " param");
+        for (int s = 0; s < slots.size(); s++) {
+            assertParity(slots.get(s), OPT_ABS, OPT_REL, codec + " " + spec + " slot " + s);
         }
     }
 

@@ -1,5 +1,6 @@
 package io.gpups.cuda;
 
+import io.gpups.core.codec.Codec;
 import io.gpups.core.device.DeviceBuffer;
 import io.gpups.core.device.DeviceOutOfMemoryException;
 
@@ -104,6 +105,24 @@ class CudaDeviceTest {
             float[] back = new float[4];
             device.download(again, 0, back, 0, 4);
             assertArrayEquals(new float[] {5f, 5f, 5f, 5f}, back);
+        }
+    }
+
+    @Test
+    void aPayloadShorterThanItsCodecReadsIsRefusedBeforeAnyKernelRuns() {
+        try (DeviceBuffer acc = device.allocate(300)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> device.decodeAccumulate(Codec.Kind.INT8, ByteBuffer.allocate(100), 300, 0, acc));
+            assertTrue(e.getMessage().contains(String.valueOf(4 * 2 + 300)), e.getMessage());
+            ByteBuffer topk = ByteBuffer.allocate(8 + 8 * 5).order(ByteOrder.LITTLE_ENDIAN).putInt(0, 301);
+            e = assertThrows(IllegalArgumentException.class,
+                    () -> device.decodeAccumulate(Codec.Kind.TOPK, topk, 300, 0, acc));
+            assertTrue(e.getMessage().contains("301"), e.getMessage());
+            // The device keeps working.
+            device.fill(acc, 2f, 300);
+            float[] back = new float[300];
+            device.download(acc, 0, back, 0, 300);
+            assertEquals(2f, back[299]);
         }
     }
 }

@@ -1,5 +1,7 @@
 package io.gpups.cuda;
 
+import io.gpups.core.codec.Codec;
+import io.gpups.core.codec.RandomKSelection;
 import io.gpups.core.device.Device;
 import io.gpups.core.device.DeviceBuffer;
 import io.gpups.core.optim.OptimizerSpec;
@@ -342,6 +344,348 @@ abstract class DeviceContractTest {
                 () -> device.scale(buffer, 2f, 9)), "9", "8");
         assertMessageHas(assertThrows(IllegalArgumentException.class,
                 () -> device.fill(buffer, 1f, -1)), "-1");
+    }
+
+    // ---- gradient codecs -----------------------------------------------------------------------
+    //
+    // Each codec against its definition (io.gpups.core.codec.Codec), through the device's own encode and decode:
+    // a = source + residual is formed in float32 here exactly as on the device (one IEEE addition), so the checks
+    // below compare against the same a.
+
+    static final Codec[] CODECS = {Codec.NONE, Codec.FP16, Codec.BF16, Codec.INT8, Codec.SIGN, Codec.topk(0.05f),
+            Codec.randomk(0.1f)};
+
+    static Stream<Codec> codecs() {
+        return Stream.of(CODECS);
+    }
+
+    static Stream<Codec> errorFeedbackCodecs() {
+        return codecs().filter(Codec::errorFeedback);
+    }
+
+    static Stream<Arguments> codecSizes() {
+        List<Arguments> cases = new ArrayList<>();
+        for (Codec codec : CODECS) {
+            // 1; a warp's word short; a block plus one; not a multiple of 32; several sign words and blocks; large.
+            for (int n : new int[] {1, 31, 257, 1000, 70_003}) {
+                cases.add(Arguments.of(codec, n));
+            }
+        }
+        return cases.stream();
+    }
+
+    /** Where the chunk sits inside the source and residual buffers: encode takes an offset. */
+    private static final int CHUNK_OFFSET = 5;
+    /** The payload's position in host buffers: odd, as a Netty frame may put it. */
+    private static final int PAYLOAD_POSITION = 3;
+
+    /** One encode and one decode-accumulate into zeros on this device. */
+    private final class CodecRun {
+        final float[] a;
+        final float[] residualIn;
+        final ByteBuffer payload;
+        final float[] decoded;
+        final float[] residualOut;
+
+        CodecRun(Codec codec, float[] values, float[] residualIn, long seed, boolean direct) {
+            int n = values.length;
+            this.residualIn = residualIn;
+            a = new float[n];
+            for (int i = 0; i < n; i++) {
+                a[i] = values[i] + residualIn[i];
+            }
+            DeviceBuffer source = allocate(n + CHUNK_OFFSET + 2);
+            DeviceBuffer residual = allocate(n + CHUNK_OFFSET + 2);
+            device.upload(values, 0, source, CHUNK_OFFSET, n);
+            device.upload(residualIn, 0, residual, CHUNK_OFFSET, n);
+            int max = codec.maxPayloadBytes(n);
+            int size = PAYLOAD_POSITION + max + 16;
+            ByteBuffer out = (direct ? ByteBuffer.allocateDirect(size) : ByteBuffer.allocate(size))
+                    .order(ByteOrder.LITTLE_ENDIAN);
+            for (int i = 0; i < size; i++) {
+                out.put(i, (byte) 0x5A);
+            }
+            out.position(PAYLOAD_POSITION);
+            int bytes = device.encode(codec, source, residual, CHUNK_OFFSET, n, seed, out);
+            assertEquals(PAYLOAD_POSITION, out.position(), codec + ": the position of out must not move");
+            assertTrue(bytes <= max, codec + ": " + bytes + " bytes > maxPayloadBytes " + max);
+            if (direct) {
+                for (int i = PAYLOAD_POSITION + max; i < size; i++) {
+                    assertEquals((byte) 0x5A, out.get(i), codec + ": byte " + i + " past the payload was written");
+                }
+            }
+            payload = out.duplicate().position(PAYLOAD_POSITION).limit(PAYLOAD_POSITION + bytes).slice()
+                    .order(ByteOrder.LITTLE_ENDIAN);
+            DeviceBuffer acc = allocate(n);
+            ByteBuffer readable = payload.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+            device.decodeAccumulate(codec.kind(), readable, n, seed, acc);
+            assertEquals(0, readable.position(), codec + ": the position of the payload must not move");
+            decoded = download(acc);
+            float[] r = download(residual);
+            residualOut = Arrays.copyOfRange(r, CHUNK_OFFSET, CHUNK_OFFSET + n);
+            float[] s = download(source);
+            assertArrayEquals(values, Arrays.copyOfRange(s, CHUNK_OFFSET, CHUNK_OFFSET + n), "source is unchanged");
+            assertEquals(0f, r[CHUNK_OFFSET - 1], 0f, "residual before the chunk is untouched");
+            assertEquals(0f, r[CHUNK_OFFSET + n], 0f, "residual after the chunk is untouched");
+        }
+    }
+
+    /** Gaussian values with a few that test the rounding rules (ties, subnormals, fp16 overflow) mixed in. */
+    static float[] codecValues(Random random, int n) {
+        float[] v = gaussian(random, n, 1.0);
+        float[] special = {0f, -0f, 1e-40f, -3e-39f, 65519f, -70000f, 1.00390625f, 1.01171875f, 2.5f, 1e-6f};
+        for (int j = 0; j < special.length && j * 97 < n; j++) {
+            v[j * 97] = special[j];
+        }
+        return v;
+    }
+
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("codecSizes")
+    void encodeThenDecodeMeetsTheCodecsDefinition(Codec codec, int n) {
+        Random random = new Random(n * 7L + codec.kind().id);
+        float[] values = codecValues(random, n);
+        float[] residual = gaussian(random, n, 0.25);
+        long seed = RandomKSelection.seed("layer.weight", 2, 9, 1);
+        CodecRun run = new CodecRun(codec, values, residual, seed, true);
+        float[] a = codec.errorFeedback() ? run.a : values;
+        if (!codec.errorFeedback()) {
+            assertArrayEquals(residual, run.residualOut, codec + " leaves the residual alone");
+        }
+        ByteBuffer p = run.payload;
+        switch (codec.kind()) {
+            case NONE -> {
+                assertEquals(4 * n, p.limit());
+                for (int i = 0; i < n; i++) {
+                    assertEquals(values[i], p.getFloat(4 * i), 0f, "payload element " + i);
+                    assertEquals(values[i], run.decoded[i], 0f, "decoded element " + i);
+                }
+            }
+            case FP16, BF16 -> {
+                assertEquals(2 * n, p.limit());
+                for (int i = 0; i < n; i++) {
+                    float want = codec.kind() == Codec.Kind.FP16 ? nearestHalf(values[i]) : nearestBf16(values[i]);
+                    assertEquals(want, run.decoded[i], 0f, codec + " of " + values[i] + " (element " + i + ")");
+                }
+            }
+            case INT8 -> {
+                assertEquals(4 * Codec.blocks(n) + n, p.limit());
+                for (int b = 0; b < Codec.blocks(n); b++) {
+                    float absmax = 0f;
+                    for (int i = b * Codec.BLOCK; i < Math.min(n, (b + 1) * Codec.BLOCK); i++) {
+                        absmax = Math.max(absmax, Math.abs(a[i]));
+                    }
+                    float scale = p.getFloat(4 * b);
+                    assertEquals(absmax / 127f, scale, 0f, "scale of block " + b);
+                    for (int i = b * Codec.BLOCK; i < Math.min(n, (b + 1) * Codec.BLOCK); i++) {
+                        assertTrue(Math.abs(a[i] - run.decoded[i]) <= scale / 2 * (1 + 1e-6f) + Float.MIN_VALUE,
+                                "element " + i + ": " + a[i] + " decoded as " + run.decoded[i] + ", scale " + scale);
+                        assertResidual(a[i], run.decoded[i], run.residualOut[i], i);
+                    }
+                }
+            }
+            case SIGN -> {
+                assertEquals(4 * Codec.blocks(n) + 4 * Codec.words(n), p.limit());
+                for (int b = 0; b < Codec.blocks(n); b++) {
+                    int begin = b * Codec.BLOCK;
+                    int end = Math.min(n, begin + Codec.BLOCK);
+                    double sum = 0;
+                    for (int i = begin; i < end; i++) {
+                        sum += Math.abs(a[i]);
+                    }
+                    float scale = p.getFloat(4 * b);
+                    // The sum of up to 256 magnitudes in float32, in an order each device chooses.
+                    assertEquals(sum / (end - begin), scale, 256 * 0x1.0p-24 * sum / (end - begin) + Float.MIN_VALUE,
+                            "scale of block " + b);
+                    for (int i = begin; i < end; i++) {
+                        assertEquals(a[i] < 0f ? -scale : scale, run.decoded[i], 0f, "element " + i + " of " + a[i]);
+                        assertResidual(a[i], run.decoded[i], run.residualOut[i], i);
+                    }
+                }
+            }
+            case TOPK -> {
+                int k = p.getInt(0);
+                assertEquals(0, p.getInt(4), "reserved word");
+                assertEquals(8 + 8 * k, p.limit());
+                assertTrue(k >= Math.min(n, (int) (0.8 * codec.targetK(n))) && k <= codec.topkCapacity(n),
+                        "k " + k + " for target " + codec.targetK(n) + ", capacity " + codec.topkCapacity(n));
+                long previous = -1;
+                for (int j = 0; j < k; j++) {
+                    long index = Integer.toUnsignedLong(p.getInt(8 + 4 * j));
+                    assertTrue(index > previous && index < n, "index " + index + " after " + previous);
+                    assertEquals(a[(int) index], p.getFloat(8 + 4 * k + 4 * j), 0f, "value of index " + index);
+                    previous = index;
+                }
+                float minSent = Float.POSITIVE_INFINITY;
+                float maxKept = 0f;
+                int sent = 0;
+                for (int i = 0; i < n; i++) {
+                    if (run.residualOut[i] == 0f && a[i] != 0f) {
+                        sent++;
+                        assertEquals(a[i], run.decoded[i], 0f, "a sent value is a itself, element " + i);
+                        minSent = Math.min(minSent, Math.abs(a[i]));
+                    } else {
+                        assertEquals(a[i], run.residualOut[i], 0f, "an unsent value stays in the residual, " + i);
+                        assertEquals(0f, run.decoded[i], 0f, "and decodes as 0, element " + i);
+                        maxKept = Math.max(maxKept, Math.abs(a[i]));
+                    }
+                }
+                assertEquals(k, sent);
+                assertTrue(minSent >= maxKept, "sent magnitudes (min " + minSent + ") >= kept (max " + maxKept + ")");
+            }
+            case RANDOMK -> {
+                int k = codec.targetK(n);
+                assertEquals(k, p.getInt(0));
+                assertEquals(8 + 4 * k, p.limit());
+                RandomKSelection selection = RandomKSelection.of(seed, n, k);
+                boolean[] picked = new boolean[n];
+                for (int j = 0; j < k; j++) {
+                    int i = (int) selection.index(j);
+                    picked[i] = true;
+                    assertEquals(a[i], p.getFloat(8 + 4 * j), 0f, "value " + j + " is element " + i);
+                }
+                for (int i = 0; i < n; i++) {
+                    assertEquals(picked[i] ? a[i] : 0f, run.decoded[i], 0f, "decoded " + i);
+                    assertEquals(picked[i] ? 0f : a[i], run.residualOut[i], 0f, "residual " + i);
+                }
+            }
+        }
+    }
+
+    /** residual = a - decoded, up to the rounding of that one subtraction (or of a fused multiply-add). */
+    private static void assertResidual(float a, float decoded, float residual, int i) {
+        double allowed = 2 * Math.ulp(Math.max(Math.abs(a), Math.abs(decoded)));
+        assertEquals((double) a - decoded, residual, allowed, "residual of element " + i);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("codecs")
+    void heapAndDirectHostBuffersGiveTheSamePayloadAndDecode(Codec codec) {
+        int n = 1000;
+        Random random = new Random(12 + codec.kind().id);
+        float[] values = codecValues(random, n);
+        float[] residual = gaussian(random, n, 0.25);
+        CodecRun direct = new CodecRun(codec, values, residual, 5, true);
+        CodecRun heap = new CodecRun(codec, values, residual, 5, false);
+        assertEquals(direct.payload, heap.payload, codec + ": payload bytes");
+        assertArrayEquals(direct.decoded, heap.decoded);
+        assertArrayEquals(direct.residualOut, heap.residualOut);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("errorFeedbackCodecs")
+    void whatWasSentPlusTheResidualIsTheSumOfTheGradients(Codec codec) {
+        int n = 3000;
+        double[] sumGrad = new double[n];
+        double[] sumSent = new double[n];
+        DeviceBuffer g = allocate(n);
+        DeviceBuffer r = allocate(n);
+        DeviceBuffer acc = allocate(n);
+        ByteBuffer out = ByteBuffer.allocateDirect(codec.maxPayloadBytes(n)).order(ByteOrder.LITTLE_ENDIAN);
+        for (int step = 0; step < 40; step++) {
+            float[] grad = gaussian(new Random(100 + step), n, 0.01 + step * 0.001);
+            device.upload(grad, 0, g, 0, n);
+            long seed = RandomKSelection.seed("w", 0, step, 0);
+            int bytes = device.encode(codec, g, r, 0, n, seed, out);
+            device.fill(acc, 0f, n);
+            device.decodeAccumulate(codec.kind(), out.duplicate().limit(bytes), n, seed, acc);
+            float[] sent = download(acc);
+            for (int i = 0; i < n; i++) {
+                sumGrad[i] += grad[i];
+                sumSent[i] += sent[i];
+            }
+        }
+        float[] residual = download(r);
+        for (int i = 0; i < n; i++) {
+            assertEquals(sumGrad[i], sumSent[i] + residual[i], 1e-4, codec + " element " + i);
+        }
+    }
+
+    static Stream<Arguments> codecOptimizerCases() {
+        List<Arguments> cases = new ArrayList<>();
+        for (Codec codec : CODECS) {
+            optimizers().forEach(spec -> cases.add(Arguments.of(codec, spec)));
+        }
+        return cases.stream();
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("codecOptimizerCases")
+    void fusedDecodeAndApplyEqualsDecodeThenApply(Codec codec, OptimizerSpec spec) {
+        int n = 1000;
+        Random random = new Random(41L * codec.kind().id + spec.kind().id);
+        float[] p0 = gaussian(random, n, 0.5);
+        // Two steps with different payloads (and randomk seeds): a sparse step must leave no entry behind.
+        ByteBuffer[] payloads = new ByteBuffer[2];
+        float[][] decoded = new float[2][];
+        for (int t = 0; t < 2; t++) {
+            CodecRun run = new CodecRun(codec, gaussian(random, n, 1.0), new float[n], 70 + t, t == 0);
+            payloads[t] = run.payload;
+            decoded[t] = run.decoded;
+        }
+        DeviceBuffer fusedParam = upload(p0);
+        DeviceBuffer separateParam = upload(p0);
+        DeviceBuffer[] fusedSlots = new DeviceBuffer[spec.slots()];
+        DeviceBuffer[] separateSlots = new DeviceBuffer[spec.slots()];
+        for (int s = 0; s < spec.slots(); s++) {
+            fusedSlots[s] = allocate(n);
+            separateSlots[s] = allocate(n);
+        }
+        for (int t = 0; t < 2; t++) {
+            device.decodeApplyOptimizer(codec.kind(), payloads[t].duplicate(), n, 70 + t, spec, fusedParam, fusedSlots,
+                    t + 1, 0.5f);
+            device.applyOptimizer(spec, separateParam, upload(decoded[t]), separateSlots, n, t + 1, 0.5f);
+        }
+        assertClose(toDouble(download(separateParam)), download(fusedParam), codec + " " + spec + " param");
+        for (int s = 0; s < spec.slots(); s++) {
+            assertClose(toDouble(download(separateSlots[s])), download(fusedSlots[s]), codec + " " + spec + " slot " + s);
+        }
+    }
+
+    @Test
+    void codecArgumentsAreChecked() {
+        DeviceBuffer g = allocate(300);
+        ByteBuffer out = ByteBuffer.allocateDirect(Codec.NONE.maxPayloadBytes(300));
+        assertMessageHas(assertThrows(IllegalArgumentException.class,
+                () -> device.encode(null, g, g, 0, 300, 0, out)), "codec");
+        assertMessageHas(assertThrows(IllegalArgumentException.class,
+                () -> device.encode(Codec.INT8, g, null, 0, 300, 0, out)), "residual");
+        assertMessageHas(assertThrows(IllegalArgumentException.class,
+                () -> device.encode(Codec.FP16, g, null, 1, 300, 0, out)), "source", "300");
+        assertMessageHas(assertThrows(IllegalArgumentException.class,
+                () -> device.encode(Codec.INT8, g, allocate(300), 0, 300, 0, out.duplicate().limit(100))),
+                String.valueOf(Codec.INT8.maxPayloadBytes(300)), "100");
+        assertMessageHas(assertThrows(IllegalArgumentException.class,
+                () -> device.encode(Codec.FP16, g, null, 0, 300, 0, out.asReadOnlyBuffer())), "read-only");
+        assertEquals(0, device.encode(Codec.topk(0.1f), g, allocate(300), 0, 0, 0, ByteBuffer.allocate(0)));
+        assertMessageHas(assertThrows(IllegalArgumentException.class,
+                () -> device.decodeApplyOptimizer(Codec.Kind.FP16, ByteBuffer.allocate(600), 300, 0,
+                        new OptimizerSpec.Adam(0.1f, 0.9f, 0.999f, 1e-8f, 0f), g, new DeviceBuffer[] {allocate(300)}, 1,
+                        1f)), "adam", "2");
+        assertMessageHas(assertThrows(IllegalArgumentException.class,
+                () -> device.decodeAccumulate(Codec.Kind.FP16, ByteBuffer.allocate(600), 301, 0, g)), "301");
+    }
+
+    /** The binary16 value nearest to x, ties to even: x rounded to a multiple of its binade's quantum. */
+    static float nearestHalf(float x) {
+        if (Float.isNaN(x)) {
+            return x;
+        }
+        int exponent = Math.max(Math.getExponent(x), -14);
+        double quantum = Math.scalb(1.0, exponent - 10);
+        double rounded = Math.rint(x / quantum) * quantum;
+        return Math.abs(rounded) > 65504 ? Math.copySign(Float.POSITIVE_INFINITY, x) : (float) rounded;
+    }
+
+    /** The bfloat16 value nearest to x, ties to even. */
+    static float nearestBf16(float x) {
+        if (Float.isNaN(x)) {
+            return x;
+        }
+        int exponent = Math.max(Math.getExponent(x), -126);
+        double quantum = Math.scalb(1.0, exponent - 7);
+        double rounded = Math.rint(x / quantum) * quantum;
+        return Math.abs(rounded) > Float.MAX_VALUE ? Math.copySign(Float.POSITIVE_INFINITY, x) : (float) rounded;
     }
 
     // ---- worker math ---------------------------------------------------------------------------

@@ -31,6 +31,16 @@ class LaunchConfigTest {
     }
 
     @Test
+    void fixedBlockLaunchesCoverTheWorkBlocksUpToOneResidentWave() {
+        assertEquals(new LaunchConfig(1, 256), LaunchConfig.forBlocks(1, 256, H100));
+        assertEquals(new LaunchConfig(40, 256), LaunchConfig.forBlocks(40, 256, H100));
+        assertEquals(new LaunchConfig(1056, 256), LaunchConfig.forBlocks(1L << 20, 256, H100));
+        assertEquals(1056, LaunchConfig.residentBlocks(256, H100));
+        assertThrows(IllegalArgumentException.class,
+                () -> LaunchConfig.forBlocks(4, 256, new LaunchConfig.DeviceShape(2, 128, 128)));
+    }
+
+    @Test
     void nonsenseIsRefused() {
         assertThrows(IllegalArgumentException.class, () -> new LaunchConfig.DeviceShape(0, 2048, 1024));
         assertThrows(IllegalArgumentException.class, () -> new LaunchConfig(0, 256));

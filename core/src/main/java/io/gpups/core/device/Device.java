@@ -75,24 +75,18 @@ public interface Device extends AutoCloseable {
      * ignore {@code residual} (it may be null). {@code seed} picks randomk's indices
      * ({@link io.gpups.core.codec.RandomKSelection}). Returns the payload's length in bytes.
      */
-    default int encode(Codec codec, DeviceBuffer source, DeviceBuffer residual, long offset, int count, long seed, ByteBuffer out) {
-        throw new UnsupportedOperationException("device " + name() + " has no codec kernels");
-    }
+    int encode(Codec codec, DeviceBuffer source, DeviceBuffer residual, long offset, int count, long seed, ByteBuffer out);
 
     /**
      * {@code acc[i] += decoded[i]} for a payload in host memory ({@code payload}'s remaining bytes, already
      * checked against the chunk by {@link io.gpups.core.codec.CodecPayloads}), decoded on the device, fused
      * into the accumulation.
      */
-    default void decodeAccumulate(Codec.Kind codec, ByteBuffer payload, int count, long seed, DeviceBuffer acc) {
-        throw new UnsupportedOperationException("device " + name() + " has no codec kernels");
-    }
+    void decodeAccumulate(Codec.Kind codec, ByteBuffer payload, int count, long seed, DeviceBuffer acc);
 
     /** One optimizer step (as {@link #applyOptimizer}) with the gradient decoded from a payload, fused. */
-    default void decodeApplyOptimizer(Codec.Kind codec, ByteBuffer payload, int count, long seed, OptimizerSpec spec,
-                                      DeviceBuffer param, DeviceBuffer[] slots, long step, float gradScale) {
-        throw new UnsupportedOperationException("device " + name() + " has no codec kernels");
-    }
+    void decodeApplyOptimizer(Codec.Kind codec, ByteBuffer payload, int count, long seed, OptimizerSpec spec,
+                              DeviceBuffer param, DeviceBuffer[] slots, long step, float gradScale);
 
     // ---- worker math ------------------------------------------------------------------------------
 

@@ -1,0 +1,33 @@
+package io.gpups.core.optim;
+
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/** The float structs of optimizers.cuh, field by field. */
+class KernelParametersTest {
+
+    @Test
+    void eachKindGivesItsStructsFieldsInDeclarationOrder() {
+        assertArrayEquals(new float[] {0.1f, 0.01f, 0.5f}, KernelParameters.of(new OptimizerSpec.Sgd(0.1f, 0.01f), 1, 0.5f));
+        assertArrayEquals(new float[] {0.1f, 0.9f, 0.01f, 0.5f},
+                KernelParameters.of(new OptimizerSpec.Momentum(0.1f, 0.9f, 0.01f), 1, 0.5f));
+        assertArrayEquals(new float[] {0.1f, 0.8f, 0.02f, 0.5f},
+                KernelParameters.of(new OptimizerSpec.Nesterov(0.1f, 0.8f, 0.02f), 1, 0.5f));
+        // The initial accumulator (wire position 2) is the slot's start value, not a kernel field.
+        assertArrayEquals(new float[] {0.1f, 1e-8f, 0.03f, 0.5f},
+                KernelParameters.of(new OptimizerSpec.Adagrad(0.1f, 1e-8f, 7f, 0.03f), 1, 0.5f));
+        float[] adam = KernelParameters.of(new OptimizerSpec.Adam(1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f), 3, 0.25f);
+        assertArrayEquals(new float[] {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f,
+                (float) (1 - Math.pow(0.9f, 3)), (float) (1 - Math.pow(0.999f, 3)), 0.25f}, adam);
+        float[] adamw = KernelParameters.of(new OptimizerSpec.AdamW(1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f), 3, 0.25f);
+        assertArrayEquals(adam, adamw);
+    }
+
+    @Test
+    void biasCorrectionIsComputedInDouble() {
+        assertEquals((float) (1 - Math.pow(0.999f, 1)), KernelParameters.biasCorrection(0.999f, 1));
+        assertEquals(1f, KernelParameters.biasCorrection(0.9f, 1_000_000));
+    }
+}
