@@ -4,6 +4,7 @@ import io.gpups.core.codec.Codec;
 import io.gpups.core.codec.RandomKSelection;
 import io.gpups.core.device.Device;
 import io.gpups.core.device.DeviceBuffer;
+import io.gpups.core.optim.KernelParameters;
 import io.gpups.core.optim.OptimizerSpec;
 
 import org.bytedeco.javacpp.BytePointer;
@@ -218,8 +219,8 @@ public final class CpuDevice implements Device {
             }
             case ADAM -> {
                 OptimizerSpec.Adam o = (OptimizerSpec.Adam) spec;
-                float bc1 = biasCorrection(o.beta1(), step);
-                float bc2 = biasCorrection(o.beta2(), step);
+                float bc1 = KernelParameters.biasCorrection(o.beta1(), step);
+                float bc2 = KernelParameters.biasCorrection(o.beta2(), step);
                 if (payload) {
                     CpuKernels.adam_payload(p, s[0], s[1], payloadGrad, count, o.lr(), o.beta1(), o.beta2(), o.eps(),
                             o.weightDecay(), bc1, bc2, gradScale);
@@ -230,8 +231,8 @@ public final class CpuDevice implements Device {
             }
             case ADAMW -> {
                 OptimizerSpec.AdamW o = (OptimizerSpec.AdamW) spec;
-                float bc1 = biasCorrection(o.beta1(), step);
-                float bc2 = biasCorrection(o.beta2(), step);
+                float bc1 = KernelParameters.biasCorrection(o.beta1(), step);
+                float bc2 = KernelParameters.biasCorrection(o.beta2(), step);
                 if (payload) {
                     CpuKernels.adamw_payload(p, s[0], s[1], payloadGrad, count, o.lr(), o.beta1(), o.beta2(), o.eps(),
                             o.weightDecay(), bc1, bc2, gradScale);
@@ -255,14 +256,6 @@ public final class CpuDevice implements Device {
             throw new IllegalArgumentException(spec.kind().cliName() + " needs " + spec.slots() + " slot buffer(s), got "
                     + (slots == null ? "null" : String.valueOf(slots.length)));
         }
-    }
-
-    /**
-     * {@code 1 - beta^step}, computed in double: in float, {@code beta^step} for beta = 0.999 loses about three
-     * digits to the subtraction at small steps, which would bias the first Adam updates.
-     */
-    static float biasCorrection(float beta, long step) {
-        return (float) (1.0 - Math.pow(beta, step));
     }
 
     // ---- gradient codecs -------------------------------------------------------------------------------
@@ -350,7 +343,7 @@ public final class CpuDevice implements Device {
         RandomKSelection selection = selection(codec, payload, count, seed);
         try (HostBytes g = HostBytes.readingBytes(payload, "payload", payload.remaining())) {
             CpuKernels.decode_apply(codec.id, g.pointer(), count, selection.start(), selection.stride(), spec.kind().id,
-                    p, s0, s1, zeros, kernelParameters(spec, step, gradScale));
+                    p, s0, s1, zeros, KernelParameters.of(spec, step, gradScale));
         }
     }
 
@@ -361,25 +354,6 @@ public final class CpuDevice implements Device {
         }
         int k = payload.duplicate().order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt(payload.position());
         return RandomKSelection.of(seed, count, k);
-    }
-
-    /** The optimizer's parameter struct of optimizers.cuh, field by field. */
-    static float[] kernelParameters(OptimizerSpec spec, long step, float gradScale) {
-        float[] h = spec.hyperParameters();
-        return switch (spec.kind()) {
-            // sgd (lr, wd) and momentum/nesterov (lr, mu, wd) carry their struct's fields in wire order.
-            case SGD, MOMENTUM, NESTEROV -> append(h, gradScale);
-            // adagrad's wire order is (lr, eps, initial_accumulator, wd); its struct has no initial value.
-            case ADAGRAD -> new float[] {h[0], h[1], h[3], gradScale};
-            case ADAM, ADAMW -> new float[] {h[0], h[1], h[2], h[3], h[4],
-                    biasCorrection(h[1], step), biasCorrection(h[2], step), gradScale};
-        };
-    }
-
-    private static float[] append(float[] h, float last) {
-        float[] out = java.util.Arrays.copyOf(h, h.length + 1);
-        out[h.length] = last;
-        return out;
     }
 
     // ---- worker math --------------------------------------------------------------------------------

@@ -23,8 +23,8 @@ class CpuDeviceTest {
 
     @Test
     void biasCorrectionIsComputedInDouble() {
-        assertEquals((float) (1 - Math.pow(0.999f, 1)), CpuDevice.biasCorrection(0.999f, 1));
-        assertEquals(1f, CpuDevice.biasCorrection(0.9f, 1_000_000));
+        assertEquals((float) (1 - Math.pow(0.999f, 1)), io.gpups.core.optim.KernelParameters.biasCorrection(0.999f, 1));
+        assertEquals(1f, io.gpups.core.optim.KernelParameters.biasCorrection(0.9f, 1_000_000));
     }
 
     @Test
