@@ -347,16 +347,81 @@ inline int encode_topk(const float* g, float* r, long long n, int target_k, int 
 /** Codec ids (io.gpups.core.codec.Codec.Kind). */
 enum CodecKind { CODEC_NONE = 0, CODEC_FP16 = 1, CODEC_BF16 = 2, CODEC_INT8 = 3, CODEC_TOPK = 4, CODEC_RANDOMK = 5, CODEC_SIGN = 6 };
 
-/** Runs f(decoder) with the dense decoder of a payload; false for sparse codecs. */
+/** fp16 decoded through a table of all 65536 halves, built once from half_to_float (the same math, vectorizable). */
+struct Fp16Table {
+    float values[65536];
+    Fp16Table() {
+        for (int h = 0; h < 65536; ++h) {
+            values[h] = half_to_float((unsigned short) h);
+        }
+    }
+};
+
+inline const float* fp16_table() {
+    static const Fp16Table table;
+    return table.values;
+}
+
+struct Fp16TablePayload {
+    const unsigned char* bytes;
+    const float* table;
+    float operator[](long long i) const {
+        unsigned short h;
+        memcpy(&h, bytes + 2 * i, sizeof h);
+        return table[h];
+    }
+};
+
+/** One int8 block: one scale for all its elements, so the loop over it vectorizes. */
+struct Int8Block {
+    const signed char* q;
+    float scale;
+    float operator[](long long i) const { return int8_dequantize(q[i], scale); }
+};
+
+/** One sign block (256 elements, 8 words). */
+struct SignBlock {
+    const unsigned char* words;
+    float scale;
+    float operator[](long long i) const {
+        unsigned int word;
+        memcpy(&word, words + 4 * (i >> 5), sizeof word);
+        return sign_decode(word, (int) (i & 31), scale);
+    }
+};
+
+/**
+ * Runs f(decoder, begin, end) over the elements of a dense payload, the decoder indexed from begin: once
+ * for the whole chunk, or block by block for int8 and sign so each block's scale is a loop constant.
+ * Returns false for sparse codecs.
+ */
 template <class F>
 inline bool with_dense_decoder(int kind, const unsigned char* payload, long long n, F f) {
     const long long blocks = (n + GPUPS_CODEC_BLOCK - 1) / GPUPS_CODEC_BLOCK;
     switch (kind) {
-        case CODEC_NONE: f(PayloadGradient{payload}); return true;
-        case CODEC_FP16: f(Fp16Payload{payload}); return true;
-        case CODEC_BF16: f(Bf16Payload{payload}); return true;
-        case CODEC_INT8: f(Int8Payload{payload, reinterpret_cast<const signed char*>(payload + 4 * blocks)}); return true;
-        case CODEC_SIGN: f(SignPayload{payload, payload + 4 * blocks}); return true;
+        case CODEC_NONE: f(PayloadGradient{payload}, 0, n); return true;
+        case CODEC_FP16: f(Fp16TablePayload{payload, fp16_table()}, 0, n); return true;
+        case CODEC_BF16: f(Bf16Payload{payload}, 0, n); return true;
+        case CODEC_INT8: {
+            const signed char* q = reinterpret_cast<const signed char*>(payload + 4 * blocks);
+            for (long long b = 0; b < blocks; ++b) {
+                float scale;
+                memcpy(&scale, payload + 4 * b, sizeof scale);
+                const long long begin = b * GPUPS_CODEC_BLOCK;
+                f(Int8Block{q + begin, scale}, begin, std::min(n, begin + GPUPS_CODEC_BLOCK));
+            }
+            return true;
+        }
+        case CODEC_SIGN: {
+            const unsigned char* words = payload + 4 * blocks;
+            for (long long b = 0; b < blocks; ++b) {
+                float scale;
+                memcpy(&scale, payload + 4 * b, sizeof scale);
+                const long long begin = b * GPUPS_CODEC_BLOCK;
+                f(SignBlock{words + 4 * (begin / 32), scale}, begin, std::min(n, begin + GPUPS_CODEC_BLOCK));
+            }
+            return true;
+        }
         case CODEC_TOPK:
         case CODEC_RANDOMK: return false;
         default: throw std::invalid_argument("unknown codec id " + std::to_string(kind));
@@ -388,7 +453,8 @@ inline void for_each_sparse(int kind, const unsigned char* payload, long long n,
 /** acc += decode(payload), without inflating a dense copy. */
 inline void decode_accumulate(int kind, const unsigned char* payload, long long n, long long start, long long stride,
                               float* acc) {
-    if (!with_dense_decoder(kind, payload, n, [&](auto grad) { accumulate_loop(acc, grad, n); })) {
+    if (!with_dense_decoder(kind, payload, n,
+                            [&](auto grad, long long begin, long long end) { accumulate_loop(acc + begin, grad, end - begin); })) {
         for_each_sparse(kind, payload, n, start, stride, [&](long long i, float v) { acc[i] += v; });
     }
 }
@@ -414,7 +480,10 @@ inline void apply_optimizer(int optimizer, float* p, float* s0, float* s1, Gradi
  */
 inline void decode_apply(int kind, const unsigned char* payload, long long n, long long start, long long stride,
                          int optimizer, float* p, float* s0, float* s1, float* scratch, const float* h) {
-    if (with_dense_decoder(kind, payload, n, [&](auto grad) { apply_optimizer(optimizer, p, s0, s1, grad, n, h); })) {
+    if (with_dense_decoder(kind, payload, n, [&](auto grad, long long begin, long long end) {
+            apply_optimizer(optimizer, p + begin, s0 == nullptr ? nullptr : s0 + begin,
+                            s1 == nullptr ? nullptr : s1 + begin, grad, end - begin, h);
+        })) {
         return;
     }
     for_each_sparse(kind, payload, n, start, stride, [&](long long i, float v) { scratch[i] = v; });

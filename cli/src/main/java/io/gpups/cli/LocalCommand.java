@@ -4,6 +4,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.gpups.cli.dashboard.LocalJobView;
+import io.gpups.cli.progress.ProgressMode;
+import io.gpups.cli.progress.TrainingProgress;
 import io.gpups.core.config.Consistency;
 import io.gpups.worker.client.PsClient;
 import io.gpups.worker.data.DataSource;
@@ -43,6 +46,16 @@ final class LocalCommand implements Callable<Integer> {
     @Mixin
     WorkerCommand.TrainingOptions training;
 
+    @Mixin
+    SecurityOptions security;
+
+    @Option(names = "--worker-timeout", defaultValue = "0", description = "Passed to every shard: milliseconds of "
+            + "silence after which a worker is dropped from bsp steps; 0: never (default: ${DEFAULT-VALUE}).")
+    long workerTimeoutMillis;
+
+    @Mixin
+    CheckpointOptions checkpoints;
+
     @Option(names = "--consistency", defaultValue = "bsp", description = "bsp, asp or ssp:S (default: ${DEFAULT-VALUE}).")
     String consistency;
 
@@ -58,6 +71,14 @@ final class LocalCommand implements Callable<Integer> {
 
     @Option(names = "--run-dir", description = "Where the processes' logs go (default: runs/local-<time>).")
     Path runDir;
+
+    @Option(names = "--dashboard-port", defaultValue = "0", description = "Serve a live dashboard of every process's "
+            + "metrics on this port of 127.0.0.1; 0: off (default: ${DEFAULT-VALUE}).")
+    int dashboardPort;
+
+    @Option(names = "--progress", defaultValue = "auto", description = "auto (a bar on a terminal, else a line every 10 s), "
+            + "bar, plain or none (default: ${DEFAULT-VALUE}).")
+    String progress;
 
     private final PrintStream out = System.out;
 
@@ -76,27 +97,36 @@ final class LocalCommand implements Callable<Integer> {
         }
 
         long start = System.nanoTime();
-        try (ChildProcesses children = new ChildProcesses(dir)) {
-            List<InetSocketAddress> shards = LocalShards.start(children, servers, workers, consistency, placement::shard, List.of());
+        try (ChildProcesses children = new ChildProcesses(dir);
+             LocalJobView view = new LocalJobView(servers, workers, dashboardPort, ProgressMode.parse(progress), out)) {
+            List<InetSocketAddress> shards = LocalShards.start(children, servers, workers, consistency, placement::shard,
+                    s -> concat(concat(concat(security.asArgs(), checkpoints.asArgs()), view.shardArgs(s)),
+                            List.of("--worker-timeout", "" + workerTimeoutMillis)));
             String serverList = String.join(",", shards.stream().map(a -> "127.0.0.1:" + a.getPort()).toList());
             out.printf("shards listening on %s (%.1f s)%n", serverList, (System.nanoTime() - start) / 1e9);
+            view.announce();
 
-            EpochTable table = new EpochTable(workers, training.epochs, out);
+            EpochTable table = new EpochTable(workers, training.epochs, view.lines());
             List<ChildProcesses.Child> started = new ArrayList<>();
             long trainStart = System.nanoTime();
             for (int r = 0; r < workers; r++) {
                 List<String> args = new ArrayList<>(List.of("worker", "--servers", serverList, "--rank", "" + r,
                         "--workers", "" + workers, "--device", placement.worker(r)));
                 args.addAll(training.asArgs());
+                args.addAll(security.asArgs());
+                args.addAll(view.workerArgs(r));
                 int rank = r;
                 started.add(children.start("worker-" + r, List.of("-Xmx2g", "-Dgpups.blas.threads=1"), args, line -> {
                     if (line.startsWith(WorkerCommand.EPOCH)) {
                         table.add(rank, line.substring(WorkerCommand.EPOCH.length()));
+                    } else if (line.startsWith(TrainingProgress.PREFIX)) {
+                        view.progress(rank, line.substring(TrainingProgress.PREFIX.length()));
                     }
                 }));
             }
             ChildProcesses.Child failed = awaitWorkers(started);
             double trainSeconds = (System.nanoTime() - trainStart) / 1e9;
+            view.endProgress();
             if (failed != null) {
                 out.printf("%s failed (exit code %d); stopping every process. Its log %s ends with:%n%s%n", failed.name(),
                         failed.exit().join(), failed.log(), ChildProcesses.tail(failed, 20));
@@ -129,6 +159,12 @@ final class LocalCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    private static List<String> concat(List<String> a, List<String> b) {
+        List<String> all = new ArrayList<>(a);
+        all.addAll(b);
+        return all;
     }
 
     private void validate() {
@@ -165,8 +201,10 @@ final class LocalCommand implements Callable<Integer> {
         }
     }
 
-    private static List<String> shardStats(List<InetSocketAddress> shards) {
-        try (PsClient admin = PsClient.connect(shards, -1, PsClient.Options.defaults())) {
+    private List<String> shardStats(List<InetSocketAddress> shards) {
+        io.gpups.core.protocol.TlsFiles tls = security.tls();
+        PsClient.Options options = PsClient.Options.defaults().secured(security.auth(), tls == null ? null : tls.clientContext());
+        try (PsClient admin = PsClient.connect(shards, -1, options)) {
             return admin.stats().get(30, TimeUnit.SECONDS);
         } catch (Exception e) {
             return List.of();

@@ -23,6 +23,13 @@ final class LocalShards {
     /** As above, shard {@code s} getting {@code --device deviceOfShard(s)} (see {@link GpuPlacement}). */
     static List<InetSocketAddress> start(ChildProcesses children, int shards, int workers, String consistency,
                                          IntFunction<String> deviceOfShard, List<String> extraArgs) throws Exception {
+        return start(children, shards, workers, consistency, deviceOfShard, s -> extraArgs);
+    }
+
+    /** As above, shard {@code s} also getting {@code extraArgsOfShard(s)} (its own metrics port, say). */
+    static List<InetSocketAddress> start(ChildProcesses children, int shards, int workers, String consistency,
+                                         IntFunction<String> deviceOfShard, IntFunction<List<String>> extraArgsOfShard)
+            throws Exception {
         List<CompletableFuture<Integer>> ports = new ArrayList<>();
         List<ChildProcesses.Child> started = new ArrayList<>();
         for (int s = 0; s < shards; s++) {
@@ -30,7 +37,7 @@ final class LocalShards {
             List<String> args = new ArrayList<>(List.of("server", "--bind", "127.0.0.1", "--port", "0",
                     "--shard", "" + s, "--shards", "" + shards, "--workers", "" + workers,
                     "--consistency", consistency, "--device", deviceOfShard.apply(s)));
-            args.addAll(extraArgs);
+            args.addAll(extraArgsOfShard.apply(s));
             ChildProcesses.Child child = children.start("server-" + s, List.of("-Xms256m", "-Xmx2g"), args, line -> {
                 if (line.startsWith(ServerCommand.READY)) {
                     port.complete(Integer.parseInt(line.substring(ServerCommand.READY.length()).trim()));

@@ -5,10 +5,12 @@ import io.gpups.core.device.Device;
 import io.gpups.core.device.Devices;
 import io.gpups.core.protocol.Frame;
 import io.gpups.server.ShardConfig;
+import io.gpups.server.ShardSecurity;
 import io.gpups.server.ShardServer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.util.concurrent.Callable;
@@ -43,20 +45,51 @@ final class ServerCommand implements Callable<Integer> {
     @Option(names = "--device", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
     String device;
 
+    @Mixin
+    SecurityOptions security;
+
+    @Option(names = "--worker-timeout", defaultValue = "0", description = "Milliseconds of silence (workers send a "
+            + "heartbeat every second) after which a worker is dropped: bsp steps complete with the live workers' "
+            + "gradients until it returns; 0: never (default: ${DEFAULT-VALUE}).")
+    long workerTimeoutMillis;
+
+    @Option(names = "--max-connections", defaultValue = "" + ShardSecurity.DEFAULT_MAX_CONNECTIONS,
+            description = "Connections accepted at once; more are closed (default: ${DEFAULT-VALUE}).")
+    int maxConnections;
+
+    @Option(names = "--max-registered-bytes", defaultValue = "0",
+            description = "Device bytes the shard's tensors may take (parameters, optimizer state, bsp sums); "
+                    + "a REGISTER beyond it is refused with OUT_OF_MEMORY. 0: no limit of its own (default: ${DEFAULT-VALUE}).")
+    long maxRegisteredBytes;
+
     @Option(names = "--max-frame-bytes", defaultValue = "" + Frame.DEFAULT_MAX_FRAME_BYTES,
             description = "Largest frame accepted (default: ${DEFAULT-VALUE}).")
     int maxFrameBytes;
 
+    @Mixin
+    io.gpups.cli.dashboard.MetricsOptions metrics;
+
+    @Mixin
+    CheckpointOptions checkpoints;
+
     @Override
     public Integer call() throws Exception {
         ShardConfig config = new ShardConfig(bind, port, shard, shards, workers, Consistency.parse(consistency),
-                maxFrameBytes).validate();
+                maxFrameBytes, workerTimeoutMillis).validate();
         try (Device dev = Devices.installed().open(device, log::info)) {
-            ShardServer server = ShardServer.start(config, dev);
+            io.gpups.core.protocol.TlsFiles tls = security.tls();
+            ShardSecurity limits = new ShardSecurity(security.auth(), tls == null ? null : tls.serverContext(),
+                    maxConnections, maxRegisteredBytes == 0 ? Long.MAX_VALUE : maxRegisteredBytes);
+            io.gpups.cli.dashboard.MetricsOptions.Endpoint observed = metrics.open("server", shard, bind);
+            ShardServer server = ShardServer.start(config, dev, limits, observed == null ? null : observed.registry(),
+                    checkpoints.settings());
             Runtime.getRuntime().addShutdownHook(new Thread(server::close, "gpups-signal"));
             System.out.println(READY + server.port());
             System.out.flush();
             server.terminated().join();
+            if (observed != null) {
+                observed.close();
+            }
         }
         return 0;
     }

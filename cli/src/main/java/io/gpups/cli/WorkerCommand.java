@@ -52,6 +52,16 @@ final class WorkerCommand implements Callable<Integer> {
     @Option(names = "--device", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
     String device;
 
+    @Mixin
+    SecurityOptions security;
+
+    @Mixin
+    io.gpups.cli.dashboard.MetricsOptions metrics;
+
+    @Option(names = "--progress", defaultValue = "auto", description = "auto (a bar on a terminal, else a line every 10 s), "
+            + "bar, plain, json (a gpups-progress line every second) or none (default: ${DEFAULT-VALUE}).")
+    String progress;
+
     @Override
     public Integer call() throws Exception {
         List<InetSocketAddress> addresses = parseAddresses(servers);
@@ -61,15 +71,22 @@ final class WorkerCommand implements Callable<Integer> {
         TrainTestSplit data = source.load();
         log.info("worker {}/{}: {} on {}, batch {}, {} epochs, {} lr {}", rank, workers, training.model,
                 source.describe(), training.batch, training.epochs, training.optimizer, training.lr);
+        io.gpups.core.protocol.TlsFiles tls = security.tls();
         PsClient.Options options = new PsClient.Options(training.chunkBytes, Frame.DEFAULT_MAX_FRAME_BYTES,
-                training.pullDtype());
-        try (Device dev = Devices.installed().open(device, log::info);
+                training.pullDtype()).secured(security.auth(), tls == null ? null : tls.clientContext());
+        io.gpups.cli.progress.TrainingProgress bar = new io.gpups.cli.progress.TrainingProgress(
+                io.gpups.cli.progress.ProgressMode.parse(progress), System.out);
+        try (io.gpups.cli.dashboard.MetricsOptions.Endpoint observed = metrics.open("worker", rank, "0.0.0.0");
+             Device dev = Devices.installed().open(device, log::info);
              PsClient client = PsClient.connect(addresses, rank, options)) {
             Trainer trainer = new Trainer(config, client, dev, data, report -> {
                 log.info("worker {}: {}", rank, report);
+                bar.endLine();
                 System.out.println(EPOCH + toJson(report));
                 System.out.flush();
             });
+            trainer.monitor(observed == null ? bar : io.gpups.worker.metrics.TrainingMonitor.all(List.of(bar,
+                    new io.gpups.worker.metrics.WorkerMetrics(observed.registry(), io.micrometer.core.instrument.Tags.empty(), client))));
             trainer.run();
         }
         return 0;

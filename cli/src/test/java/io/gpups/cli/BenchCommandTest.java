@@ -2,20 +2,27 @@ package io.gpups.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.gpups.cli.bench.SweepPlan;
+import io.gpups.core.codec.Codec;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * {@code gpups bench} end to end: one real shard process on loopback, a short run, the JSON it writes; and the
- * one-line errors for bad flags. A smoke test of the command, not a benchmark: it asserts shapes and
+ * {@code gpups bench} end to end: one real shard process on loopback, a short run, the JSON it writes with the
+ * ceilings beside the result; a tiny sweep and its JSON, CSV and charts; and the one-line errors for bad flags. A smoke test of the command, not a benchmark: it asserts shapes and
  * identities, never speeds.
  */
 class BenchCommandTest {
@@ -26,7 +33,8 @@ class BenchCommandTest {
     void shortPushRunWritesConsistentJson(@TempDir Path tmp) throws Exception {
         Path json = tmp.resolve("bench.json");
         int code = Main.run("bench", "--servers", "1", "--workers", "1", "--mode", "push", "--value-bytes", "4096",
-                "--seconds", "1", "--warmup-seconds", "0.5", "--loopback-seconds", "0.5", "--device", "cpu",
+                "--seconds", "1", "--warmup-seconds", "0.5", "--loopback-seconds", "0.5", "--bandwidth-seconds", "0.4",
+                "--device", "cpu",
                 "--run-dir", tmp.resolve("run").toString(), "--json", json.toString());
         assertEquals(0, code);
 
@@ -47,6 +55,95 @@ class BenchCommandTest {
         assertTrue(r.get("loopback_bytes_per_second").asDouble() > 0, r.toString());
         assertEquals(r.get("goodput_bytes_per_second").asDouble() / r.get("loopback_bytes_per_second").asDouble(),
                 r.get("fraction_of_loopback").asDouble(), 1e-9);
+        // The ceiling is the higher of the two loopback measurements, and says which.
+        double netty = r.get("loopback_netty_bytes_per_second").asDouble();
+        double socket = r.get("loopback_socket_bytes_per_second").asDouble();
+        assertEquals(Math.max(netty, socket), r.get("loopback_bytes_per_second").asDouble(), 0);
+        assertEquals(netty >= socket ? "netty" : "socket", r.get("loopback_ceiling").asText());
+        // Adam: read p, g, m, v, write p, m, v.
+        assertEquals(28, r.get("apply_bytes_per_element").asDouble(), 0);
+        double bandwidth = r.get("memory_bandwidth_bytes_per_second").asDouble();
+        assertTrue(bandwidth > 0, r.toString());
+        assertEquals(r.get("update_elements_per_second").asDouble() * 28 / bandwidth,
+                r.get("fraction_of_memory_bandwidth").asDouble(), 1e-9);
+        JsonNode memory = JSON.readTree(json.toFile()).get("ceilings").get("memory");
+        assertEquals(bandwidth, memory.get("triad_bytes_per_second").asDouble(), 0);
+        assertTrue(memory.get("adam_apply_bytes_per_second").asDouble() > 0, memory.toString());
+    }
+
+    /** A tiny sweep, 2 points of 0.5 s: the JSON, CSV and charts exist and hold both points. */
+    @Test
+    void tinySweepWritesJsonCsvAndCharts(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("sweep");
+        int code = Main.run("bench", "--sweep", "--sweep-sizes", "4096,16KiB", "--sweep-servers", "1", "--sweep-workers", "1",
+                "--sweep-codecs", "none", "--seconds", "0.5", "--warmup-seconds", "0.2", "--loopback-seconds", "0.25",
+                "--bandwidth-seconds", "0.3", "--device", "cpu", "--run-dir", tmp.resolve("run").toString(),
+                "--sweep-out", out.toString());
+        assertEquals(0, code);
+
+        JsonNode root = JSON.readTree(out.resolve("results.json").toFile());
+        JsonNode results = root.get("results");
+        assertEquals(2, results.size());
+        assertEquals(4096, results.get(0).get("value_bytes").asInt());
+        assertEquals(16384, results.get(1).get("value_bytes").asInt());
+        for (JsonNode r : results) {
+            assertTrue(r.get("ops_per_second").asDouble() > 0, r.toString());
+            assertTrue(r.get("fraction_of_loopback").asDouble() > 0, r.toString());
+            assertTrue(r.get("fraction_of_memory_bandwidth").asDouble() > 0, r.toString());
+        }
+        assertEquals(2, root.get("ceilings").get("loopback").size(), "one loopback ceiling per size");
+        assertTrue(root.get("machine").get("logical_cpus").asInt() > 0);
+        assertEquals(results.get(0).get("ops_per_second").asDouble(),
+                root.get("headline").get("ops_per_second_4KiB").asDouble(), 0);
+
+        List<String> csv = Files.readAllLines(out.resolve("results.csv"));
+        assertEquals(3, csv.size(), "header and two points: " + csv);
+        List<String> header = List.of(csv.get(0).split(","));
+        int size = header.indexOf("value_bytes");
+        int fraction = header.indexOf("fraction_of_loopback");
+        assertTrue(size >= 0 && fraction >= 0, csv.get(0));
+        assertEquals("4096", csv.get(1).split(",")[size]);
+        assertEquals("16384", csv.get(2).split(",")[size]);
+        assertEquals(results.get(1).get("fraction_of_loopback").asDouble(),
+                Double.parseDouble(csv.get(2).split(",")[fraction]), 0);
+
+        for (String chart : List.of("goodput_vs_size.png", "updates_vs_shards.png", "latency_vs_size.png")) {
+            byte[] png = Files.readAllBytes(out.resolve(chart));
+            assertTrue(png.length > 1000, chart + ": " + png.length + " bytes");
+            assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G'}, Arrays.copyOf(png, 4), chart);
+        }
+    }
+
+    @Test
+    void defaultSweepWalksThreeLinesThroughTheGrid() {
+        SweepPlan plan = SweepPlan.parse(SweepPlan.DEFAULT_SIZES, SweepPlan.DEFAULT_SERVERS, SweepPlan.DEFAULT_WORKERS,
+                SweepPlan.DEFAULT_CODECS, false);
+        List<SweepPlan.Point> points = plan.points();
+        // 8 sizes; 2 x 2 shard/worker counts at the two sizes of >= 2 chunks (16 and 64 MiB), 2 of them already
+        // counted; 3 codecs x 8 sizes.
+        assertEquals(8 + 6 + 24, points.size());
+        assertEquals(points.size(), Set.copyOf(points).size());
+        assertEquals(new SweepPlan.Point(4096, 1, 1, Codec.NONE), points.get(0));
+        assertTrue(points.contains(new SweepPlan.Point(16 << 20, 2, 2, Codec.NONE)));
+        assertTrue(points.contains(new SweepPlan.Point(64 << 20, 1, 1, Codec.SIGN)));
+        assertEquals(128, SweepPlan.parse(SweepPlan.DEFAULT_SIZES, SweepPlan.DEFAULT_SERVERS, SweepPlan.DEFAULT_WORKERS,
+                SweepPlan.DEFAULT_CODECS, true).points().size());
+    }
+
+    @Test
+    void badSweepFlagsAreOneLineErrors() {
+        assertTrue(runExpectingUsageError("bench", "--sweep-sizes", "4096").contains("--sweep-sizes: only with --sweep"));
+        assertTrue(runExpectingUsageError("bench", "--sweep", "--value-bytes", "4096").contains("--sweep-sizes"));
+        assertTrue(runExpectingUsageError("bench", "--sweep", "--servers", "2").contains("--sweep-servers"));
+        assertTrue(runExpectingUsageError("bench", "--sweep", "--sweep-sizes", "4096,6").contains("'6'"));
+        assertTrue(runExpectingUsageError("bench", "--sweep", "--sweep-sizes", "4x").contains("'4x'"));
+        assertTrue(runExpectingUsageError("bench", "--sweep", "--sweep-sizes", ",").contains("at least one"));
+        assertTrue(runExpectingUsageError("bench", "--sweep", "--sweep-workers", "1,0").contains("--sweep-workers '0'"));
+        assertTrue(runExpectingUsageError("bench", "--sweep", "--sweep-codecs", "none,zip").contains("'zip'"));
+        assertTrue(runExpectingUsageError("bench", "--sweep", "--mode", "pull", "--sweep-codecs", "none,int8")
+                .contains("--sweep-codecs int8"));
+        assertTrue(runExpectingUsageError("bench", "--sweep", "--seconds", "0").contains("--seconds 0"));
+        assertTrue(runExpectingUsageError("bench", "--bandwidth-seconds", "-1").contains("--bandwidth-seconds -1"));
     }
 
     @Test

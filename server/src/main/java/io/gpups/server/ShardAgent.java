@@ -48,10 +48,15 @@ final class ShardAgent implements AutoCloseable {
     private final List<TensorState> byId = new ArrayList<>();
     /** ssp: the clock each worker reported; the slowest bounds every pull. */
     private final long[] workerClock;
+    /** Which workers count: bsp steps wait for the live ones, ssp's slowest clock is the slowest live one. */
+    final WorkerLiveness liveness;
+    private long nextLivenessCheck;
     /** ssp: pulls waiting for the slowest worker. */
     private final List<ParkedPull> sspParked = new ArrayList<>();
 
     final ShardCounters counters = new ShardCounters();
+    /** Checkpoint restore and writing, or null (set before {@link #start}). */
+    private ShardCheckpoints checkpoints;
     private final AtomicLong queueDepth = new AtomicLong();
 
     ShardAgent(ShardConfig config, Device device, long maxRegisteredBytes) {
@@ -60,12 +65,22 @@ final class ShardAgent implements AutoCloseable {
         this.device = device;
         this.bsp = config.consistency().mode() == Consistency.Mode.BSP;
         this.workerClock = new long[config.workers()];
+        this.liveness = new WorkerLiveness(config.workers(), config.workerTimeoutMillis());
         this.thread = new Thread(this::run, "gpups-shard-" + config.shard() + "-agent");
         this.thread.setDaemon(true);
     }
 
     void start() {
         thread.start();
+    }
+
+    void checkpoints(ShardCheckpoints checkpoints) {
+        this.checkpoints = checkpoints;
+    }
+
+    /** The registered tensors, by id (agent thread only). */
+    List<TensorState> tensors() {
+        return byId;
     }
 
     /** Queues a task for the agent thread; called from event loops, never blocks. */
@@ -86,6 +101,7 @@ final class ShardAgent implements AutoCloseable {
             } catch (InterruptedException e) {
                 break;
             }
+            checkLiveness();
             if (task == null) {
                 continue;
             }
@@ -140,6 +156,14 @@ final class ShardAgent implements AutoCloseable {
                 t.chunks.values().forEach(ChunkState::close);
                 throw new ProtocolException(ErrorCode.OUT_OF_MEMORY, "REGISTER '" + reg.spec().name()
                         + "': cannot allocate device memory: " + e.getMessage());
+            }
+            if (checkpoints != null) {
+                try {
+                    checkpoints.restore(t);
+                } catch (RuntimeException e) {
+                    t.chunks.values().forEach(ChunkState::close);
+                    throw e;
+                }
             }
             byName.put(reg.spec().name(), t);
             byId.add(t);
@@ -197,10 +221,14 @@ final class ShardAgent implements AutoCloseable {
         device.decodeApplyOptimizer(g.codec(), g.payload(), chunk.length, g.seed(), chunk.tensor.spec.optimizer(),
                 chunk.param, chunk.slots, chunk.version + 1, 1f);
         chunk.version++;
+        if (checkpoints != null) {
+            checkpoints.afterUpdate(chunk);
+        }
     }
 
     private void pushBsp(Channel ch, long requestId, int rank, Messages.PushHeader h, ChunkState chunk,
                          Gradient gradient, boolean thenPull) {
+        workerSpoke(rank);
         if (rank < 0) {
             throw new ProtocolException(ErrorCode.BAD_ARGUMENT, "bsp PUSH needs a worker rank; this connection said HELLO with rank -1");
         }
@@ -226,14 +254,8 @@ final class ShardAgent implements AutoCloseable {
             device.decodeAccumulate(gradient.codec(), gradient.payload(), chunk.length, gradient.seed(), chunk.accumulator);
             chunk.arrived[rank] = true;
             chunk.arrivedCount++;
-            if (chunk.arrivedCount == config.workers()) {
-                // The last gradient of the step: apply the mean of the sum, start collecting the next step.
-                device.applyOptimizer(chunk.tensor.spec.optimizer(), chunk.param, chunk.accumulator, chunk.slots,
-                        chunk.length, chunk.version + 1, 1f / config.workers());
-                device.fill(chunk.accumulator, 0f, chunk.length);
-                java.util.Arrays.fill(chunk.arrived, false);
-                chunk.arrivedCount = 0;
-                chunk.version++;
+            if (everyLiveWorkerArrived(chunk)) {
+                completeStep(chunk);
             }
         }
         if (chunk.version > h.step()) {
@@ -243,10 +265,85 @@ final class ShardAgent implements AutoCloseable {
         answerPushed(ch, requestId, chunk, h, thenPull);
     }
 
+    /** Whether every live worker's gradient for the chunk's current step is in. */
+    private boolean everyLiveWorkerArrived(ChunkState chunk) {
+        if (chunk.arrivedCount == 0) {
+            return false;
+        }
+        for (int r = 0; r < chunk.arrived.length; r++) {
+            if (!chunk.arrived[r] && liveness.alive(r)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * The step's update with the mean of the gradients that arrived (every worker's, unless some were
+     * dropped); the chunk starts collecting the next step.
+     */
+    private void completeStep(ChunkState chunk) {
+        device.applyOptimizer(chunk.tensor.spec.optimizer(), chunk.param, chunk.accumulator, chunk.slots,
+                chunk.length, chunk.version + 1, 1f / chunk.arrivedCount);
+        device.fill(chunk.accumulator, 0f, chunk.length);
+        java.util.Arrays.fill(chunk.arrived, false);
+        chunk.arrivedCount = 0;
+        chunk.version++;
+        if (checkpoints != null) {
+            checkpoints.afterUpdate(chunk);
+        }
+    }
+
+    /**
+     * Between tasks, at most every 100 ms: drops workers silent past the timeout. Under bsp, steps that
+     * waited only for them complete with the gradients that arrived (averaged over those); under ssp, pulls
+     * that waited only for them are answered.
+     */
+    private void checkLiveness() {
+        long now = System.nanoTime();
+        if (now < nextLivenessCheck) {
+            return;
+        }
+        nextLivenessCheck = now + 100_000_000L;
+        long slowestBefore = slowestClock();
+        int[] dropped = liveness.expire();
+        if (dropped.length == 0) {
+            return;
+        }
+        for (int r : dropped) {
+            counters.workersDropped++;
+            log.warn("worker {} silent for {} s (worker timeout {} ms): dropped; {} live worker(s) carry on",
+                    r, String.format("%.1f", liveness.silentSeconds(r)), config.workerTimeoutMillis(), liveness.live());
+        }
+        if (bsp) {
+            for (TensorState t : byId) {
+                for (ChunkState c : t.chunks.values()) {
+                    if (everyLiveWorkerArrived(c)) {
+                        long start = System.nanoTime();
+                        completeStep(c);
+                        counters.recordUpdate(c.length, System.nanoTime() - start);
+                        wakeParked(c);
+                    }
+                }
+            }
+        } else {
+            wakeSspParked(slowestBefore);
+        }
+    }
+
+    /** A request from {@code rank}, seen on the agent thread: a dropped worker that speaks again is back. */
+    void workerSpoke(int rank) {
+        if (rank >= 0 && liveness.revive(rank)) {
+            counters.workersRejoined++;
+            log.info("worker {} is back: it rejoins at the current version", rank);
+        }
+    }
+
     private void wakeParked(ChunkState chunk) {
         while (!chunk.parked.isEmpty() && chunk.parked.peekFirst().clock() <= chunk.version) {
             ParkedPull p = chunk.parked.pollFirst();
             counters.recordWait(System.nanoTime() - p.parkedAtNanos());
+            counters.recordPullAnswered(0);
             sendParameters(p.channel(), p.requestId(), chunk, p.dtype());
         }
     }
@@ -260,6 +357,7 @@ final class ShardAgent implements AutoCloseable {
     }
 
     void pull(Channel ch, long requestId, int rank, Messages.Pull p) {
+        workerSpoke(rank);
         try {
             ChunkState chunk = chunk(p.tensorId(), p.chunk(), "PULL");
             counters.pulls++;
@@ -273,9 +371,13 @@ final class ShardAgent implements AutoCloseable {
 
     private void pullAt(Channel ch, long requestId, ChunkState chunk, long clock, int dtype) {
         switch (config.consistency().mode()) {
-            case ASP -> sendParameters(ch, requestId, chunk, dtype);
+            case ASP -> {
+                counters.recordPullAnswered(Math.max(0, clock - slowestClock()));
+                sendParameters(ch, requestId, chunk, dtype);
+            }
             case BSP -> {
                 if (chunk.version >= clock) {
+                    counters.recordPullAnswered(0);
                     sendParameters(ch, requestId, chunk, dtype);
                 } else {
                     chunk.parked.addLast(new ParkedPull(ch, requestId, chunk, clock, dtype, System.nanoTime()));
@@ -283,6 +385,7 @@ final class ShardAgent implements AutoCloseable {
             }
             case SSP -> {
                 if (slowestClock() >= clock - config.consistency().staleness()) {
+                    counters.recordPullAnswered(Math.max(0, clock - slowestClock()));
                     sendParameters(ch, requestId, chunk, dtype);
                 } else {
                     sspParked.add(new ParkedPull(ch, requestId, chunk, clock, dtype, System.nanoTime()));
@@ -297,10 +400,16 @@ final class ShardAgent implements AutoCloseable {
                     "CLOCK needs a worker rank; this connection said HELLO with rank -1"));
             return;
         }
+        workerSpoke(rank);
         long before = slowestClock();
         workerClock[rank] = Math.max(workerClock[rank], c.clock());
-        long after = slowestClock();
         ch.writeAndFlush(Frames.empty(ch.alloc(), Opcode.OK, requestId));
+        wakeSspParked(before);
+    }
+
+    /** Answers the ssp pulls the slowest live clock now allows, when it moved past {@code before}. */
+    private void wakeSspParked(long before) {
+        long after = slowestClock();
         if (after > before && !sspParked.isEmpty()) {
             long bound = config.consistency().staleness();
             Iterator<ParkedPull> it = sspParked.iterator();
@@ -309,10 +418,20 @@ final class ShardAgent implements AutoCloseable {
                 if (after >= p.clock() - bound) {
                     it.remove();
                     counters.recordWait(System.nanoTime() - p.parkedAtNanos());
+                    counters.recordPullAnswered(Math.max(0, p.clock() - after));
                     sendParameters(p.channel(), p.requestId(), p.chunk(), p.dtype());
                 }
             }
         }
+    }
+
+    void checkpoint(Channel ch, long requestId, Messages.Checkpoint request) {
+        if (checkpoints == null) {
+            error(ch, requestId, new ProtocolException(ErrorCode.BAD_ARGUMENT,
+                    "shard " + config.shard() + " has no --checkpoint-dir: it cannot write checkpoints"));
+            return;
+        }
+        checkpoints.request(ch, requestId, request);
     }
 
     void stats(Channel ch, long requestId) {
@@ -331,10 +450,13 @@ final class ShardAgent implements AutoCloseable {
         }
     }
 
+    /** The slowest live worker's clock. */
     private long slowestClock() {
         long min = Long.MAX_VALUE;
-        for (long c : workerClock) {
-            min = Math.min(min, c);
+        for (int r = 0; r < workerClock.length; r++) {
+            if (liveness.alive(r)) {
+                min = Math.min(min, workerClock[r]);
+            }
         }
         return min;
     }

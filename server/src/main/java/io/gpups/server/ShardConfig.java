@@ -13,9 +13,16 @@ import io.gpups.core.protocol.Frame;
  * @param workers       number of workers in the job (bsp waits for this many gradients per step)
  * @param consistency   bsp, asp or ssp:S
  * @param maxFrameBytes largest frame accepted; a longer announced length closes the connection
+ * @param workerTimeoutMillis a worker silent this long (no request, no heartbeat) is dropped from bsp steps
+ *                      and from ssp's slowest clock until it speaks again; 0 never drops anyone
  */
 public record ShardConfig(String bindHost, int port, int shard, int shards, int workers,
-                          Consistency consistency, int maxFrameBytes) {
+                          Consistency consistency, int maxFrameBytes, long workerTimeoutMillis) {
+
+    public ShardConfig(String bindHost, int port, int shard, int shards, int workers, Consistency consistency,
+                       int maxFrameBytes) {
+        this(bindHost, port, shard, shards, workers, consistency, maxFrameBytes, 0);
+    }
 
     public static ShardConfig of(int port, int shard, int shards, int workers, Consistency consistency) {
         return new ShardConfig("0.0.0.0", port, shard, shards, workers, consistency, Frame.DEFAULT_MAX_FRAME_BYTES);
@@ -39,6 +46,9 @@ public record ShardConfig(String bindHost, int port, int shard, int shards, int 
         }
         if (consistency == null) {
             throw new IllegalArgumentException("consistency must be given");
+        }
+        if (workerTimeoutMillis < 0) {
+            throw new IllegalArgumentException("worker timeout must be >= 0 ms, got " + workerTimeoutMillis);
         }
         if (maxFrameBytes < 1024) {
             throw new IllegalArgumentException("max frame bytes must be >= 1024, got " + maxFrameBytes);

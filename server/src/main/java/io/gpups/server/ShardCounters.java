@@ -1,31 +1,46 @@
 package io.gpups.server;
 
-/** What a shard has done, written by the agent thread only; read for STATS on that thread. */
+/**
+ * What a shard has done, written by the agent thread only; read for STATS on that thread. The fields are
+ * volatile so that metric scrapes ({@link ShardMeters}) may read them from another thread without a lock:
+ * with a single writer, {@code x++} on a volatile is safe, and a volatile store costs a few nanoseconds.
+ */
 final class ShardCounters {
 
-    long pushes;
-    long duplicatePushes;
-    long pulls;
-    long updates;
-    long elementsUpdated;
-    long applyNanos;
-    long waitNanos;
-    long waits;
-    long bytesPushed;
-    long rawBytesPushed;
-    long bytesPulled;
-    long errors;
-    long deviceBytes;
+    volatile long pushes;
+    volatile long duplicatePushes;
+    volatile long workersDropped;
+    volatile long workersRejoined;
+    volatile long pulls;
+    volatile long updates;
+    volatile long elementsUpdated;
+    volatile long applyNanos;
+    volatile long waitNanos;
+    volatile long waits;
+    volatile long bytesPushed;
+    volatile long rawBytesPushed;
+    volatile long bytesPulled;
+    volatile long errors;
+    volatile long deviceBytes;
+    /** Latency and staleness distributions; NONE unless the shard has metrics. */
+    io.gpups.server.metrics.ShardEvents events = io.gpups.server.metrics.ShardEvents.NONE;
 
     void recordUpdate(int elements, long nanos) {
         updates++;
         elementsUpdated += elements;
         applyNanos += nanos;
+        events.applied(elements, nanos);
     }
 
     void recordWait(long nanos) {
         waits++;
         waitNanos += nanos;
+        events.pullParked(nanos);
+    }
+
+    /** A pull was answered; {@code staleness} as defined by {@link io.gpups.server.metrics.ShardEventRecorder}. */
+    void recordPullAnswered(long staleness) {
+        events.pullAnswered(staleness);
     }
 
     String toJson(ShardConfig config, int tensors, int chunks, long queueDepth, long slowestClock) {
@@ -38,6 +53,8 @@ final class ShardCounters {
                 + ",\"device_bytes\":" + deviceBytes
                 + ",\"pushes\":" + pushes
                 + ",\"duplicate_pushes\":" + duplicatePushes
+                + ",\"workers_dropped\":" + workersDropped
+                + ",\"workers_rejoined\":" + workersRejoined
                 + ",\"pulls\":" + pulls
                 + ",\"updates\":" + updates
                 + ",\"elements_updated\":" + elementsUpdated

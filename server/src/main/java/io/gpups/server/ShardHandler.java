@@ -49,7 +49,7 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
         Channel ch = ctx.channel();
         if (msg instanceof FrameDecoder.UnknownOpcodeFrame unknown) {
             reject(ch, unknown.requestId(), new ProtocolException(ErrorCode.UNKNOWN_OPCODE, String.format(
-                    "opcode 0x%02x names no request, expected 0x01..0x09", unknown.opcode())));
+                    "opcode 0x%02x names no request, expected 0x01..0x0a", unknown.opcode())));
             return;
         }
         Frame frame = (Frame) msg;
@@ -81,6 +81,9 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
         if (session == null && op != Opcode.HELLO) {
             throw new ProtocolException(ErrorCode.NOT_HELLO, op + " before HELLO: say HELLO first");
         }
+        if (session != null && session.rank >= 0) {
+            agent.liveness.heard(session.rank);
+        }
         switch (op) {
             case HELLO -> {
                 Messages.Hello hello = Messages.Hello.read(payload);
@@ -110,6 +113,10 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
                     }
                 }
                 ch.attr(Session.KEY).set(new Session(hello.rank()));
+                if (hello.rank() >= 0) {
+                    agent.liveness.heard(hello.rank());
+                    agent.submit(() -> agent.workerSpoke(hello.rank()));
+                }
                 ch.writeAndFlush(Frames.encode(ch.alloc(), Opcode.OK, id, new Messages.HelloReply(
                         config.shard(), config.shards(), config.workers(), config.consistency())));
                 return false;
@@ -144,6 +151,12 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
                 agent.submit(() -> agent.clock(ch, id, rank, clock));
                 return false;
             }
+            case HEARTBEAT -> {
+                // Being heard is the point (noted above); the answer tells the worker the shard is there.
+                expectEmpty(payload, op);
+                ch.writeAndFlush(Frames.empty(ch.alloc(), Opcode.OK, id));
+                return false;
+            }
             case STATS -> {
                 expectEmpty(payload, op);
                 agent.submit(() -> agent.stats(ch, id));
@@ -155,8 +168,11 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
                 ch.writeAndFlush(Frames.empty(ch.alloc(), Opcode.OK, id)).addListener(f -> onShutdown.run());
                 return false;
             }
-            case CHECKPOINT -> throw new ProtocolException(ErrorCode.BAD_ARGUMENT,
-                    "CHECKPOINT is not supported by this server version");
+            case CHECKPOINT -> {
+                Messages.Checkpoint request = Messages.Checkpoint.read(payload);
+                agent.submit(() -> agent.checkpoint(ch, id, request));
+                return false;
+            }
             default -> throw new ProtocolException(ErrorCode.UNKNOWN_OPCODE, op + " is not a request");
         }
     }

@@ -1,7 +1,11 @@
 package io.gpups.server;
 
 import io.gpups.core.device.Device;
+import io.gpups.server.checkpoint.CheckpointSettings;
 import io.gpups.core.protocol.FrameDecoder;
+import io.gpups.server.metrics.RequestMetricsHandler;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tags;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
@@ -34,15 +38,19 @@ public final class ShardServer implements AutoCloseable {
 
     private final ShardConfig config;
     private final ShardAgent agent;
+    private final ShardCheckpoints checkpoints;
     private final EventLoopGroup boss;
     private final EventLoopGroup workers;
     private final Channel serverChannel;
     private final AtomicBoolean closed = new AtomicBoolean();
     private final CompletableFuture<Void> terminated = new CompletableFuture<>();
 
-    private ShardServer(ShardConfig config, Device device, ShardSecurity security, int ioThreads) throws InterruptedException {
+    private ShardServer(ShardConfig config, Device device, ShardSecurity security, MeterRegistry metrics,
+                        CheckpointSettings checkpointSettings, int ioThreads) throws InterruptedException {
         this.config = config.validate();
         this.agent = new ShardAgent(config, device, security.maxRegisteredBytes());
+        this.checkpoints = new ShardCheckpoints(config, checkpointSettings, device, agent);
+        agent.checkpoints(checkpoints);
         boolean epoll = Epoll.isAvailable();
         IoHandlerFactory io = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
         Class<? extends ServerChannel> channelType = epoll ? EpollServerSocketChannel.class : NioServerSocketChannel.class;
@@ -51,7 +59,13 @@ public final class ShardServer implements AutoCloseable {
         ShardHandler handler = new ShardHandler(config, agent, security.auth(),
                 () -> new Thread(this::close, "gpups-shutdown").start());
         ConnectionLimit limit = new ConnectionLimit(security.maxConnections());
+        Tags metricTags = Tags.of("shard", Integer.toString(config.shard()));
+        RequestMetricsHandler requestMetrics = metrics == null ? null : new RequestMetricsHandler(metrics, metricTags);
+        if (metrics != null) {
+            ShardMeters.bind(metrics, metricTags, agent);
+        }
         agent.start();
+        checkpoints.start();
         try {
             serverChannel = new ServerBootstrap()
                     .group(boss, workers)
@@ -66,6 +80,9 @@ public final class ShardServer implements AutoCloseable {
                                 ch.pipeline().addLast("tls", security.ssl().newHandler(ch.alloc()));
                             }
                             ch.pipeline().addLast("frames", new FrameDecoder(config.maxFrameBytes()));
+                            if (requestMetrics != null) {
+                                ch.pipeline().addLast("metrics", requestMetrics);
+                            }
                             ch.pipeline().addLast("shard", handler);
                         }
                     })
@@ -85,7 +102,25 @@ public final class ShardServer implements AutoCloseable {
 
     /** Binds and starts serving with authentication, TLS and limits as {@code security} says. */
     public static ShardServer start(ShardConfig config, Device device, ShardSecurity security) throws InterruptedException {
-        return new ShardServer(config, device, security, 2);
+        return start(config, device, security, null);
+    }
+
+    /**
+     * As above, publishing the shard's counters, request results and latency/staleness histograms to
+     * {@code metrics} (tagged {@code shard}); null for none. The caller owns the registry and serves it.
+     */
+    public static ShardServer start(ShardConfig config, Device device, ShardSecurity security, MeterRegistry metrics)
+            throws InterruptedException {
+        return start(config, device, security, metrics, CheckpointSettings.none());
+    }
+
+    /**
+     * As above, restoring registered chunks from a checkpoint and writing checkpoints as {@code checkpoints}
+     * says (on request, on schedule, and in {@link #close()} before stopping).
+     */
+    public static ShardServer start(ShardConfig config, Device device, ShardSecurity security, MeterRegistry metrics,
+                                    CheckpointSettings checkpoints) throws InterruptedException {
+        return new ShardServer(config, device, security, metrics, checkpoints, 2);
     }
 
     public int port() {
@@ -108,6 +143,7 @@ public final class ShardServer implements AutoCloseable {
             return;
         }
         log.info("shard {} stopping", config.shard());
+        checkpoints.checkpointAtShutdown();
         shutdownQuietly();
         terminated.complete(null);
     }
@@ -119,5 +155,6 @@ public final class ShardServer implements AutoCloseable {
         workers.shutdownGracefully(0, 2, java.util.concurrent.TimeUnit.SECONDS).awaitUninterruptibly();
         boss.shutdownGracefully(0, 2, java.util.concurrent.TimeUnit.SECONDS).awaitUninterruptibly();
         agent.close();
+        checkpoints.close();
     }
 }

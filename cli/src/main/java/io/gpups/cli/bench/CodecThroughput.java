@@ -10,15 +10,14 @@ import java.nio.ByteOrder;
 import java.util.Random;
 
 /**
- * Encode and decode throughput of one codec on a device, beside the device's memory bandwidth measured in
- * the same run with its own kernels: {@code acc += x} over the same number of elements (read 8, write 4
- * bytes per element, a STREAM-like add). Each rate is the median of timed repetitions of at least
- * {@code seconds / 3} each.
+ * Encode and decode throughput of one codec on a device, beside the device's memory bandwidth (the triad of
+ * {@link DeviceBandwidth}, measured in the same run). Each rate is {@link MedianRate}'s median batch, the
+ * batches together about {@code seconds / 2} per direction.
  *
  * @param elements                       elements per encode or decode
  * @param encodeElementsPerSecond        gradient elements encoded per second (with error feedback where the codec has it)
  * @param decodeElementsPerSecond        elements decoded and accumulated per second
- * @param memoryBandwidthBytesPerSecond  the add's bytes moved per second
+ * @param memoryBandwidthBytesPerSecond  the device's triad bandwidth ({@code NaN}: not measured)
  * @param payloadBytes                   one encoded payload's size
  */
 public record CodecThroughput(Codec codec, int elements, double encodeElementsPerSecond,
@@ -34,7 +33,9 @@ public record CodecThroughput(Codec codec, int elements, double encodeElementsPe
         return 4 * decodeElementsPerSecond / memoryBandwidthBytesPerSecond;
     }
 
-    public static CodecThroughput measure(Device device, Codec codec, int elements, double seconds) {
+    /** Measures {@code codec} over {@code elements} random gradient values; see the class comment. */
+    public static CodecThroughput measure(Device device, Codec codec, int elements, double seconds,
+                                          double memoryBandwidthBytesPerSecond) {
         float[] values = new float[elements];
         Random random = new Random(1);
         for (int i = 0; i < elements; i++) {
@@ -47,31 +48,15 @@ public record CodecThroughput(Codec codec, int elements, double encodeElementsPe
             device.upload(values, 0, gradient, 0, elements);
             long seed = RandomKSelection.seed("bench/values", 0, 0, 0);
             int[] bytes = new int[1];
-            double encode = rate(seconds / 3, () -> bytes[0] = device.encode(codec, gradient, residual, 0, elements, seed, out));
+            double encode = MedianRate.callsPerSecond(seconds / 2,
+                    () -> bytes[0] = device.encode(codec, gradient, residual, 0, elements, seed, out));
             ByteBuffer payload = out.duplicate().limit(bytes[0]).order(ByteOrder.LITTLE_ENDIAN);
-            double decode = rate(seconds / 3, () -> device.decodeAccumulate(codec.kind(), payload.duplicate(), elements, seed, acc));
-            double add = rate(seconds / 3, () -> device.accumulate(acc, gradient, elements));
-            return new CodecThroughput(codec, elements, encode * elements, decode * elements, add * elements * 12.0, bytes[0]);
+            double decode = MedianRate.callsPerSecond(seconds / 2, () -> {
+                device.decodeAccumulate(codec.kind(), payload.duplicate(), elements, seed, acc);
+                device.synchronize();
+            });
+            return new CodecThroughput(codec, elements, encode * elements, decode * elements,
+                    memoryBandwidthBytesPerSecond, bytes[0]);
         }
-    }
-
-    /** Calls per second of {@code op}: the median of five timed batches, each about {@code seconds / 5}. */
-    private static double rate(double seconds, Runnable op) {
-        op.run();
-        long calls = 1;
-        long t0 = System.nanoTime();
-        op.run();
-        double once = Math.max(1e-7, (System.nanoTime() - t0) / 1e9);
-        calls = Math.max(1, (long) (seconds / 5 / once));
-        double[] rates = new double[5];
-        for (int r = 0; r < rates.length; r++) {
-            long start = System.nanoTime();
-            for (long c = 0; c < calls; c++) {
-                op.run();
-            }
-            rates[r] = calls / ((System.nanoTime() - start) / 1e9);
-        }
-        java.util.Arrays.sort(rates);
-        return rates[2];
     }
 }

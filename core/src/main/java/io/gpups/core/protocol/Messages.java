@@ -444,6 +444,84 @@ public final class Messages {
     }
 
     /**
+     * CHECKPOINT: write a checkpoint of the receiving shard's chunks into its checkpoint directory.
+     * <pre>
+     *  0        2
+     *  +--------+-------------------------------------------------
+     *  | n (u16)| name: n bytes of A-Z a-z 0-9 . _ - (0..128; 0: the shard names it step-&lt;smallest version&gt;)
+     *  +--------+-------------------------------------------------
+     * </pre>
+     * The shard writes {@code ckpt-<name>-<shards>shards/shard-<i>.*}; every shard given the same name writes
+     * into the same directory.
+     */
+    public record Checkpoint(String name) implements Message {
+        public static final int MAX_NAME_BYTES = 128;
+
+        public int encodedLength() { return 2 + name.length(); }
+
+        public void writeTo(ByteBuf out) {
+            out.writeShortLE(name.length());
+            out.writeCharSequence(name, StandardCharsets.US_ASCII);
+        }
+
+        public static Checkpoint read(ByteBuf in) {
+            need(in, 2, "CHECKPOINT");
+            int n = in.readUnsignedShortLE();
+            exact(in, n, "CHECKPOINT name");
+            if (n > MAX_NAME_BYTES) {
+                throw new ProtocolException(ErrorCode.BAD_ARGUMENT, "CHECKPOINT name is " + n + " bytes, at most " + MAX_NAME_BYTES);
+            }
+            String name = in.readCharSequence(n, StandardCharsets.ISO_8859_1).toString();
+            if (!name.matches("[A-Za-z0-9._-]*") || name.startsWith(".")) {
+                throw new ProtocolException(ErrorCode.BAD_ARGUMENT, "CHECKPOINT name '" + name
+                        + "' may hold only A-Z a-z 0-9 . _ - and must not start with '.'");
+            }
+            return new Checkpoint(name);
+        }
+    }
+
+    /**
+     * OK answer to CHECKPOINT, sent once the shard's files are durable (written, fsynced, renamed).
+     * <pre>
+     *  0                  8        12      16                 24       26
+     *  +------------------+--------+-------+------------------+--------+---------------------
+     *  | min version (i64)| chunks | flags | bytes (u64)      | n (u16)| directory name (n bytes)
+     *  +------------------+--------+-------+------------------+--------+---------------------
+     * </pre>
+     * min version: the smallest version of the chunks written; chunks: how many; flags bit 0
+     * ({@link #WRITTEN}): files were written (clear when the shard's part already held exactly these
+     * versions); bytes: the data file's length (0 when not written); the directory name is relative to the
+     * shard's checkpoint directory.
+     */
+    public record CheckpointReply(long minVersion, int chunks, int flags, long bytes, String directory) implements Message {
+        public static final int FIXED_LENGTH = 26;
+        public static final int WRITTEN = 1;
+
+        public int encodedLength() { return FIXED_LENGTH + directory.getBytes(StandardCharsets.UTF_8).length; }
+
+        public void writeTo(ByteBuf out) {
+            out.writeLongLE(minVersion);
+            out.writeIntLE(chunks);
+            out.writeIntLE(flags);
+            out.writeLongLE(bytes);
+            byte[] name = directory.getBytes(StandardCharsets.UTF_8);
+            out.writeShortLE(name.length);
+            out.writeBytes(name);
+        }
+
+        public static CheckpointReply read(ByteBuf in) {
+            need(in, FIXED_LENGTH, "CHECKPOINT reply");
+            long minVersion = in.readLongLE();
+            int chunks = in.readIntLE();
+            int flags = in.readIntLE();
+            long bytes = in.readLongLE();
+            int n = in.readUnsignedShortLE();
+            exact(in, n, "CHECKPOINT reply directory");
+            return new CheckpointReply(minVersion, chunks, flags, bytes, in.readCharSequence(n, StandardCharsets.UTF_8).toString());
+        }
+    }
+
+    /**
      * ERROR answer.
      * <pre>
      *  0      2            4

@@ -11,6 +11,7 @@ public enum Opcode {
     STATS(0x07),
     CHECKPOINT(0x08),
     SHUTDOWN(0x09),
+    HEARTBEAT(0x0A),
     OK(0x80),
     DATA(0x81),
     ERROR(0x82);

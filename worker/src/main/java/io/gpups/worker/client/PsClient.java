@@ -91,11 +91,27 @@ public final class PsClient implements ParameterClient, AutoCloseable {
     private record Registered(Partitioner.TensorPlacement placement, int[] idOnShard) {
     }
 
-    private PsClient(List<ShardConnection> shards, EventLoopGroup group, Options options, ClusterInfo cluster) {
+    /** A worker says HEARTBEAT to every shard this often, so shards with a worker timeout know it is alive. */
+    public static final long HEARTBEAT_MILLIS = 1000;
+
+    private PsClient(List<ShardConnection> shards, EventLoopGroup group, Options options, ClusterInfo cluster, int rank) {
         this.shards = shards;
         this.group = group;
         this.options = options;
         this.cluster = cluster;
+        if (rank >= 0) {
+            group.scheduleAtFixedRate(this::heartbeat, HEARTBEAT_MILLIS, HEARTBEAT_MILLIS, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    /** One HEARTBEAT to every shard; its answer (or a failure, e.g. a closed connection) needs no action. */
+    private void heartbeat() {
+        for (ShardConnection conn : shards) {
+            if (conn.channel().isActive()) {
+                long id = conn.newRequestId();
+                conn.send(id, Frames.empty(conn.channel().alloc(), Opcode.HEARTBEAT, id), f -> null);
+            }
+        }
     }
 
     /**
@@ -137,7 +153,7 @@ public final class PsClient implements ParameterClient, AutoCloseable {
                 }
                 cluster = info;
             }
-            return new PsClient(connections, group, options, cluster);
+            return new PsClient(connections, group, options, cluster, rank);
         } catch (Exception e) {
             connections.forEach(ShardConnection::close);
             group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
@@ -278,6 +294,22 @@ public final class PsClient implements ParameterClient, AutoCloseable {
             long id = conn.newRequestId();
             parts.add(conn.send(id, Frames.empty(conn.channel().alloc(), Opcode.STATS, id),
                     f -> Messages.Text.read(f.payload()).text()));
+        }
+        return CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new))
+                .thenApply(v -> parts.stream().map(CompletableFuture::join).toList());
+    }
+
+    /**
+     * Asks every shard to write a checkpoint named {@code name} (empty: each names it by its smallest chunk
+     * version) into its checkpoint directory; completes, with each shard's answer in shard order, once every
+     * shard's files are durable.
+     */
+    public CompletableFuture<List<Messages.CheckpointReply>> checkpoint(String name) {
+        List<CompletableFuture<Messages.CheckpointReply>> parts = new ArrayList<>();
+        for (ShardConnection conn : shards) {
+            long id = conn.newRequestId();
+            parts.add(conn.send(id, Frames.encode(conn.channel().alloc(), Opcode.CHECKPOINT, id, new Messages.Checkpoint(name)),
+                    f -> Messages.CheckpointReply.read(f.payload())));
         }
         return CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new))
                 .thenApply(v -> parts.stream().map(CompletableFuture::join).toList());

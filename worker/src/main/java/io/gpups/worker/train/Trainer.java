@@ -1,6 +1,7 @@
 package io.gpups.worker.train;
 
 import io.gpups.core.codec.Codec;
+import io.gpups.core.config.Consistency;
 import io.gpups.core.device.Device;
 import io.gpups.core.tensor.TensorSpec;
 import io.gpups.worker.client.ParameterClient;
@@ -8,8 +9,11 @@ import io.gpups.worker.compress.GradientEncoder;
 import io.gpups.worker.data.Dataset;
 import io.gpups.worker.data.EpochSharding;
 import io.gpups.worker.data.TrainTestSplit;
+import io.gpups.worker.metrics.TrainingMonitor;
 import io.gpups.worker.model.DeviceModel;
 import io.gpups.worker.model.Model;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -33,11 +37,14 @@ import java.util.concurrent.CompletableFuture;
  */
 public final class Trainer {
 
+    private static final Logger log = LoggerFactory.getLogger(Trainer.class);
+
     private final TrainerConfig config;
     private final ParameterClient parameters;
     private final Device device;
     private final TrainTestSplit data;
     private final EpochListener listener;
+    private TrainingMonitor monitor = TrainingMonitor.NONE;
 
     public Trainer(TrainerConfig config, ParameterClient parameters, Device device, TrainTestSplit data,
                    EpochListener listener) {
@@ -46,6 +53,12 @@ public final class Trainer {
         this.device = device;
         this.data = data;
         this.listener = listener;
+    }
+
+    /** Tells {@code monitor} about every step, push and epoch (metrics, progress); call before {@link #run}. */
+    public Trainer monitor(TrainingMonitor monitor) {
+        this.monitor = monitor == null ? TrainingMonitor.NONE : monitor;
+        return this;
     }
 
     /** Trains every epoch and returns this worker's reports, which the listener has also received. */
@@ -68,33 +81,57 @@ public final class Trainer {
              Exchange exchange = new Exchange(specs, onDevice)) {
             HostBatch batch = new HostBatch(train, config.batch());
             int[] share = new int[sharding.shareSize()];
-            long step = 0;
-            for (int epoch = 0; epoch < config.epochs(); epoch++) {
+            long step = firstStep(exchange);
+            int firstEpoch = (int) (step / sharding.stepsPerEpoch());
+            for (int epoch = firstEpoch; epoch < config.epochs(); epoch++) {
                 long started = System.nanoTime();
                 sharding.fillShare(epoch, share);
+                monitor.epochStarted(epoch, config.epochs(), sharding.stepsPerEpoch());
                 double lossSum = 0;
-                for (int s = 0; s < sharding.stepsPerEpoch(); s++, step++) {
+                int first = epoch == firstEpoch ? (int) (step % sharding.stepsPerEpoch()) : 0;
+                for (int s = first; s < sharding.stepsPerEpoch(); s++, step++) {
                     exchange.pullAll(step);
                     batch.upload(share, s * config.batch(), config.batch(), device, onDevice);
-                    lossSum += onDevice.forwardBackward(config.batch());
+                    double loss = onDevice.forwardBackward(config.batch());
+                    lossSum += loss;
                     exchange.pushAll(step);
                     parameters.clock(step + 1).join();
+                    monitor.stepEnded(epoch, s, sharding.stepsPerEpoch(), config.batch(), loss);
                 }
                 double trainSeconds = (System.nanoTime() - started) / 1e9;
                 double accuracy = Double.NaN;
                 if (config.rank() == 0) {
                     exchange.pullAll(step);
                     accuracy = testAccuracy(onDevice);
+                    monitor.testAccuracy(accuracy);
                 }
+                exchange.reportResidualNorms();
                 double seconds = (System.nanoTime() - started) / 1e9;
-                EpochReport report = new EpochReport(epoch, lossSum / sharding.stepsPerEpoch(),
+                EpochReport report = new EpochReport(epoch, lossSum / (sharding.stepsPerEpoch() - first),
                         sharding.shareSize() / trainSeconds, accuracy, parameters.pushes(), parameters.bytesPushed(),
                         parameters.rawBytesPushed(), seconds);
                 reports.add(report);
                 listener.epochEnded(report);
+                monitor.epochEnded(report);
             }
         }
         return reports;
+    }
+
+    /**
+     * Where this worker starts: step 0 in a new job; under bsp, a worker that joins a job already under way
+     * (restarted after it was dropped) starts at the step the shards are collecting, so it rejoins at the
+     * current version instead of replaying steps whose updates are already applied.
+     */
+    private long firstStep(Exchange exchange) {
+        if (parameters.cluster().consistency().mode() != Consistency.Mode.BSP) {
+            return 0;
+        }
+        long applied = exchange.pullAll(0);
+        if (applied > 0) {
+            log.info("worker {}: the shards have applied {} step(s); joining at step {}", config.rank(), applied, applied);
+        }
+        return applied;
     }
 
     /** Test accuracy with the parameters now on the device, in batches of at most the eval batch (the last may be short). */
@@ -147,16 +184,19 @@ public final class Trainer {
         }
 
         /** Pulls every tensor at {@code clock} and uploads it into the model's parameter buffers. */
-        void pullAll(long clock) {
+        long pullAll(long clock) {
             for (int i = 0; i < names.length; i++) {
                 pulled[i].clear();
                 inFlight[i] = parameters.pull(names[i], clock, pulled[i]);
             }
             CompletableFuture.allOf(inFlight).join();
+            long version = Long.MAX_VALUE;
             for (int i = 0; i < names.length; i++) {
                 pulled[i].clear();
                 device.upload(pulled[i], onDevice.parameter(i), 0, onDevice.elements(i));
+                version = Math.min(version, (Long) inFlight[i].join());
             }
+            return version;
         }
 
         /**
@@ -175,11 +215,32 @@ public final class Trainer {
             }
             device.synchronize();
             for (int i = 0; i < names.length; i++) {
+                long raw = 4L * onDevice.elements(i);
+                long wire = raw;
+                if (encoders[i] != null) {
+                    wire = 0;
+                    for (ByteBuffer payload : encoded[i]) {
+                        wire += payload.remaining();
+                    }
+                }
+                monitor.tensorPushed(names[i], wire, raw);
                 inFlight[i] = encoders[i] != null
                         ? parameters.push(names[i], step, encoders[i].codec(), encoded[i])
                         : parameters.push(names[i], step, gradients[i]);
             }
             CompletableFuture.allOf(inFlight).join();
+        }
+
+        /** Residual norms of the compressed tensors, when the monitor wants them (each downloads a residual). */
+        void reportResidualNorms() {
+            if (!monitor.wantsResidualNorms()) {
+                return;
+            }
+            for (int i = 0; i < names.length; i++) {
+                if (encoders[i] != null && encoders[i].codec().errorFeedback()) {
+                    monitor.residualNorm(names[i], encoders[i].residualNorm());
+                }
+            }
         }
 
         @Override

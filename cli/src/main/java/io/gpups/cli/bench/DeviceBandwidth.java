@@ -1,0 +1,70 @@
+package io.gpups.cli.bench;
+
+import io.gpups.core.device.Device;
+import io.gpups.core.device.DeviceBuffer;
+import io.gpups.core.optim.OptimizerSpec;
+
+/**
+ * The memory-bandwidth ceiling of a device, measured with the device's own kernels, and the rate of the Adam
+ * apply beside it.
+ *
+ * <p>Triad: STREAM's {@code a[i] = a[i] + s * b[i]} (the in-place triad, as in STREAM's "daxpy"), run as
+ * the device's sgd kernel with weight decay 0 ({@code p -= lr * g}, lr = -s): it reads {@code a} and {@code b}
+ * and writes {@code a}, {@value #TRIAD_BYTES_PER_ELEMENT} bytes per float32 element. In place, so there is no
+ * write-allocate traffic to count or to leave out. Adam: the device's adam kernel with the gradient in device
+ * memory reads p, g, m, v and writes p, m, v: {@value #ADAM_BYTES_PER_ELEMENT} bytes per element.
+ *
+ * <p>Both run over {@code elements} floats per array (64 MiB each by default, far beyond any last-level cache),
+ * on one thread, as a shard's agent thread runs them. Each rate is {@link MedianRate}'s median batch.
+ *
+ * @param device                the device's name
+ * @param elements              float32 elements per array
+ * @param triadBytesPerSecond   the triad's bytes moved per second: the ceiling
+ * @param adamBytesPerSecond    the Adam apply's bytes moved per second
+ */
+public record DeviceBandwidth(String device, int elements, double triadBytesPerSecond, double adamBytesPerSecond) {
+
+    /** Read a, read b, write a. */
+    public static final int TRIAD_BYTES_PER_ELEMENT = 12;
+    /** Read p, g, m, v; write p, m, v. */
+    public static final int ADAM_BYTES_PER_ELEMENT = 28;
+    /** Elements per array: 2^24 floats, 64 MiB. */
+    public static final int DEFAULT_ELEMENTS = 1 << 24;
+
+    /** The Adam apply's bandwidth as a fraction of the triad's. */
+    public double adamFractionOfTriad() {
+        return adamBytesPerSecond / triadBytesPerSecond;
+    }
+
+    /** Measures the triad, then Adam, for about {@code seconds / 2} each. */
+    public static DeviceBandwidth measure(Device device, int elements, double seconds) {
+        if (elements < 1) {
+            throw new IllegalArgumentException("elements " + elements + ": must be >= 1");
+        }
+        DeviceBuffer[] none = new DeviceBuffer[0];
+        double triad;
+        // a[i] = a[i] + s*b[i] with s = -lr: the sgd kernel with no weight decay and grad_scale 1.
+        OptimizerSpec sgd = new OptimizerSpec.Sgd(1e-3f, 0f);
+        try (DeviceBuffer a = device.allocate(elements); DeviceBuffer b = device.allocate(elements)) {
+            device.fill(a, 1f, elements);
+            device.fill(b, 1e-3f, elements);
+            triad = MedianRate.callsPerSecond(seconds / 2, () -> {
+                device.applyOptimizer(sgd, a, b, none, elements, 1, 1f);
+                device.synchronize();
+            }) * elements * (double) TRIAD_BYTES_PER_ELEMENT;
+        }
+        double adam;
+        OptimizerSpec adamSpec = new OptimizerSpec.Adam(1e-3f, 0.9f, 0.999f, 1e-8f, 0f);
+        try (DeviceBuffer p = device.allocate(elements); DeviceBuffer g = device.allocate(elements);
+             DeviceBuffer m = device.allocate(elements); DeviceBuffer v = device.allocate(elements)) {
+            device.fill(g, 1e-3f, elements);
+            DeviceBuffer[] slots = {m, v};
+            long[] step = {0};
+            adam = MedianRate.callsPerSecond(seconds / 2, () -> {
+                device.applyOptimizer(adamSpec, p, g, slots, elements, ++step[0], 1f);
+                device.synchronize();
+            }) * elements * (double) ADAM_BYTES_PER_ELEMENT;
+        }
+        return new DeviceBandwidth(device.name(), elements, triad, adam);
+    }
+}

@@ -1,0 +1,82 @@
+package io.gpups.server;
+
+import java.util.concurrent.atomic.AtomicLongArray;
+
+/**
+ * Which workers are alive. Event loops record when each rank was last heard from (any request, heartbeats
+ * included) without locks; the shard agent asks, between tasks, which ranks have been silent longer than
+ * the timeout and marks them dead, and a dead rank that speaks again is alive again. Under bsp a step
+ * completes with the gradients of the live workers; under ssp the slowest clock is the slowest live one.
+ */
+final class WorkerLiveness {
+
+    private final AtomicLongArray lastHeardNanos;
+    /** Owned by the agent thread. */
+    private final boolean[] alive;
+    private final long timeoutNanos;
+    private int live;
+
+    /** @param timeoutMillis silence after which a worker is dropped; 0 never drops anyone */
+    WorkerLiveness(int workers, long timeoutMillis) {
+        this.lastHeardNanos = new AtomicLongArray(workers);
+        this.alive = new boolean[workers];
+        this.timeoutNanos = timeoutMillis * 1_000_000L;
+        long now = System.nanoTime();
+        for (int r = 0; r < workers; r++) {
+            lastHeardNanos.set(r, now);
+            alive[r] = true;
+        }
+        this.live = workers;
+    }
+
+    /** Any thread: rank {@code rank} just sent something. */
+    void heard(int rank) {
+        if (rank >= 0 && rank < alive.length) {
+            lastHeardNanos.set(rank, System.nanoTime());
+        }
+    }
+
+    /** Agent thread: marks a dead rank that has been heard from since alive again; true if it was dead. */
+    boolean revive(int rank) {
+        if (rank < 0 || rank >= alive.length || alive[rank]) {
+            return false;
+        }
+        alive[rank] = true;
+        live++;
+        return true;
+    }
+
+    /**
+     * Agent thread: the ranks silent past the timeout, now marked dead; empty when the timeout is off or
+     * everyone spoke recently. A job never loses its last live worker this way.
+     */
+    int[] expire() {
+        if (timeoutNanos <= 0) {
+            return new int[0];
+        }
+        long now = System.nanoTime();
+        int[] dropped = new int[alive.length];
+        int n = 0;
+        for (int r = 0; r < alive.length; r++) {
+            if (alive[r] && live > 1 && now - lastHeardNanos.get(r) > timeoutNanos) {
+                alive[r] = false;
+                live--;
+                dropped[n++] = r;
+            }
+        }
+        return java.util.Arrays.copyOf(dropped, n);
+    }
+
+    boolean alive(int rank) {
+        return alive[rank];
+    }
+
+    int live() {
+        return live;
+    }
+
+    /** Seconds since the rank was last heard from. */
+    double silentSeconds(int rank) {
+        return (System.nanoTime() - lastHeardNanos.get(rank)) / 1e9;
+    }
+}
