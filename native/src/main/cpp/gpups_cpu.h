@@ -106,42 +106,42 @@ inline void scale(float* x, float alpha, long long count) {
 // One pair of entry points per optimizer: the gradient in device memory, or in a host payload.
 
 template <class Gradient>
-inline void sgd_loop(float* p, Gradient grad, long long count, const SgdParams& h) {
+inline void sgd_loop(float* p, Gradient grad, long long count, const SgdParams h) {
     for (long long i = 0; i < count; ++i) {
         sgd_step(p[i], grad[i], h);
     }
 }
 
 template <class Gradient>
-inline void momentum_loop(float* p, float* v, Gradient grad, long long count, const MomentumParams& h) {
+inline void momentum_loop(float* p, float* v, Gradient grad, long long count, const MomentumParams h) {
     for (long long i = 0; i < count; ++i) {
         momentum_step(p[i], v[i], grad[i], h);
     }
 }
 
 template <class Gradient>
-inline void nesterov_loop(float* p, float* v, Gradient grad, long long count, const NesterovParams& h) {
+inline void nesterov_loop(float* p, float* v, Gradient grad, long long count, const NesterovParams h) {
     for (long long i = 0; i < count; ++i) {
         nesterov_step(p[i], v[i], grad[i], h);
     }
 }
 
 template <class Gradient>
-inline void adagrad_loop(float* p, float* h_acc, Gradient grad, long long count, const AdagradParams& h) {
+inline void adagrad_loop(float* p, float* h_acc, Gradient grad, long long count, const AdagradParams h) {
     for (long long i = 0; i < count; ++i) {
         adagrad_step(p[i], h_acc[i], grad[i], h);
     }
 }
 
 template <class Gradient>
-inline void adam_loop(float* p, float* m, float* v, Gradient grad, long long count, const AdamParams& h) {
+inline void adam_loop(float* p, float* m, float* v, Gradient grad, long long count, const AdamParams h) {
     for (long long i = 0; i < count; ++i) {
         adam_step(p[i], m[i], v[i], grad[i], h);
     }
 }
 
 template <class Gradient>
-inline void adamw_loop(float* p, float* m, float* v, Gradient grad, long long count, const AdamParams& h) {
+inline void adamw_loop(float* p, float* m, float* v, Gradient grad, long long count, const AdamParams h) {
     for (long long i = 0; i < count; ++i) {
         adamw_step(p[i], m[i], v[i], grad[i], h);
     }

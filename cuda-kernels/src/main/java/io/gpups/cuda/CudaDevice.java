@@ -5,6 +5,7 @@ import io.gpups.core.codec.CodecPayloads;
 import io.gpups.core.codec.RandomKSelection;
 import io.gpups.core.device.Device;
 import io.gpups.core.device.DeviceBuffer;
+import io.gpups.core.device.HostBuffers;
 import io.gpups.core.device.DeviceOutOfMemoryException;
 import io.gpups.core.optim.KernelParameters;
 import io.gpups.core.optim.OptimizerSpec;
@@ -836,29 +837,12 @@ public final class CudaDevice implements Device {
     }
 
     private static long checkHost(ByteBuffer buffer, String role, int count) {
-        if (buffer == null) {
-            throw new IllegalArgumentException(role + " buffer is null");
-        }
-        if (count < 0) {
-            throw new IllegalArgumentException(role + ": count must be >= 0, got " + count);
-        }
-        long bytes = (long) count * Float.BYTES;
-        if (bytes > buffer.remaining()) {
-            throw new IllegalArgumentException(role + ": count " + count + " floats (" + bytes
-                    + " bytes) exceeds the " + buffer.remaining() + " bytes remaining in the buffer");
-        }
-        return bytes;
+        return HostBuffers.checkFloats(buffer, role, count);
     }
 
     /** A host buffer that can take {@code bytes} bytes at its position. */
     private static void checkWritable(ByteBuffer buffer, String role, long bytes) {
-        if (buffer == null) {
-            throw new IllegalArgumentException(role + " buffer is null");
-        }
-        if (bytes > buffer.remaining()) {
-            throw new IllegalArgumentException(role + ": " + bytes + " bytes needed, the buffer has "
-                    + buffer.remaining() + " remaining");
-        }
+        HostBuffers.checkBytes(buffer, role, bytes);
         if (buffer.isReadOnly()) {
             throw new IllegalArgumentException(role + " is a read-only buffer");
         }

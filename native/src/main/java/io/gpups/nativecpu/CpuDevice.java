@@ -4,6 +4,7 @@ import io.gpups.core.codec.Codec;
 import io.gpups.core.codec.RandomKSelection;
 import io.gpups.core.device.Device;
 import io.gpups.core.device.DeviceBuffer;
+import io.gpups.core.device.HostBuffers;
 import io.gpups.core.optim.KernelParameters;
 import io.gpups.core.optim.OptimizerSpec;
 
@@ -566,28 +567,11 @@ public final class CpuDevice implements Device {
 
         /** Checks that {@code count} floats fit the buffer; returns their size in bytes. */
         private static long checkFloats(ByteBuffer buffer, String role, int count) {
-            if (buffer == null) {
-                throw new IllegalArgumentException(role + " buffer is null");
-            }
-            if (count < 0) {
-                throw new IllegalArgumentException(role + ": count must be >= 0, got " + count);
-            }
-            long bytes = (long) count * Float.BYTES;
-            if (bytes > buffer.remaining()) {
-                throw new IllegalArgumentException(role + ": count " + count + " floats (" + bytes
-                        + " bytes) exceeds the " + buffer.remaining() + " bytes remaining in the buffer");
-            }
-            return bytes;
+            return HostBuffers.checkFloats(buffer, role, count);
         }
 
         private static void checkHost(ByteBuffer buffer, String role, long bytes) {
-            if (buffer == null) {
-                throw new IllegalArgumentException(role + " buffer is null");
-            }
-            if (bytes > buffer.remaining()) {
-                throw new IllegalArgumentException(role + ": " + bytes + " bytes needed, the buffer has "
-                        + buffer.remaining() + " remaining");
-            }
+            HostBuffers.checkBytes(buffer, role, bytes);
         }
 
         BytePointer pointer() {
