@@ -4,6 +4,7 @@ import io.gpups.core.codec.Codec;
 import io.gpups.core.codec.RandomKSelection;
 import io.gpups.core.config.Consistency;
 import io.gpups.core.device.Device;
+import io.gpups.core.device.DeviceOutOfMemoryException;
 import io.gpups.core.protocol.ErrorCode;
 import io.gpups.core.protocol.Frame;
 import io.gpups.core.protocol.Frames;
@@ -517,6 +518,11 @@ final class ShardAgent implements AutoCloseable {
     }
 
     private void internal(Channel ch, long requestId, RuntimeException e) {
+        if (e instanceof DeviceOutOfMemoryException oom) {
+            // The request asked for more device memory than there is: its error, not the shard's.
+            error(ch, requestId, new ProtocolException(ErrorCode.OUT_OF_MEMORY, oom.getMessage()));
+            return;
+        }
         counters.errors++;
         log.warn("request {} from {} failed", requestId, ch.remoteAddress(), e);
         ch.writeAndFlush(Frames.error(ch.alloc(), requestId, ErrorCode.INTERNAL,

@@ -29,9 +29,7 @@ public enum ErrorCode {
     /** The device has no memory for the request, or the shard's registered-bytes limit would be crossed. */
     OUT_OF_MEMORY(13),
     /** The HELLO proof does not match the challenge: wrong secret, or a replayed proof. */
-    AUTH_FAILED(14),
-    /** The shard has as many connections as it accepts. */
-    TOO_MANY_CONNECTIONS(15);
+    AUTH_FAILED(14);
 
     public final int code;
 
