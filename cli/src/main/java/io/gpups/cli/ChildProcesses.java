@@ -69,6 +69,11 @@ final class ChildProcesses implements AutoCloseable {
         return child;
     }
 
+    /** The child started under {@code name}, or null. */
+    synchronized Child child(String name) {
+        return children.stream().filter(c -> c.name().equals(name)).findFirst().orElse(null);
+    }
+
     /** The last {@code lines} lines of a child's log, for error messages. */
     static String tail(Child child, int lines) {
         try {

@@ -49,6 +49,11 @@ final class LocalCommand implements Callable<Integer> {
     @Mixin
     SecurityOptions security;
 
+    @Option(names = "--chaos", description = "For demos and tests: kill-shard:I@S kills shard I with SIGKILL S seconds "
+            + "after training starts and restarts it on its port with --restore from --checkpoint-dir; workers "
+            + "reconnect and go on from the restored step.")
+    String chaos;
+
     @Option(names = "--worker-timeout", defaultValue = "0", description = "Passed to every shard: milliseconds of "
             + "silence after which a worker is dropped from bsp steps; 0: never (default: ${DEFAULT-VALUE}).")
     long workerTimeoutMillis;
@@ -96,12 +101,18 @@ final class LocalCommand implements Callable<Integer> {
             out.println(placement.describe());
         }
 
+        if (checkpoints.directory != null) {
+            // A shard restarted with --restore before the first checkpoint finds the directory empty, not missing.
+            Files.createDirectories(checkpoints.directory);
+        }
         long start = System.nanoTime();
         try (ChildProcesses children = new ChildProcesses(dir);
              LocalJobView view = new LocalJobView(servers, workers, dashboardPort, ProgressMode.parse(progress), out)) {
-            List<InetSocketAddress> shards = LocalShards.start(children, servers, workers, consistency, placement::shard,
+            java.util.function.IntFunction<List<String>> shardExtras =
                     s -> concat(concat(concat(security.asArgs(), checkpoints.asArgs()), view.shardArgs(s)),
-                            List.of("--worker-timeout", "" + workerTimeoutMillis)));
+                            List.of("--worker-timeout", "" + workerTimeoutMillis));
+            List<InetSocketAddress> shards = LocalShards.start(children, servers, workers, consistency, placement::shard,
+                    shardExtras);
             String serverList = String.join(",", shards.stream().map(a -> "127.0.0.1:" + a.getPort()).toList());
             out.printf("shards listening on %s (%.1f s)%n", serverList, (System.nanoTime() - start) / 1e9);
             view.announce();
@@ -124,6 +135,15 @@ final class LocalCommand implements Callable<Integer> {
                     }
                 }));
             }
+            ChaosReport chaosReport = new ChaosReport();
+            chaosShards = shards;
+            if (chaos != null) {
+                ChaosPlan plan = ChaosPlan.parse(chaos, servers);
+                Thread monkey = new Thread(() -> killAndRestore(children, plan, shards, placement, shardExtras, chaosReport),
+                        "gpups-chaos");
+                monkey.setDaemon(true);
+                monkey.start();
+            }
             ChildProcesses.Child failed = awaitWorkers(started);
             double trainSeconds = (System.nanoTime() - trainStart) / 1e9;
             view.endProgress();
@@ -138,6 +158,13 @@ final class LocalCommand implements Callable<Integer> {
             summary.put("workers", workers);
             summary.put("model", training.model);
             summary.put("consistency", consistency);
+            if (chaos != null) {
+                summary.put("chaos", chaos);
+                summary.put("chaos_restart_seconds", chaosReport.restartSeconds);
+                if (chaosReport.failure != null) {
+                    summary.put("chaos_failure", chaosReport.failure);
+                }
+            }
             summary.put("codec", training.codec);
             summary.put("pull_dtype", training.pullDtype);
             summary.put("optimizer", training.optimizer);
@@ -167,7 +194,91 @@ final class LocalCommand implements Callable<Integer> {
         return all;
     }
 
+    /**
+     * kill-shard:I@S kills shard I S seconds after training starts; kill-shard:I@Nsteps once the shard has applied
+     * N steps (its updates over its chunks, from STATS).
+     */
+    record ChaosPlan(int shard, double afterSeconds, long afterSteps) {
+        static ChaosPlan parse(String text, int servers) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("kill-shard:(\\d+)@(\\d+(?:\\.\\d+)?)(steps)?")
+                    .matcher(text.trim());
+            if (!m.matches() || (m.group(3) != null && m.group(2).contains("."))) {
+                throw new IllegalArgumentException("--chaos '" + text + "': expected kill-shard:I@SECONDS or kill-shard:I@Nsteps");
+            }
+            int shard = Integer.parseInt(m.group(1));
+            if (shard >= servers) {
+                throw new IllegalArgumentException("--chaos '" + text + "': shard " + shard + " out of range 0.." + (servers - 1));
+            }
+            return m.group(3) != null ? new ChaosPlan(shard, 0, Long.parseLong(m.group(2)))
+                    : new ChaosPlan(shard, Double.parseDouble(m.group(2)), 0);
+        }
+    }
+
+    /** Waits until the shard has applied {@code steps} steps, asking its STATS every 100 ms. */
+    private void awaitSteps(int index, long steps) throws Exception {
+        io.gpups.core.protocol.TlsFiles tls = security.tls();
+        PsClient.Options options = PsClient.Options.defaults().secured(security.auth(), tls == null ? null : tls.clientContext());
+        try (PsClient admin = PsClient.connect(chaosShards, -1, options)) {
+            while (true) {
+                JsonNode n = JSON.readTree(admin.stats().get(30, TimeUnit.SECONDS).get(index));
+                long chunks = Math.max(1, n.path("chunks").asLong());
+                if (n.path("chunks").asLong() > 0 && n.path("updates").asLong() / chunks >= steps) {
+                    return;
+                }
+                Thread.sleep(100);
+            }
+        }
+    }
+
+    /** The job's shard addresses, for the chaos thread. */
+    private volatile List<InetSocketAddress> chaosShards;
+
+    /** What the chaos thread did, for the summary. */
+    static final class ChaosReport {
+        volatile double restartSeconds = Double.NaN;
+        volatile String failure;
+    }
+
+    /** Kills one shard with SIGKILL and restarts it on its port from the newest complete checkpoint. */
+    private void killAndRestore(ChildProcesses children, ChaosPlan plan, List<InetSocketAddress> shards,
+                                GpuPlacement placement, java.util.function.IntFunction<List<String>> shardExtras,
+                                ChaosReport report) {
+        try {
+            if (plan.afterSteps() > 0) {
+                awaitSteps(plan.shard(), plan.afterSteps());
+            } else {
+                Thread.sleep((long) (plan.afterSeconds() * 1000));
+            }
+            ChildProcesses.Child victim = children.child("server-" + plan.shard());
+            out.printf("chaos: killing shard %d (SIGKILL)%n", plan.shard());
+            long killed = System.nanoTime();
+            victim.process().destroyForcibly();
+            victim.process().waitFor();
+            List<String> args = LocalShards.shardArgs(plan.shard(), shards.get(plan.shard()).getPort(), servers, workers,
+                    consistency, placement.shard(plan.shard()),
+                    concat(shardExtras.apply(plan.shard()), List.of("--restore", checkpoints.directory.toAbsolutePath().toString())));
+            CompletableFuture<Integer> port = new CompletableFuture<>();
+            ChildProcesses.Child restarted = LocalShards.startShard(children, "server-" + plan.shard() + "-restarted", args, port);
+            restarted.exit().thenAccept(code -> port.completeExceptionally(new CliException("the restarted shard exited with code "
+                    + code + "; its log " + restarted.log() + " ends with:\n" + ChildProcesses.tail(restarted, 10))));
+            port.get(120, TimeUnit.SECONDS);
+            report.restartSeconds = (System.nanoTime() - killed) / 1e9;
+            out.printf("chaos: shard %d restarted from its checkpoint, listening again %.1f s after the kill%n",
+                    plan.shard(), report.restartSeconds);
+        } catch (Exception e) {
+            report.failure = e.toString();
+            out.println("chaos: restarting the shard failed: " + e);
+        }
+    }
+
     private void validate() {
+        if (chaos != null) {
+            ChaosPlan.parse(chaos, servers);
+            if (checkpoints.directory == null || checkpoints.restore != null) {
+                throw new IllegalArgumentException("--chaos restarts the shard from --checkpoint-dir: give --checkpoint-dir "
+                        + "(with --checkpoint-every) and no --restore");
+            }
+        }
         if (servers < 1 || servers > 64) {
             throw new IllegalArgumentException("--servers must be 1..64, got " + servers);
         }
@@ -231,7 +342,8 @@ final class LocalCommand implements Callable<Integer> {
         private final int workers;
         private final int epochs;
         private final PrintStream out;
-        private final Map<Integer, List<JsonNode>> byEpoch = new TreeMap<>();
+        /** Each epoch's report from each rank (a worker that lost a shard may report an epoch again: the last counts). */
+        private final Map<Integer, Map<Integer, JsonNode>> byEpoch = new TreeMap<>();
         private final ArrayNode printed = JSON.createArrayNode();
 
         EpochTable(int workers, int epochs, PrintStream out) {
@@ -249,9 +361,11 @@ final class LocalCommand implements Callable<Integer> {
                 return;
             }
             int epoch = n.path("epoch").asInt();
-            List<JsonNode> reports = byEpoch.computeIfAbsent(epoch, e -> new ArrayList<>());
-            reports.add(n);
-            if (reports.size() == workers) {
+            Map<Integer, JsonNode> byRank = byEpoch.computeIfAbsent(epoch, e -> new TreeMap<>());
+            boolean complete = byRank.size() == workers;
+            byRank.put(rank, n);
+            List<JsonNode> reports = new ArrayList<>(byRank.values());
+            if (!complete && reports.size() == workers) {
                 double loss = reports.stream().mapToDouble(r -> r.path("loss").asDouble()).average().orElse(Double.NaN);
                 double rate = reports.stream().mapToDouble(r -> r.path("samples_per_second").asDouble()).sum();
                 double accuracy = reports.stream().filter(r -> r.hasNonNull("test_accuracy"))

@@ -34,15 +34,8 @@ final class LocalShards {
         List<ChildProcesses.Child> started = new ArrayList<>();
         for (int s = 0; s < shards; s++) {
             CompletableFuture<Integer> port = new CompletableFuture<>();
-            List<String> args = new ArrayList<>(List.of("server", "--bind", "127.0.0.1", "--port", "0",
-                    "--shard", "" + s, "--shards", "" + shards, "--workers", "" + workers,
-                    "--consistency", consistency, "--device", deviceOfShard.apply(s)));
-            args.addAll(extraArgsOfShard.apply(s));
-            ChildProcesses.Child child = children.start("server-" + s, List.of("-Xms256m", "-Xmx2g"), args, line -> {
-                if (line.startsWith(ServerCommand.READY)) {
-                    port.complete(Integer.parseInt(line.substring(ServerCommand.READY.length()).trim()));
-                }
-            });
+            List<String> args = shardArgs(s, 0, shards, workers, consistency, deviceOfShard.apply(s), extraArgsOfShard.apply(s));
+            ChildProcesses.Child child = startShard(children, "server-" + s, args, port);
             child.exit().thenAccept(code -> port.completeExceptionally(new CliException(
                     "shard " + child.name() + " exited with code " + code + " before listening; its log "
                             + child.log() + " ends with:\n" + ChildProcesses.tail(child, 15))));
@@ -60,5 +53,25 @@ final class LocalShards {
             }
         }
         return addresses;
+    }
+
+    /** The command line of shard {@code s}. */
+    static List<String> shardArgs(int s, int port, int shards, int workers, String consistency, String device,
+                                  List<String> extraArgs) {
+        List<String> args = new ArrayList<>(List.of("server", "--bind", "127.0.0.1", "--port", "" + port,
+                "--shard", "" + s, "--shards", "" + shards, "--workers", "" + workers,
+                "--consistency", consistency, "--device", device));
+        args.addAll(extraArgs);
+        return args;
+    }
+
+    /** Starts one shard process; {@code port} completes with the port it listens on. */
+    static ChildProcesses.Child startShard(ChildProcesses children, String name, List<String> args,
+                                           CompletableFuture<Integer> port) throws java.io.IOException {
+        return children.start(name, List.of("-Xms256m", "-Xmx2g"), args, line -> {
+            if (line.startsWith(ServerCommand.READY)) {
+                port.complete(Integer.parseInt(line.substring(ServerCommand.READY.length()).trim()));
+            }
+        });
     }
 }

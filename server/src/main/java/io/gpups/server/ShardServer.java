@@ -70,6 +70,8 @@ public final class ShardServer implements AutoCloseable {
             serverChannel = new ServerBootstrap()
                     .group(boss, workers)
                     .channel(channelType)
+                    // A shard restarted on its old port (after a crash) must bind while old connections linger.
+                    .option(ChannelOption.SO_REUSEADDR, true)
                     .childOption(ChannelOption.TCP_NODELAY, true)
                     .childOption(ChannelOption.SO_KEEPALIVE, true)
                     .childHandler(new ChannelInitializer<SocketChannel>() {

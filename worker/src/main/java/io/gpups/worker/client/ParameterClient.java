@@ -37,6 +37,12 @@ public interface ParameterClient {
     /** This worker has finished every step below {@code clock}. */
     CompletableFuture<Void> clock(long clock);
 
+    /**
+     * After a request failed because a shard's connection went away: reconnects (and registers again) with
+     * backoff, for up to {@code timeoutMillis}; throws {@link PsException} when a shard does not come back.
+     */
+    void reconnect(long timeoutMillis);
+
     /** Gradient bytes sent so far, as encoded (what crossed the wire). */
     long bytesPushed();
 

@@ -83,6 +83,9 @@ public final class PsClient implements ParameterClient, AutoCloseable {
     private final Options options;
     private final ClusterInfo cluster;
     private final Map<String, Registered> tensors = new ConcurrentHashMap<>();
+    /** Tensor names in registration order, for registering again after a reconnect. */
+    private final List<String> registrationOrder = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final int rank;
     private final AtomicLong bytesPushed = new AtomicLong();
     private final AtomicLong rawBytesPushed = new AtomicLong();
     private final AtomicLong pushes = new AtomicLong();
@@ -99,6 +102,7 @@ public final class PsClient implements ParameterClient, AutoCloseable {
         this.group = group;
         this.options = options;
         this.cluster = cluster;
+        this.rank = rank;
         if (rank >= 0) {
             group.scheduleAtFixedRate(this::heartbeat, HEARTBEAT_MILLIS, HEARTBEAT_MILLIS, TimeUnit.MILLISECONDS);
         }
@@ -134,14 +138,7 @@ public final class PsClient implements ParameterClient, AutoCloseable {
             ClusterInfo cluster = null;
             for (int i = 0; i < connections.size(); i++) {
                 ShardConnection c = connections.get(i);
-                Messages.HelloReply reply = hello(c, new Messages.Hello(rank, 0));
-                if (reply.challenge() != null) {
-                    if (options.auth() == null) {
-                        throw new IllegalStateException("shard " + i + " at " + addresses.get(i)
-                                + " requires authentication: give the job's shared secret (--auth-token-file)");
-                    }
-                    reply = hello(c, new Messages.Hello(rank, 0, options.auth().proof(reply.challenge(), rank)));
-                }
+                Messages.HelloReply reply = hello(c, rank, options);
                 if (reply.shard() != i || reply.shards() != addresses.size()) {
                     throw new IllegalStateException("shard at " + addresses.get(i) + " is shard " + reply.shard() + " of "
                             + reply.shards() + ", but it was given as shard " + i + " of " + addresses.size());
@@ -160,6 +157,19 @@ public final class PsClient implements ParameterClient, AutoCloseable {
             Throwable cause = e instanceof java.util.concurrent.ExecutionException ? e.getCause() : e;
             throw new PsException(null, "connecting to " + addresses + " failed: " + cause.getMessage());
         }
+    }
+
+    /** HELLO, answering the shard's challenge when it requires authentication. */
+    private static Messages.HelloReply hello(ShardConnection c, int rank, Options options) throws Exception {
+        Messages.HelloReply reply = hello(c, new Messages.Hello(rank, 0));
+        if (reply.challenge() != null) {
+            if (options.auth() == null) {
+                throw new IllegalStateException("shard " + c.shard() + " at " + c.address()
+                        + " requires authentication: give the job's shared secret (--auth-token-file)");
+            }
+            reply = hello(c, new Messages.Hello(rank, 0, options.auth().proof(reply.challenge(), rank)));
+        }
+        return reply;
     }
 
     private static Messages.HelloReply hello(ShardConnection c, Messages.Hello hello) throws Exception {
@@ -185,22 +195,71 @@ public final class PsClient implements ParameterClient, AutoCloseable {
             Partitioner.TensorPlacement tp = placement.of(spec.name());
             int[] ids = new int[shards.size()];
             java.util.Arrays.fill(ids, -1);
+            Registered t = new Registered(tp, ids);
             for (int s = 0; s < shards.size(); s++) {
-                int[] chunks = tp.chunksOn(s);
-                if (chunks.length == 0) {
-                    continue;
+                CompletableFuture<Void> sent = registerOn(shards.get(s), t);
+                if (sent != null) {
+                    all.add(sent);
                 }
-                ShardConnection c = shards.get(s);
-                long id = c.newRequestId();
-                int shard = s;
-                all.add(c.send(id, Frames.encode(c.channel().alloc(), Opcode.REGISTER, id,
-                                new Messages.Register(spec, tp.layout().chunkElements(), chunks)),
-                        f -> Messages.RegisterReply.read(f.payload()).tensorId())
-                        .thenAccept(tensorId -> ids[shard] = tensorId));
             }
-            tensors.put(spec.name(), new Registered(tp, ids));
+            tensors.put(spec.name(), t);
+            registrationOrder.add(spec.name());
         }
         return CompletableFuture.allOf(all.toArray(CompletableFuture[]::new));
+    }
+
+    /** REGISTERs a tensor's chunks held by one shard and records the id it answers; null if it holds none. */
+    private static CompletableFuture<Void> registerOn(ShardConnection c, Registered t) {
+        int[] chunks = t.placement().chunksOn(c.shard());
+        if (chunks.length == 0) {
+            return null;
+        }
+        long id = c.newRequestId();
+        return c.send(id, Frames.encode(c.channel().alloc(), Opcode.REGISTER, id,
+                        new Messages.Register(t.placement().spec(), t.placement().layout().chunkElements(), chunks)),
+                f -> Messages.RegisterReply.read(f.payload()).tensorId())
+                .thenAccept(tensorId -> t.idOnShard()[c.shard()] = tensorId);
+    }
+
+    /**
+     * Reconnects to every shard whose connection is gone (a shard that died and was restarted, e.g. with
+     * {@code --restore}), retrying with backoff for up to {@code timeoutMillis}: HELLO again, then REGISTER
+     * again every tensor this client registered, so a restoring shard loads its chunks from the checkpoint
+     * and every tensor id is current. Requests that failed with the old connection are the caller's to
+     * retry; pushes are idempotent per (worker, step, chunk) under bsp.
+     */
+    @Override
+    public void reconnect(long timeoutMillis) {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
+        for (ShardConnection c : shards) {
+            long backoff = 100;
+            while (!c.isActive()) {
+                try {
+                    c.reconnect();
+                    hello(c, rank, options);
+                    List<CompletableFuture<Void>> sent = new ArrayList<>();
+                    for (String name : registrationOrder) {
+                        CompletableFuture<Void> f = registerOn(c, tensors.get(name));
+                        if (f != null) {
+                            sent.add(f);
+                        }
+                    }
+                    CompletableFuture.allOf(sent.toArray(CompletableFuture[]::new)).get(30, TimeUnit.SECONDS);
+                } catch (Exception e) {
+                    if (System.nanoTime() > deadline) {
+                        throw new PsException(null, "shard " + c.shard() + " at " + c.address() + " did not come back within "
+                                + timeoutMillis + " ms: " + e);
+                    }
+                    try {
+                        Thread.sleep(backoff);
+                    } catch (InterruptedException interrupted) {
+                        Thread.currentThread().interrupt();
+                        throw new PsException(null, "interrupted while reconnecting to shard " + c.shard());
+                    }
+                    backoff = Math.min(2 * backoff, 2000);
+                }
+            }
+        }
     }
 
     /** Pushes the gradient of a whole tensor for {@code step}. */

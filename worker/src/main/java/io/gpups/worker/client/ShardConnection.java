@@ -31,7 +31,9 @@ final class ShardConnection implements AutoCloseable {
 
     private final int shard;
     private final InetSocketAddress address;
-    private final Channel channel;
+    private final Bootstrap bootstrap;
+    /** Replaced by {@link #reconnect()} after the shard went away. */
+    private volatile Channel channel;
     private final AtomicLong nextId = new AtomicLong(1);
     private final Map<Long, Pending<?>> pending = new ConcurrentHashMap<>();
 
@@ -49,7 +51,7 @@ final class ShardConnection implements AutoCloseable {
                     Class<? extends Channel> channelType, int maxFrameBytes, SslContext ssl) throws InterruptedException {
         this.shard = shard;
         this.address = address;
-        this.channel = new Bootstrap()
+        this.bootstrap = new Bootstrap()
                 .group(group)
                 .channel(channelType)
                 .option(ChannelOption.TCP_NODELAY, true)
@@ -62,9 +64,32 @@ final class ShardConnection implements AutoCloseable {
                         }
                         ch.pipeline().addLast(new FrameDecoder(maxFrameBytes), new AnswerHandler());
                     }
-                })
-                .connect(address).sync().channel();
-        channel.closeFuture().addListener(f -> failAll("connection to shard " + shard + " at " + address + " closed"));
+                });
+        connect();
+    }
+
+    private void connect() throws InterruptedException {
+        Channel ch = bootstrap.connect(address).sync().channel();
+        ch.closeFuture().addListener(f -> failAll("connection to shard " + shard + " at " + address + " closed"));
+        channel = ch;
+    }
+
+    boolean isActive() {
+        return channel.isActive();
+    }
+
+    /** Opens a new connection to the same address (the caller says HELLO again); throws if the shard is not there. */
+    void reconnect() throws InterruptedException {
+        channel.close().awaitUninterruptibly();
+        connect();
+    }
+
+    int shard() {
+        return shard;
+    }
+
+    InetSocketAddress address() {
+        return address;
     }
 
     long newRequestId() {

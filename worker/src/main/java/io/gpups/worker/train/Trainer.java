@@ -5,6 +5,7 @@ import io.gpups.core.config.Consistency;
 import io.gpups.core.device.Device;
 import io.gpups.core.tensor.TensorSpec;
 import io.gpups.worker.client.ParameterClient;
+import io.gpups.worker.client.PsException;
 import io.gpups.worker.compress.GradientEncoder;
 import io.gpups.worker.data.Dataset;
 import io.gpups.worker.data.EpochSharding;
@@ -82,40 +83,91 @@ public final class Trainer {
             HostBatch batch = new HostBatch(train, config.batch());
             int[] share = new int[sharding.shareSize()];
             long step = firstStep(exchange);
-            int firstEpoch = (int) (step / sharding.stepsPerEpoch());
-            for (int epoch = firstEpoch; epoch < config.epochs(); epoch++) {
-                long started = System.nanoTime();
-                sharding.fillShare(epoch, share);
-                monitor.epochStarted(epoch, config.epochs(), sharding.stepsPerEpoch());
-                double lossSum = 0;
-                int first = epoch == firstEpoch ? (int) (step % sharding.stepsPerEpoch()) : 0;
-                for (int s = first; s < sharding.stepsPerEpoch(); s++, step++) {
-                    exchange.pullAll(step);
-                    batch.upload(share, s * config.batch(), config.batch(), device, onDevice);
-                    double loss = onDevice.forwardBackward(config.batch());
-                    lossSum += loss;
-                    exchange.pushAll(step);
-                    parameters.clock(step + 1).join();
-                    monitor.stepEnded(epoch, s, sharding.stepsPerEpoch(), config.batch(), loss);
+            while (true) {
+                try {
+                    int firstEpoch = (int) (step / sharding.stepsPerEpoch());
+                    for (int epoch = firstEpoch; epoch < config.epochs(); epoch++) {
+                        long started = System.nanoTime();
+                        sharding.fillShare(epoch, share);
+                        monitor.epochStarted(epoch, config.epochs(), sharding.stepsPerEpoch());
+                        double lossSum = 0;
+                        int first = epoch == firstEpoch ? (int) (step % sharding.stepsPerEpoch()) : 0;
+                        for (int s = first; s < sharding.stepsPerEpoch(); s++, step++) {
+                            failedAt = step;
+                            exchange.pullAll(step);
+                            batch.upload(share, s * config.batch(), config.batch(), device, onDevice);
+                            double loss = onDevice.forwardBackward(config.batch());
+                            lossSum += loss;
+                            exchange.pushAll(step);
+                            parameters.clock(step + 1).join();
+                            monitor.stepEnded(epoch, s, sharding.stepsPerEpoch(), config.batch(), loss);
+                        }
+                        double trainSeconds = (System.nanoTime() - started) / 1e9;
+                        double accuracy = Double.NaN;
+                        if (config.rank() == 0) {
+                            exchange.pullAll(step);
+                            accuracy = testAccuracy(onDevice);
+                            monitor.testAccuracy(accuracy);
+                        }
+                        exchange.reportResidualNorms();
+                        double seconds = (System.nanoTime() - started) / 1e9;
+                        EpochReport report = new EpochReport(epoch, lossSum / (sharding.stepsPerEpoch() - first),
+                                (double) (sharding.stepsPerEpoch() - first) * config.batch() / trainSeconds, accuracy,
+                                parameters.pushes(), parameters.bytesPushed(),
+                                parameters.rawBytesPushed(), seconds);
+                        reports.add(report);
+                        listener.epochEnded(report);
+                        monitor.epochEnded(report);
+                    }
+                    break;
+                } catch (RuntimeException e) {
+                    if (!shardLost(e)) {
+                        throw e;
+                    }
+                    // A shard went away (killed, restarted with --restore): reconnect, then go on from where the
+                    // shards are. Under bsp that is the step they are collecting, which may be earlier than this
+                    // worker's (a restored shard is back at its checkpoint): pushes for steps another shard
+                    // already applied are answered OK and not applied again, so replaying them is safe.
+                    log.warn("worker {}: lost a shard at step {} ({}); reconnecting", config.rank(), failedAt, rootMessage(e));
+                    parameters.reconnect(RECONNECT_MILLIS);
+                    step = parameters.cluster().consistency().mode() == Consistency.Mode.BSP ? firstStep(exchange) : failedAt;
+                    log.warn("worker {}: reconnected; going on at step {}", config.rank(), step);
+                    recoveries++;
                 }
-                double trainSeconds = (System.nanoTime() - started) / 1e9;
-                double accuracy = Double.NaN;
-                if (config.rank() == 0) {
-                    exchange.pullAll(step);
-                    accuracy = testAccuracy(onDevice);
-                    monitor.testAccuracy(accuracy);
-                }
-                exchange.reportResidualNorms();
-                double seconds = (System.nanoTime() - started) / 1e9;
-                EpochReport report = new EpochReport(epoch, lossSum / (sharding.stepsPerEpoch() - first),
-                        sharding.shareSize() / trainSeconds, accuracy, parameters.pushes(), parameters.bytesPushed(),
-                        parameters.rawBytesPushed(), seconds);
-                reports.add(report);
-                listener.epochEnded(report);
-                monitor.epochEnded(report);
             }
         }
         return reports;
+    }
+
+    /** How long a worker waits for a lost shard to come back before it gives up. */
+    static final long RECONNECT_MILLIS = 120_000;
+
+    /** The step in progress, for the log when a shard is lost. */
+    private long failedAt;
+    /** Times this trainer reconnected after losing a shard. */
+    private int recoveries;
+
+    /** Times this trainer reconnected after losing a shard. */
+    public int recoveries() {
+        return recoveries;
+    }
+
+    /** Whether {@code e} (or a cause) is a lost connection to a shard, as opposed to an error a shard answered. */
+    private static boolean shardLost(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof PsException ps && ps.code() == null) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static String rootMessage(Throwable e) {
+        Throwable t = e;
+        while (t.getCause() != null) {
+            t = t.getCause();
+        }
+        return t.getMessage();
     }
 
     /**

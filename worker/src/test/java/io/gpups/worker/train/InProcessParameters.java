@@ -176,6 +176,11 @@ public final class InProcessParameters implements ParameterClient, AutoCloseable
         return bytesPushed;
     }
 
+    /** Nothing to reconnect: there is no network. */
+    @Override
+    public void reconnect(long timeoutMillis) {
+    }
+
     @Override
     public long rawBytesPushed() {
         return rawBytesPushed;
