@@ -34,6 +34,8 @@ final class ShardConnection implements AutoCloseable {
     private final Bootstrap bootstrap;
     /** Replaced by {@link #reconnect()} after the shard went away. */
     private volatile Channel channel;
+    /** Set as soon as the connection fails (before the channel has finished closing); cleared by a new connection. */
+    private volatile boolean lost;
     private final AtomicLong nextId = new AtomicLong(1);
     private final Map<Long, Pending<?>> pending = new ConcurrentHashMap<>();
 
@@ -70,12 +72,18 @@ final class ShardConnection implements AutoCloseable {
 
     private void connect() throws InterruptedException {
         Channel ch = bootstrap.connect(address).sync().channel();
-        ch.closeFuture().addListener(f -> failAll("connection to shard " + shard + " at " + address + " closed"));
+        ch.closeFuture().addListener(f -> {
+            if (channel == ch) {
+                lost = true;
+            }
+            failAll("connection to shard " + shard + " at " + address + " closed");
+        });
         channel = ch;
+        lost = false;
     }
 
     boolean isActive() {
-        return channel.isActive();
+        return !lost && channel.isActive();
     }
 
     /** Opens a new connection to the same address (the caller says HELLO again); throws if the shard is not there. */
@@ -152,6 +160,9 @@ final class ShardConnection implements AutoCloseable {
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            if (ctx.channel() == channel) {
+                lost = true;
+            }
             failAll("connection to shard " + shard + " at " + address + " failed: " + cause.getMessage());
             ctx.close();
         }

@@ -129,8 +129,7 @@ public final class Trainer {
                     // worker's (a restored shard is back at its checkpoint): pushes for steps another shard
                     // already applied are answered OK and not applied again, so replaying them is safe.
                     log.warn("worker {}: lost a shard at step {} ({}); reconnecting", config.rank(), failedAt, rootMessage(e));
-                    parameters.reconnect(RECONNECT_MILLIS);
-                    step = parameters.cluster().consistency().mode() == Consistency.Mode.BSP ? firstStep(exchange) : failedAt;
+                    step = recover(exchange);
                     log.warn("worker {}: reconnected; going on at step {}", config.rank(), step);
                     recoveries++;
                 }
@@ -150,6 +149,31 @@ public final class Trainer {
     /** Times this trainer reconnected after losing a shard. */
     public int recoveries() {
         return recoveries;
+    }
+
+    /**
+     * Reconnects and finds the step to go on from, trying again while the shards are still coming back (a
+     * connection can fail again right after the reconnect), for up to {@link #RECONNECT_MILLIS}.
+     */
+    private long recover(Exchange exchange) {
+        long deadline = System.nanoTime() + RECONNECT_MILLIS * 1_000_000L;
+        while (true) {
+            try {
+                parameters.reconnect(Math.max(1, (deadline - System.nanoTime()) / 1_000_000L));
+                return parameters.cluster().consistency().mode() == Consistency.Mode.BSP ? firstStep(exchange) : failedAt;
+            } catch (RuntimeException again) {
+                if (!shardLost(again) || System.nanoTime() > deadline) {
+                    throw again;
+                }
+                log.warn("worker {}: reconnecting again ({})", config.rank(), rootMessage(again));
+                try {
+                    Thread.sleep(200);
+                } catch (InterruptedException interrupted) {
+                    Thread.currentThread().interrupt();
+                    throw again;
+                }
+            }
+        }
     }
 
     /** Whether {@code e} (or a cause) is a lost connection to a shard, as opposed to an error a shard answered. */
