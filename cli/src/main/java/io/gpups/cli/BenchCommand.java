@@ -108,6 +108,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--run-dir", description = "Where the shards' logs go (default: runs/bench-<time>).")
     Path runDir;
 
+    @Option(names = "--shard-metrics-port", defaultValue = "0", description = "Shard s serves /metrics on this port + s, "
+            + "e.g. to watch memory during a long run; 0: off (default: ${DEFAULT-VALUE}).")
+    int shardMetricsPort;
+
     @Option(names = "--sweep", description = "Run a sweep over value sizes, shard counts, worker counts and codecs "
             + "instead of one run (see --sweep-*).")
     boolean sweep;
@@ -309,7 +313,8 @@ final class BenchCommand implements Callable<Integer> {
         try (ChildProcesses children = new ChildProcesses(dir)) {
             long start = System.nanoTime();
             List<InetSocketAddress> addresses = LocalShards.start(children, s.servers(), s.workers(),
-                    s.consistency().toString(), s.device(), List.of());
+                    s.consistency().toString(), shard -> s.device(), shard -> shardMetricsPort == 0 ? List.of()
+                            : List.of("--metrics-port", "" + (shardMetricsPort + shard), "--metrics-bind", "127.0.0.1"));
             if (!sweep) {
                 out.printf(Locale.ROOT, "shards listening on %s (%.1f s)%n", addresses, (System.nanoTime() - start) / 1e9);
             }
