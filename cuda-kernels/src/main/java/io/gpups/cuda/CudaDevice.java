@@ -4,12 +4,11 @@ import io.gpups.core.codec.Codec;
 import io.gpups.core.codec.CodecPayloads;
 import io.gpups.core.codec.RandomKSelection;
 import io.gpups.core.device.Device;
+import io.gpups.core.device.DeviceArguments;
 import io.gpups.core.device.DeviceBuffer;
-import io.gpups.core.device.HostBuffers;
 import io.gpups.core.device.DeviceOutOfMemoryException;
 import io.gpups.core.optim.KernelParameters;
 import io.gpups.core.optim.OptimizerSpec;
-
 import jcuda.NativePointerObject;
 import jcuda.Pointer;
 import jcuda.driver.CUcontext;
@@ -262,14 +261,14 @@ public final class CudaDevice implements Device {
     @Override
     public void upload(float[] src, int srcOffset, DeviceBuffer dst, long dstOffset, int count) {
         CudaBuffer d = range("dst", dst, dstOffset, count);
-        checkArrayRange("src", src, srcOffset, count);
+        DeviceArguments.checkArrayRange("src", src, srcOffset, count);
         staging.upload(src, srcOffset, d.at(dstOffset), count);
     }
 
     @Override
     public void download(DeviceBuffer src, long srcOffset, float[] dst, int dstOffset, int count) {
         CudaBuffer s = range("src", src, srcOffset, count);
-        checkArrayRange("dst", dst, dstOffset, count);
+        DeviceArguments.checkArrayRange("dst", dst, dstOffset, count);
         staging.download(s.at(srcOffset), dst, dstOffset, count);
     }
 
@@ -644,7 +643,7 @@ public final class CudaDevice implements Device {
 
     @Override
     public void addBias(DeviceBuffer x, DeviceBuffer bias, int rows, int cols) {
-        checkShape("addBias", rows, cols);
+        DeviceArguments.checkShape("addBias", rows, cols);
         CudaBuffer dx = range("x", x, 0, (long) rows * cols);
         CudaBuffer db = range("bias", bias, 0, cols);
         launch(KernelNames.ADD_BIAS, (long) rows * cols, ptr(dx), ptr(db), arg(rows), arg(cols));
@@ -674,7 +673,7 @@ public final class CudaDevice implements Device {
     @Override
     public float softmaxCrossEntropy(DeviceBuffer logits, DeviceBuffer labels, int rows, int cols,
                                      DeviceBuffer gradLogits) {
-        checkShape("softmaxCrossEntropy", rows, cols);
+        DeviceArguments.checkShape("softmaxCrossEntropy", rows, cols);
         if (rows == 0 || cols == 0) {
             throw new IllegalArgumentException("softmaxCrossEntropy needs rows > 0 and cols > 0, got rows=" + rows
                     + " cols=" + cols);
@@ -702,7 +701,7 @@ public final class CudaDevice implements Device {
 
     @Override
     public void columnSums(DeviceBuffer x, int rows, int cols, DeviceBuffer out) {
-        checkShape("columnSums", rows, cols);
+        DeviceArguments.checkShape("columnSums", rows, cols);
         CudaBuffer dx = range("x", x, 0, (long) rows * cols);
         CudaBuffer o = range("out", out, 0, cols);
         launch(KernelNames.COLUMN_SUMS, cols, ptr(dx), arg(rows), arg(cols), ptr(o));
@@ -710,7 +709,7 @@ public final class CudaDevice implements Device {
 
     @Override
     public int countCorrect(DeviceBuffer logits, DeviceBuffer labels, int rows, int cols) {
-        checkShape("countCorrect", rows, cols);
+        DeviceArguments.checkShape("countCorrect", rows, cols);
         if (rows > 0 && cols == 0) {
             throw new IllegalArgumentException("countCorrect needs cols > 0 for " + rows + " rows");
         }
@@ -837,30 +836,15 @@ public final class CudaDevice implements Device {
     }
 
     private static long checkHost(ByteBuffer buffer, String role, int count) {
-        return HostBuffers.checkFloats(buffer, role, count);
+        return DeviceArguments.checkFloats(buffer, role, count);
     }
 
     /** A host buffer that can take {@code bytes} bytes at its position. */
     private static void checkWritable(ByteBuffer buffer, String role, long bytes) {
-        HostBuffers.checkBytes(buffer, role, bytes);
+        DeviceArguments.checkBytes(buffer, role, bytes);
         if (buffer.isReadOnly()) {
             throw new IllegalArgumentException(role + " is a read-only buffer");
         }
     }
 
-    private static void checkArrayRange(String role, float[] array, int offset, int count) {
-        if (array == null) {
-            throw new IllegalArgumentException(role + " array is null");
-        }
-        if (offset < 0 || count < 0 || offset > array.length - count) {
-            throw new IllegalArgumentException(role + ": offset " + offset + " + count " + count
-                    + " does not fit an array of " + array.length + " floats");
-        }
-    }
-
-    private static void checkShape(String op, int rows, int cols) {
-        if (rows < 0 || cols < 0) {
-            throw new IllegalArgumentException(op + ": rows and cols must be >= 0, got rows=" + rows + " cols=" + cols);
-        }
-    }
 }

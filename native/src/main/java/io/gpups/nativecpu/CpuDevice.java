@@ -3,11 +3,10 @@ package io.gpups.nativecpu;
 import io.gpups.core.codec.Codec;
 import io.gpups.core.codec.RandomKSelection;
 import io.gpups.core.device.Device;
+import io.gpups.core.device.DeviceArguments;
 import io.gpups.core.device.DeviceBuffer;
-import io.gpups.core.device.HostBuffers;
 import io.gpups.core.optim.KernelParameters;
 import io.gpups.core.optim.OptimizerSpec;
-
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.openblas.presets.openblas_nolapack;
@@ -122,14 +121,14 @@ public final class CpuDevice implements Device {
     @Override
     public void upload(float[] src, int srcOffset, DeviceBuffer dst, long dstOffset, int count) {
         CpuDeviceBuffer d = range("dst", dst, dstOffset, count);
-        checkArrayRange("src", src, srcOffset, count);
+        DeviceArguments.checkArrayRange("src", src, srcOffset, count);
         d.at(dstOffset).put(src, srcOffset, count);
     }
 
     @Override
     public void download(DeviceBuffer src, long srcOffset, float[] dst, int dstOffset, int count) {
         CpuDeviceBuffer s = range("src", src, srcOffset, count);
-        checkArrayRange("dst", dst, dstOffset, count);
+        DeviceArguments.checkArrayRange("dst", dst, dstOffset, count);
         s.at(srcOffset).get(dst, dstOffset, count);
     }
 
@@ -388,7 +387,7 @@ public final class CpuDevice implements Device {
 
     @Override
     public void addBias(DeviceBuffer x, DeviceBuffer bias, int rows, int cols) {
-        checkShape("addBias", rows, cols);
+        DeviceArguments.checkShape("addBias", rows, cols);
         FloatPointer px = range("x", x, 0, (long) rows * cols).at(0);
         CpuKernels.add_bias(px, range("bias", bias, 0, cols).at(0), rows, cols);
     }
@@ -414,7 +413,7 @@ public final class CpuDevice implements Device {
     @Override
     public float softmaxCrossEntropy(DeviceBuffer logits, DeviceBuffer labels, int rows, int cols,
                                      DeviceBuffer gradLogits) {
-        checkShape("softmaxCrossEntropy", rows, cols);
+        DeviceArguments.checkShape("softmaxCrossEntropy", rows, cols);
         if (rows == 0 || cols == 0) {
             throw new IllegalArgumentException("softmaxCrossEntropy needs rows > 0 and cols > 0, got rows=" + rows
                     + " cols=" + cols);
@@ -428,14 +427,14 @@ public final class CpuDevice implements Device {
 
     @Override
     public void columnSums(DeviceBuffer x, int rows, int cols, DeviceBuffer out) {
-        checkShape("columnSums", rows, cols);
+        DeviceArguments.checkShape("columnSums", rows, cols);
         FloatPointer px = range("x", x, 0, (long) rows * cols).at(0);
         CpuKernels.column_sums(px, rows, cols, range("out", out, 0, cols).at(0));
     }
 
     @Override
     public int countCorrect(DeviceBuffer logits, DeviceBuffer labels, int rows, int cols) {
-        checkShape("countCorrect", rows, cols);
+        DeviceArguments.checkShape("countCorrect", rows, cols);
         if (rows > 0 && cols == 0) {
             throw new IllegalArgumentException("countCorrect needs cols > 0 for " + rows + " rows");
         }
@@ -495,22 +494,6 @@ public final class CpuDevice implements Device {
         return own;
     }
 
-    private static void checkArrayRange(String role, float[] array, int offset, int count) {
-        if (array == null) {
-            throw new IllegalArgumentException(role + " array is null");
-        }
-        if (offset < 0 || count < 0 || offset > array.length - count) {
-            throw new IllegalArgumentException(role + ": offset " + offset + " + count " + count
-                    + " does not fit an array of " + array.length + " floats");
-        }
-    }
-
-    private static void checkShape(String op, int rows, int cols) {
-        if (rows < 0 || cols < 0) {
-            throw new IllegalArgumentException(op + ": rows and cols must be >= 0, got rows=" + rows + " cols=" + cols);
-        }
-    }
-
     /**
      * {@code count} floats of a host buffer as a native byte pointer at the buffer's position. Direct buffers are
      * used in place; heap buffers go through a temporary native copy (copied in for reading, copied back on
@@ -567,11 +550,11 @@ public final class CpuDevice implements Device {
 
         /** Checks that {@code count} floats fit the buffer; returns their size in bytes. */
         private static long checkFloats(ByteBuffer buffer, String role, int count) {
-            return HostBuffers.checkFloats(buffer, role, count);
+            return DeviceArguments.checkFloats(buffer, role, count);
         }
 
         private static void checkHost(ByteBuffer buffer, String role, long bytes) {
-            HostBuffers.checkBytes(buffer, role, bytes);
+            DeviceArguments.checkBytes(buffer, role, bytes);
         }
 
         BytePointer pointer() {

@@ -2,10 +2,10 @@ package io.gpups.core.device;
 
 import java.nio.ByteBuffer;
 
-/** Argument checks for the host buffers devices read and write, shared so every device words them alike. */
-public final class HostBuffers {
+/** Argument checks shared by the devices, so every device words them alike and names the bad values. */
+public final class DeviceArguments {
 
-    private HostBuffers() {
+    private DeviceArguments() {
     }
 
     /** Checks that {@code count} floats fit the buffer from its position; returns their size in bytes. */
@@ -32,6 +32,24 @@ public final class HostBuffers {
         if (bytes > buffer.remaining()) {
             throw new IllegalArgumentException(role + ": " + bytes + " bytes needed, the buffer has "
                     + buffer.remaining() + " remaining");
+        }
+    }
+
+    /** Checks that {@code [offset, offset + count)} lies inside a host array. */
+    public static void checkArrayRange(String role, float[] array, int offset, int count) {
+        if (array == null) {
+            throw new IllegalArgumentException(role + " array is null");
+        }
+        if (offset < 0 || count < 0 || offset > array.length - count) {
+            throw new IllegalArgumentException(role + ": offset " + offset + " + count " + count
+                    + " does not fit an array of " + array.length + " floats");
+        }
+    }
+
+    /** Checks a matrix shape. */
+    public static void checkShape(String op, int rows, int cols) {
+        if (rows < 0 || cols < 0) {
+            throw new IllegalArgumentException(op + ": rows and cols must be >= 0, got rows=" + rows + " cols=" + cols);
         }
     }
 }
