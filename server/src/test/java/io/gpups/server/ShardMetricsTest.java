@@ -67,6 +67,11 @@ class ShardMetricsTest {
         assertEquals(1, registry.get("gpups.pull.staleness").summary().count());
         assertEquals(3, registry.get("gpups.pull.staleness").summary().totalAmount());
         assertEquals(24, registry.get("gpups.device.memory").gauge().value());
+        // Closing the client queues one task (forget its parked pulls); the agent drains it at once.
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (registry.get("gpups.queue.depth").gauge().value() != 0 && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
         assertEquals(0, registry.get("gpups.queue.depth").gauge().value());
     }
 
