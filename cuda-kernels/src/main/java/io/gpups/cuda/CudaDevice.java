@@ -244,14 +244,14 @@ public final class CudaDevice implements Device {
     @Override
     public void upload(ByteBuffer src, DeviceBuffer dst, long dstOffset, int count) {
         CudaBuffer d = range("dst", dst, dstOffset, count);
-        long bytes = checkHost(src, "src", count);
+        long bytes = DeviceArguments.checkFloats(src, "src", count);
         staging.upload(src, d.at(dstOffset), bytes);
     }
 
     @Override
     public void download(DeviceBuffer src, long srcOffset, int count, ByteBuffer dst) {
         CudaBuffer s = range("src", src, srcOffset, count);
-        long bytes = checkHost(dst, "dst", count);
+        long bytes = DeviceArguments.checkFloats(dst, "dst", count);
         if (dst.isReadOnly()) {
             throw new IllegalArgumentException("dst is a read-only buffer");
         }
@@ -357,7 +357,7 @@ public final class CudaDevice implements Device {
 
     /** The host gradient copied into the scratch buffer (through pinned staging), ordered before later kernels. */
     private CudaBuffer stageHostGradient(ByteBuffer hostGradient, int count) {
-        long bytes = checkHost(hostGradient, "hostGradient", count);
+        long bytes = DeviceArguments.checkFloats(hostGradient, "hostGradient", count);
         hostGradientScratch = scratch(hostGradientScratch, count);
         staging.upload(hostGradient, hostGradientScratch.at(0), bytes);
         return hostGradientScratch;
@@ -825,19 +825,10 @@ public final class CudaDevice implements Device {
         if (own.isClosed()) {
             throw new IllegalStateException(role + ": " + own + " is closed");
         }
-        if (offset < 0 || count < 0) {
-            throw new IllegalArgumentException(role + ": offset " + offset + " and count " + count + " must be >= 0");
-        }
-        if (offset > own.elements() - count) {
-            throw new IllegalArgumentException(role + ": offset " + offset + " + count " + count + " exceeds the "
-                    + own.elements() + " floats of " + own);
-        }
+        DeviceArguments.checkRange(role, own, offset, count);
         return own;
     }
 
-    private static long checkHost(ByteBuffer buffer, String role, int count) {
-        return DeviceArguments.checkFloats(buffer, role, count);
-    }
 
     /** A host buffer that can take {@code bytes} bytes at its position. */
     private static void checkWritable(ByteBuffer buffer, String role, long bytes) {

@@ -484,13 +484,7 @@ public final class CpuDevice implements Device {
         if (own.isClosed()) {
             throw new IllegalStateException(role + ": " + own + " is closed");
         }
-        if (offset < 0 || count < 0) {
-            throw new IllegalArgumentException(role + ": offset " + offset + " and count " + count + " must be >= 0");
-        }
-        if (offset > own.elements() - count) {
-            throw new IllegalArgumentException(role + ": offset " + offset + " + count " + count + " exceeds the "
-                    + own.elements() + " floats of " + own);
-        }
+        DeviceArguments.checkRange(role, own, offset, count);
         return own;
     }
 

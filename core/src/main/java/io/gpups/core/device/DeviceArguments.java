@@ -52,4 +52,15 @@ public final class DeviceArguments {
             throw new IllegalArgumentException(op + ": rows and cols must be >= 0, got rows=" + rows + " cols=" + cols);
         }
     }
+
+    /** Checks that {@code [offset, offset + count)} lies inside {@code buffer}'s elements. */
+    public static void checkRange(String role, DeviceBuffer buffer, long offset, long count) {
+        if (offset < 0 || count < 0) {
+            throw new IllegalArgumentException(role + ": offset " + offset + " and count " + count + " must be >= 0");
+        }
+        if (offset > buffer.elements() - count) {
+            throw new IllegalArgumentException(role + ": offset " + offset + " + count " + count + " exceeds the "
+                    + buffer.elements() + " floats of " + buffer);
+        }
+    }
 }
