@@ -18,6 +18,7 @@
 #include <vector>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <string>
 
 #include "gpups/codecs.cuh"
@@ -51,9 +52,33 @@ struct PayloadGradient {
 
 // ---- memory -------------------------------------------------------------------------------------
 
-/** Zero-filled float storage; null when the allocation fails (the caller throws OutOfMemoryError). */
+/** Transparent huge page size on x86-64 and the allocation size from which huge pages are asked for. */
+constexpr size_t HUGE_PAGE_BYTES = (size_t) 2 << 20;
+
+/**
+ * Zero-filled float storage; null when the allocation fails (the caller throws OutOfMemoryError).
+ *
+ * From 2 MiB on, the storage is 2 MiB-aligned and advised for transparent huge pages (MADV_HUGEPAGE, a hint
+ * that does nothing where THP is off). Streaming optimizer loops over 4 KiB pages spend much of their time in
+ * page walks, above all in a virtual machine's nested paging: on a 2-core VM the Adam step over 64 MiB
+ * arrays ran twice as fast on huge pages. The memory is written once here, so its pages are faulted in at
+ * allocation, not in the first update.
+ */
 inline float* allocate_floats(long long count) {
-    return static_cast<float*>(calloc(count > 0 ? (size_t) count : 1, sizeof(float)));
+    const size_t bytes = (count > 0 ? (size_t) count : 1) * sizeof(float);
+    if (bytes < HUGE_PAGE_BYTES) {
+        return static_cast<float*>(calloc(bytes / sizeof(float), sizeof(float)));
+    }
+    const size_t rounded = (bytes + HUGE_PAGE_BYTES - 1) / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
+    void* storage = nullptr;
+    if (posix_memalign(&storage, HUGE_PAGE_BYTES, rounded) != 0) {
+        return nullptr;
+    }
+#ifdef MADV_HUGEPAGE
+    madvise(storage, rounded, MADV_HUGEPAGE);
+#endif
+    memset(storage, 0, rounded);
+    return static_cast<float*>(storage);
 }
 
 inline void free_floats(float* p) {

@@ -36,10 +36,17 @@ final class ChildProcesses implements AutoCloseable {
         return runDir;
     }
 
-    /** Starts {@code gpups <args>} in a new JVM; every stdout line goes to {@code stdout}. */
+    /**
+     * Starts {@code gpups <args>} in a new JVM with this JVM's {@code gpups.*} system properties, then
+     * {@code jvmOptions}; every stdout line goes to {@code stdout}.
+     */
     synchronized Child start(String name, List<String> jvmOptions, List<String> args, Consumer<String> stdout) throws IOException {
         List<String> command = new ArrayList<>();
         command.add(javaBinary());
+        // gpups.* system properties of this JVM (device thread counts, for one) reach the children; the
+        // caller's options come after them and win.
+        System.getProperties().stringPropertyNames().stream().filter(k -> k.startsWith("gpups.")).sorted()
+                .forEach(k -> command.add("-D" + k + "=" + System.getProperty(k)));
         command.addAll(jvmOptions);
         command.add("--enable-native-access=ALL-UNNAMED");
         command.add("-cp");

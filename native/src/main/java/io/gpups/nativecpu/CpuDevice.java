@@ -32,6 +32,11 @@ import static org.bytedeco.openblas.global.openblas_nolapack.cblas_sgemm;
  * through a temporary native copy when on the heap; their position is never changed. Sizes are checked here,
  * before any native call: a bad count or offset is an {@link IllegalArgumentException} naming the values.
  *
+ * <p>Elementwise operations over more than {@link RangeSplitter#MIN_SLICE} elements (fill, accumulate, scale,
+ * every optimizer step, and the decode of uncompressed, fp16 and bf16 payloads) are split over the device's
+ * threads ({@value #THREADS_PROPERTY}, default: every available processor); one thread cannot reach the
+ * memory bandwidth with the optimizer loops. The result is the same bits for any thread count.
+ *
  * <p>OpenBLAS is loaded on the first {@link #gemm} (it unpacks about 100 MB once), with the thread count given
  * at construction. That count is process-wide in OpenBLAS: the default is 1 because several gpups processes
  * usually share one machine.
@@ -40,34 +45,53 @@ public final class CpuDevice implements Device {
 
     /** System property with the OpenBLAS thread count of devices made by {@link CpuDeviceProvider}. */
     public static final String BLAS_THREADS_PROPERTY = "gpups.blas.threads";
+    /** System property with the elementwise thread count of devices made by {@link CpuDeviceProvider}. */
+    public static final String THREADS_PROPERTY = "gpups.cpu.threads";
 
     private static final String NAME = "cpu";
 
     private final int blasThreads;
+    private final RangeSplitter splitter;
     private final Set<CpuDeviceBuffer> liveBuffers = ConcurrentHashMap.newKeySet();
     private final AtomicLong nextBufferId = new AtomicLong();
     private boolean blasConfigured;
     private volatile boolean closed;
 
-    /** A device with the OpenBLAS thread count of {@value #BLAS_THREADS_PROPERTY} (default 1). */
+    /**
+     * A device with the OpenBLAS thread count of {@value #BLAS_THREADS_PROPERTY} (default 1) and the elementwise
+     * thread count of {@value #THREADS_PROPERTY} (default: the available processors).
+     */
     public CpuDevice() {
-        this(blasThreadsFromProperty());
+        this(intProperty(BLAS_THREADS_PROPERTY, 1), intProperty(THREADS_PROPERTY, Runtime.getRuntime().availableProcessors()));
     }
 
+    /** A device with {@code blasThreads} OpenBLAS threads and one thread for elementwise operations. */
     public CpuDevice(int blasThreads) {
+        this(blasThreads, 1);
+    }
+
+    public CpuDevice(int blasThreads, int threads) {
         if (blasThreads < 1) {
             throw new IllegalArgumentException("OpenBLAS thread count must be >= 1, got " + blasThreads);
         }
         this.blasThreads = blasThreads;
+        this.splitter = new RangeSplitter(threads);
     }
 
-    private static int blasThreadsFromProperty() {
-        String value = System.getProperty(BLAS_THREADS_PROPERTY, "1");
-        try {
-            return Integer.parseInt(value.trim());
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(BLAS_THREADS_PROPERTY + " must be an integer >= 1, got '" + value + "'");
+    private static int intProperty(String name, int fallback) {
+        String value = System.getProperty(name);
+        if (value == null) {
+            return fallback;
         }
+        try {
+            int n = Integer.parseInt(value.trim());
+            if (n >= 1) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new IllegalArgumentException(name + " must be an integer >= 1, got '" + value + "'");
     }
 
     @Override
@@ -78,6 +102,11 @@ public final class CpuDevice implements Device {
     /** OpenBLAS threads this device asks for on its first GEMM. */
     public int blasThreads() {
         return blasThreads;
+    }
+
+    /** Threads that large elementwise operations are split over. */
+    public int threads() {
+        return splitter.threads();
     }
 
     // ---- memory -------------------------------------------------------------------------------------
@@ -134,7 +163,8 @@ public final class CpuDevice implements Device {
 
     @Override
     public void fill(DeviceBuffer dst, float value, long count) {
-        CpuKernels.fill(range("dst", dst, 0, count).at(0), value, count);
+        CpuDeviceBuffer d = range("dst", dst, 0, count);
+        splitter.run(count, (o, n) -> CpuKernels.fill(d.at(o), value, n));
     }
 
     // ---- server math --------------------------------------------------------------------------------
@@ -143,7 +173,7 @@ public final class CpuDevice implements Device {
     public void accumulate(DeviceBuffer acc, ByteBuffer hostGradient, int count) {
         CpuDeviceBuffer a = range("acc", acc, 0, count);
         try (HostBytes grad = HostBytes.reading(hostGradient, "hostGradient", count)) {
-            CpuKernels.accumulate_payload(a.at(0), grad.pointer(), count);
+            splitter.run(count, (o, n) -> CpuKernels.accumulate_payload(a.at(o), bytesAt(grad.pointer(), 4 * o), n));
         }
     }
 
@@ -151,37 +181,56 @@ public final class CpuDevice implements Device {
     public void accumulate(DeviceBuffer acc, DeviceBuffer grad, int count) {
         CpuDeviceBuffer a = range("acc", acc, 0, count);
         CpuDeviceBuffer g = range("grad", grad, 0, count);
-        CpuKernels.accumulate(a.at(0), g.at(0), count);
+        splitter.run(count, (o, n) -> CpuKernels.accumulate(a.at(o), g.at(o), n));
     }
 
     @Override
     public void scale(DeviceBuffer x, float alpha, int count) {
-        CpuKernels.scale(range("x", x, 0, count).at(0), alpha, count);
+        CpuDeviceBuffer b = range("x", x, 0, count);
+        splitter.run(count, (o, n) -> CpuKernels.scale(b.at(o), alpha, n));
     }
 
     @Override
     public void applyOptimizer(OptimizerSpec spec, DeviceBuffer param, DeviceBuffer grad, DeviceBuffer[] slots,
                                int count, long step, float gradScale) {
-        FloatPointer g = range("grad", grad, 0, count).at(0);
-        applyOptimizer(spec, param, g, null, slots, count, step, gradScale);
+        checkOptimizer(spec, slots, step);
+        CpuDeviceBuffer g = range("grad", grad, 0, count);
+        CpuDeviceBuffer[] state = optimizerBuffers(param, slots, count);
+        splitter.run(count, (o, n) -> applyOptimizer(spec, state, o, g.at(o), null, (int) n, step, gradScale));
     }
 
     @Override
     public void applyOptimizer(OptimizerSpec spec, DeviceBuffer param, ByteBuffer hostGradient, DeviceBuffer[] slots,
                                int count, long step, float gradScale) {
+        checkOptimizer(spec, slots, step);
+        CpuDeviceBuffer[] state = optimizerBuffers(param, slots, count);
         try (HostBytes grad = HostBytes.reading(hostGradient, "hostGradient", count)) {
-            applyOptimizer(spec, param, null, grad.pointer(), slots, count, step, gradScale);
+            splitter.run(count, (o, n) -> applyOptimizer(spec, state, o, null, bytesAt(grad.pointer(), 4 * o), (int) n,
+                    step, gradScale));
         }
     }
 
-    /** Exactly one of {@code deviceGrad} and {@code payloadGrad} is non-null. */
-    private void applyOptimizer(OptimizerSpec spec, DeviceBuffer param, FloatPointer deviceGrad,
-                                BytePointer payloadGrad, DeviceBuffer[] slots, int count, long step, float gradScale) {
-        checkOptimizer(spec, slots, step);
-        FloatPointer p = range("param", param, 0, count).at(0);
-        FloatPointer[] s = new FloatPointer[slots.length];
+    /** The parameter buffer, then the slots, each checked to hold {@code count} elements. */
+    private CpuDeviceBuffer[] optimizerBuffers(DeviceBuffer param, DeviceBuffer[] slots, int count) {
+        CpuDeviceBuffer[] state = new CpuDeviceBuffer[1 + slots.length];
+        state[0] = range("param", param, 0, count);
         for (int i = 0; i < slots.length; i++) {
-            s[i] = range("slot " + i, slots[i], 0, count).at(0);
+            state[1 + i] = range("slot " + i, slots[i], 0, count);
+        }
+        return state;
+    }
+
+    /**
+     * One optimizer step over {@code count} elements from element {@code offset} of the parameter and slot
+     * buffers in {@code state}; the gradient pointers already point at that element. Exactly one of
+     * {@code deviceGrad} and {@code payloadGrad} is non-null.
+     */
+    private static void applyOptimizer(OptimizerSpec spec, CpuDeviceBuffer[] state, long offset, FloatPointer deviceGrad,
+                                       BytePointer payloadGrad, int count, long step, float gradScale) {
+        FloatPointer p = state[0].at(offset);
+        FloatPointer[] s = new FloatPointer[state.length - 1];
+        for (int i = 0; i < s.length; i++) {
+            s[i] = state[1 + i].at(offset);
         }
         boolean payload = payloadGrad != null;
         switch (spec.kind()) {
@@ -316,7 +365,14 @@ public final class CpuDevice implements Device {
         }
         RandomKSelection selection = selection(codec, payload, count, seed);
         try (HostBytes p = HostBytes.readingBytes(payload, "payload", payload.remaining())) {
-            CpuKernels.decode_accumulate(codec.id, p.pointer(), count, selection.start(), selection.stride(), a);
+            int width = elementwiseWidth(codec);
+            if (width == 0) {
+                CpuKernels.decode_accumulate(codec.id, p.pointer(), count, selection.start(), selection.stride(), a);
+            } else {
+                CpuDeviceBuffer accBuffer = (CpuDeviceBuffer) acc;
+                splitter.run(count, (o, n) -> CpuKernels.decode_accumulate(codec.id, bytesAt(p.pointer(), width * o), n,
+                        0, 1, accBuffer.at(o)));
+            }
         }
     }
 
@@ -324,12 +380,23 @@ public final class CpuDevice implements Device {
     public void decodeApplyOptimizer(Codec.Kind codec, ByteBuffer payload, int count, long seed, OptimizerSpec spec,
                                      DeviceBuffer param, DeviceBuffer[] slots, long step, float gradScale) {
         checkOptimizer(spec, slots, step);
-        FloatPointer p = range("param", param, 0, count).at(0);
-        FloatPointer s0 = slots.length > 0 ? range("slot 0", slots[0], 0, count).at(0) : null;
-        FloatPointer s1 = slots.length > 1 ? range("slot 1", slots[1], 0, count).at(0) : null;
+        CpuDeviceBuffer[] state = optimizerBuffers(param, slots, count);
         if (count == 0) {
             return;
         }
+        int width = elementwiseWidth(codec);
+        if (width > 0) {
+            float[] h = KernelParameters.of(spec, step, gradScale);
+            try (HostBytes g = HostBytes.readingBytes(payload, "payload", payload.remaining())) {
+                splitter.run(count, (o, n) -> CpuKernels.decode_apply(codec.id, bytesAt(g.pointer(), width * o), n, 0, 1,
+                        spec.kind().id, state[0].at(o), state.length > 1 ? state[1].at(o) : null,
+                        state.length > 2 ? state[2].at(o) : null, null, h));
+            }
+            return;
+        }
+        FloatPointer p = state[0].at(0);
+        FloatPointer s0 = state.length > 1 ? state[1].at(0) : null;
+        FloatPointer s1 = state.length > 2 ? state[2].at(0) : null;
         FloatPointer zeros = null;
         if (codec.sparse()) {
             if (scratch == null || scratch.elements() < count) {
@@ -345,6 +412,23 @@ public final class CpuDevice implements Device {
             CpuKernels.decode_apply(codec.id, g.pointer(), count, selection.start(), selection.stride(), spec.kind().id,
                     p, s0, s1, zeros, KernelParameters.of(spec, step, gradScale));
         }
+    }
+
+    /**
+     * Payload bytes per element of the codecs whose payload is one fixed-width value per element (so a slice of
+     * elements is a slice of bytes); 0 for the others, which are decoded on one thread.
+     */
+    private static int elementwiseWidth(Codec.Kind codec) {
+        return switch (codec) {
+            case NONE -> 4;
+            case FP16, BF16 -> 2;
+            default -> 0;
+        };
+    }
+
+    /** {@code base} moved on by {@code bytes}. */
+    private static BytePointer bytesAt(BytePointer base, long bytes) {
+        return bytes == 0 ? base : new BytePointer(base).position(base.position() + bytes);
     }
 
     /** randomk's index selection from the payload's k; a placeholder for the other codecs. */
@@ -454,6 +538,7 @@ public final class CpuDevice implements Device {
             return;
         }
         closed = true;
+        splitter.close();
         for (CpuDeviceBuffer buffer : new ArrayList<>(liveBuffers)) {
             buffer.close();
         }
@@ -461,7 +546,7 @@ public final class CpuDevice implements Device {
 
     @Override
     public String toString() {
-        return "CpuDevice[blasThreads=" + blasThreads + ", liveBuffers=" + liveBuffers.size() + "]";
+        return "CpuDevice[threads=" + splitter.threads() + ", blasThreads=" + blasThreads + ", liveBuffers=" + liveBuffers.size() + "]";
     }
 
     // ---- checks -------------------------------------------------------------------------------------

@@ -200,6 +200,7 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
         if (cause instanceof DecoderException) {
             log.info("closing {}: broken frame stream: {}", ctx.channel().remoteAddress(),
                     cause.getCause() != null ? cause.getCause().getMessage() : cause.getMessage());
+            log.debug("broken frame stream from {}", ctx.channel().remoteAddress(), cause);
         } else {
             log.info("closing {}: {}", ctx.channel().remoteAddress(), cause.toString());
         }

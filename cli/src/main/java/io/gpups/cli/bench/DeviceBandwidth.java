@@ -15,7 +15,9 @@ import io.gpups.core.optim.OptimizerSpec;
  * memory reads p, g, m, v and writes p, m, v: {@value #ADAM_BYTES_PER_ELEMENT} bytes per element.
  *
  * <p>Both run over {@code elements} floats per array (64 MiB each by default, far beyond any last-level cache),
- * on one thread, as a shard's agent thread runs them. Each rate is {@link MedianRate}'s median batch.
+ * through the device as a shard's agent calls it (the CPU device splits them over its threads). Their batches
+ * are interleaved, so that drift in the machine's speed touches both alike, and each rate is the median batch
+ * ({@link MedianRate}).
  *
  * @param device                the device's name
  * @param elements              float32 elements per array
@@ -36,34 +38,34 @@ public record DeviceBandwidth(String device, int elements, double triadBytesPerS
         return adamBytesPerSecond / triadBytesPerSecond;
     }
 
-    /** Measures the triad, then Adam, for about {@code seconds / 2} each. */
+    /** Measures the triad and Adam, interleaved, for about {@code seconds} in all. */
     public static DeviceBandwidth measure(Device device, int elements, double seconds) {
         if (elements < 1) {
             throw new IllegalArgumentException("elements " + elements + ": must be >= 1");
         }
         DeviceBuffer[] none = new DeviceBuffer[0];
-        double triad;
         // a[i] = a[i] + s*b[i] with s = -lr: the sgd kernel with no weight decay and grad_scale 1.
         OptimizerSpec sgd = new OptimizerSpec.Sgd(1e-3f, 0f);
-        try (DeviceBuffer a = device.allocate(elements); DeviceBuffer b = device.allocate(elements)) {
+        OptimizerSpec adamSpec = new OptimizerSpec.Adam(1e-3f, 0.9f, 0.999f, 1e-8f, 0f);
+        double triad;
+        double adam;
+        try (DeviceBuffer a = device.allocate(elements); DeviceBuffer b = device.allocate(elements);
+             DeviceBuffer p = device.allocate(elements); DeviceBuffer g = device.allocate(elements);
+             DeviceBuffer m = device.allocate(elements); DeviceBuffer v = device.allocate(elements)) {
             device.fill(a, 1f, elements);
             device.fill(b, 1e-3f, elements);
-            triad = MedianRate.callsPerSecond(seconds / 2, () -> {
-                device.applyOptimizer(sgd, a, b, none, elements, 1, 1f);
-                device.synchronize();
-            }) * elements * (double) TRIAD_BYTES_PER_ELEMENT;
-        }
-        double adam;
-        OptimizerSpec adamSpec = new OptimizerSpec.Adam(1e-3f, 0.9f, 0.999f, 1e-8f, 0f);
-        try (DeviceBuffer p = device.allocate(elements); DeviceBuffer g = device.allocate(elements);
-             DeviceBuffer m = device.allocate(elements); DeviceBuffer v = device.allocate(elements)) {
             device.fill(g, 1e-3f, elements);
             DeviceBuffer[] slots = {m, v};
             long[] step = {0};
-            adam = MedianRate.callsPerSecond(seconds / 2, () -> {
+            double[] rates = MedianRate.callsPerSecond(seconds, () -> {
+                device.applyOptimizer(sgd, a, b, none, elements, 1, 1f);
+                device.synchronize();
+            }, () -> {
                 device.applyOptimizer(adamSpec, p, g, slots, elements, ++step[0], 1f);
                 device.synchronize();
-            }) * elements * (double) ADAM_BYTES_PER_ELEMENT;
+            });
+            triad = rates[0] * elements * (double) TRIAD_BYTES_PER_ELEMENT;
+            adam = rates[1] * elements * (double) ADAM_BYTES_PER_ELEMENT;
         }
         return new DeviceBandwidth(device.name(), elements, triad, adam);
     }

@@ -2,6 +2,7 @@ package io.gpups.core.protocol;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import io.netty.buffer.UnpooledByteBufAllocator;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.handler.codec.DecoderException;
 import io.netty.handler.codec.TooLongFrameException;
@@ -132,6 +133,186 @@ class FrameDecoderTest {
         DecoderException e = assertThrows(DecoderException.class, () -> ch.writeInbound(header));
         assertTrue(e.getMessage().contains("frame length 3"), e.getMessage());
         ch.finishAndReleaseAll();
+    }
+
+    @Test
+    void aLargeFrameArrivingInPiecesIsDecodedExactly() {
+        int payloadBytes = 1 << 20;
+        byte[] frame = new byte[Frame.HEADER_LENGTH + payloadBytes];
+        ByteBuf header = Unpooled.wrappedBuffer(frame).writerIndex(0);
+        header.writeIntLE(frame.length - 4).writeShortLE(Frame.MAGIC).writeByte(Frame.VERSION)
+                .writeByte(Opcode.CLOCK.code).writeLongLE(9);
+        for (int i = 0; i < payloadBytes; i++) {
+            frame[Frame.HEADER_LENGTH + i] = (byte) (i * 31 + 7);
+        }
+        EmbeddedChannel ch = new EmbeddedChannel(new FrameDecoder(2 << 20));
+        for (int at = 0; at < frame.length; at += 1000) {
+            ch.writeInbound(Unpooled.copiedBuffer(frame, at, Math.min(1000, frame.length - at)));
+        }
+        Frame decoded = ch.readInbound();
+        assertEquals(9, decoded.requestId());
+        byte[] payload = new byte[payloadBytes];
+        decoded.payload().getBytes(decoded.payload().readerIndex(), payload);
+        decoded.release();
+        for (int i = 0; i < payloadBytes; i++) {
+            assertEquals((byte) (i * 31 + 7), payload[i], "payload byte " + i);
+        }
+        assertNull(ch.readInbound());
+        assertFalse(ch.finish());
+    }
+
+    @Test
+    void theCumulationGrowsOnceToTheWholeFrame() {
+        FrameDecoder.FrameSizedCumulator cumulator = new FrameDecoder.FrameSizedCumulator(64 << 20);
+        int frameBytes = 16 << 20;
+        ByteBuf first = Unpooled.buffer(4096).writeIntLE(frameBytes - 4).writeZero(4092);
+        ByteBuf cumulation = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, Unpooled.EMPTY_BUFFER, first);
+        assertEquals(first, cumulation, "the first read becomes the cumulation");
+        cumulation = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, cumulation, Unpooled.buffer(4096).writeZero(4096));
+        assertEquals(frameBytes + FrameDecoder.FrameSizedCumulator.READ_SLACK_BYTES, cumulation.capacity(),
+                "grown to the frame's size (and one read more) at the first growth");
+        ByteBuf grown = cumulation;
+        while (cumulation.readableBytes() + 65536 <= frameBytes) {
+            cumulation = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, cumulation,
+                    Unpooled.buffer(65536).writeZero(65536));
+        }
+        assertTrue(grown == cumulation, "no further growth");
+        // The frame is cut out and released: the next large frame reuses the buffer.
+        ByteBuf frame = cumulation.retainedSlice(0, cumulation.readableBytes());
+        cumulation.skipBytes(cumulation.readableBytes());
+        cumulation.release();
+        ByteBuf next = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, Unpooled.EMPTY_BUFFER,
+                Unpooled.buffer(8, 8).writeIntLE(frameBytes - 4).writeIntLE(0));
+        ByteBuf whileHeld = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, next, Unpooled.buffer(8).writeZero(8));
+        assertTrue(whileHeld != grown, "a buffer a frame still holds is not reused");
+        whileHeld.release();
+        frame.release();
+        assertEquals(1, grown.refCnt(), "only the cumulator's spare reference is left");
+        next = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, Unpooled.EMPTY_BUFFER,
+                Unpooled.buffer(8, 8).writeIntLE(frameBytes - 4).writeIntLE(0));
+        ByteBuf reused = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, next, Unpooled.buffer(8).writeZero(8));
+        assertTrue(reused == grown, "the released buffer is reused");
+        assertEquals(16, reused.readableBytes());
+        reused.release();
+        cumulator.releaseSpares();
+        assertEquals(0, grown.refCnt());
+    }
+
+    @Test
+    void anOversizedLengthIsNotAllocatedFor() {
+        FrameDecoder.FrameSizedCumulator cumulator = new FrameDecoder.FrameSizedCumulator(1024);
+        ByteBuf first = Unpooled.buffer(8, 8).writeIntLE(Integer.MAX_VALUE).writeIntLE(0);
+        ByteBuf cumulation = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, Unpooled.EMPTY_BUFFER, first);
+        cumulation = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, cumulation, Unpooled.buffer(8).writeZero(8));
+        assertTrue(cumulation.capacity() < 1024, "capacity " + cumulation.capacity());
+        assertEquals(16, cumulation.readableBytes());
+        cumulation.release();
+    }
+
+    @Test
+    void pipelinedLargeFramesInReadSizedPiecesAreDecodedExactlyWhileEarlierOnesAreHeld() {
+        int payloadBytes = (3 << 20) + 12;
+        int frames = 7;
+        ByteBuf stream = Unpooled.buffer();
+        for (int f = 0; f < frames; f++) {
+            stream.writeIntLE(Frame.HEADER_LENGTH - 4 + payloadBytes).writeShortLE(Frame.MAGIC).writeByte(Frame.VERSION)
+                    .writeByte(Opcode.CLOCK.code).writeLongLE(f);
+            for (int i = 0; i < payloadBytes; i++) {
+                stream.writeByte(i * 31 + f);
+            }
+        }
+        EmbeddedChannel ch = new EmbeddedChannel(new FrameDecoder(8 << 20));
+        java.util.ArrayDeque<Frame> held = new java.util.ArrayDeque<>();
+        int decoded = 0;
+        int piece = 65536 - 5;
+        while (stream.isReadable()) {
+            int n = Math.min(piece, stream.readableBytes());
+            ByteBuf read = ch.alloc().directBuffer(n);
+            read.writeBytes(stream, n);
+            ch.writeInbound(read);
+            for (Frame frame; (frame = ch.readInbound()) != null; ) {
+                assertEquals(decoded, frame.requestId());
+                ByteBuf p = frame.payload();
+                assertEquals(payloadBytes, p.readableBytes());
+                for (int i = 0; i < payloadBytes; i += 4099) {
+                    assertEquals((byte) (i * 31 + decoded), p.getByte(p.readerIndex() + i), "frame " + decoded + " byte " + i);
+                }
+                decoded++;
+                held.add(frame);
+                if (held.size() > 2) {
+                    held.poll().release();
+                }
+            }
+        }
+        assertEquals(frames, decoded);
+        held.forEach(Frame::release);
+        assertFalse(ch.finish());
+        stream.release();
+    }
+
+    @Test
+    void framesReleasedOnAnotherThreadLeaveTheSparesBalanced() throws Exception {
+        int payloadBytes = (2 << 20) + 100;
+        int frames = 40;
+        ByteBuf stream = Unpooled.buffer();
+        for (int f = 0; f < frames; f++) {
+            stream.writeIntLE(Frame.HEADER_LENGTH - 4 + payloadBytes).writeShortLE(Frame.MAGIC).writeByte(Frame.VERSION)
+                    .writeByte(Opcode.CLOCK.code).writeLongLE(f).writeZero(payloadBytes - 8).writeLongLE(f);
+        }
+        FrameDecoder decoder = new FrameDecoder(8 << 20);
+        EmbeddedChannel ch = new EmbeddedChannel(decoder);
+        java.util.concurrent.ExecutorService agent = java.util.concurrent.Executors.newSingleThreadExecutor();
+        java.util.List<java.util.concurrent.Future<Long>> seen = new java.util.ArrayList<>();
+        java.util.Random random = new java.util.Random(3);
+        while (stream.isReadable()) {
+            int n = Math.min(1 + random.nextInt(200_000), stream.readableBytes());
+            ByteBuf read = ch.alloc().directBuffer(n);
+            read.writeBytes(stream, n);
+            ch.writeInbound(read);
+            for (Frame frame; (frame = ch.readInbound()) != null; ) {
+                Frame f = frame;
+                seen.add(agent.submit(() -> {
+                    try {
+                        Thread.sleep(1);
+                        return f.payload().getLongLE(f.payload().writerIndex() - 8);
+                    } finally {
+                        f.release();
+                    }
+                }));
+            }
+        }
+        for (int f = 0; f < frames; f++) {
+            assertEquals(f, seen.get(f).get());
+        }
+        agent.shutdown();
+        assertFalse(ch.finish());
+        stream.release();
+    }
+
+    @Test
+    void anIdleSpareIsEvictedByIdentityNotByEqualContents() {
+        FrameDecoder.FrameSizedCumulator cumulator = new FrameDecoder.FrameSizedCumulator(64 << 20);
+        ByteBuf[] spares = new ByteBuf[3];
+        for (int i = 0; i < spares.length; i++) {
+            // Each frame twice the size of the one before: no spare fits the next, so the third evicts one.
+            int frameBytes = (2 << 20) << i;
+            ByteBuf first = Unpooled.buffer(8, 8).writeIntLE(frameBytes - 4).writeIntLE(0);
+            ByteBuf cumulation = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, Unpooled.EMPTY_BUFFER, first);
+            spares[i] = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, cumulation, Unpooled.buffer(8).writeZero(8));
+            spares[i].skipBytes(spares[i].readableBytes());
+            if (i > 0) {
+                spares[i].release();
+            }
+        }
+        // spares[0] is still in use (its contents equal spares[1]'s: both empty), so spares[1] is the one evicted.
+        assertEquals(2, spares[0].refCnt());
+        assertEquals(0, spares[1].refCnt());
+        assertEquals(1, spares[2].refCnt());
+        spares[0].release();
+        cumulator.releaseSpares();
+        for (ByteBuf spare : spares) {
+            assertEquals(0, spare.refCnt());
+        }
     }
 
     private static void assertClock42(Object msg) {
