@@ -73,6 +73,10 @@ import static jcuda.jcublas.JCublas2.cublasSgemm;
  *       scratch buffer and copies the payload's bytes back into the caller's host buffer; the error-feedback residual
  *       never leaves the device. Top-k moves two small things to the host: a sample of at most {@value #TOPK_SAMPLE}
  *       magnitudes, from which the threshold is picked exactly as the CPU device picks it, and one count per block.</li>
+ *   <li><b>Element-wise kernels.</b> Accumulate, scale, fill and every optimizer step (over a device gradient or a
+ *       payload) load and store float4 when all their pointers are 16-byte aligned, which the kernel tests once per
+ *       launch; otherwise, and for the last {@code n % 4} elements, a scalar grid-stride loop. Server buffers always
+ *       start aligned. Their launches are sized for {@code n / 4} threads.</li>
  *   <li><b>GEMM.</b> cuBLAS in its default math mode (full fp32, no TF32), so results match the CPU device's
  *       OpenBLAS within fp32 rounding.</li>
  * </ul>
@@ -275,7 +279,7 @@ public final class CudaDevice implements Device {
     @Override
     public void fill(DeviceBuffer dst, float value, long count) {
         CudaBuffer d = range("dst", dst, 0, count);
-        launch(KernelNames.FILL, count, ptr(d), arg(value), arg(count));
+        launchElementwise(KernelNames.FILL, count, ptr(d), arg(value), arg(count));
     }
 
     // ---- server math --------------------------------------------------------------------------------
@@ -284,20 +288,20 @@ public final class CudaDevice implements Device {
     public void accumulate(DeviceBuffer acc, ByteBuffer hostGradient, int count) {
         CudaBuffer a = range("acc", acc, 0, count);
         CudaBuffer g = stageHostGradient(hostGradient, count);
-        launch(KernelNames.ACCUMULATE, count, ptr(a), ptr(g), arg((long) count));
+        launchElementwise(KernelNames.ACCUMULATE, count, ptr(a), ptr(g), arg((long) count));
     }
 
     @Override
     public void accumulate(DeviceBuffer acc, DeviceBuffer grad, int count) {
         CudaBuffer a = range("acc", acc, 0, count);
         CudaBuffer g = range("grad", grad, 0, count);
-        launch(KernelNames.ACCUMULATE, count, ptr(a), ptr(g), arg((long) count));
+        launchElementwise(KernelNames.ACCUMULATE, count, ptr(a), ptr(g), arg((long) count));
     }
 
     @Override
     public void scale(DeviceBuffer x, float alpha, int count) {
         CudaBuffer b = range("x", x, 0, count);
-        launch(KernelNames.SCALE, count, ptr(b), arg(alpha), arg((long) count));
+        launchElementwise(KernelNames.SCALE, count, ptr(b), arg(alpha), arg((long) count));
     }
 
     @Override
@@ -327,7 +331,7 @@ public final class CudaDevice implements Device {
         args.add(ptr(grad));
         args.add(arg((long) count));
         args.add(struct(KernelParameters.of(spec, step, gradScale)));
-        launch(KernelNames.optimizer(spec.kind()), count, args.toArray(NativePointerObject[]::new));
+        launchElementwise(KernelNames.optimizer(spec.kind()), count, args.toArray(NativePointerObject[]::new));
     }
 
     /** The leading arguments of every optimizer kernel: the parameters, then the spec's state slots in order. */
@@ -434,7 +438,7 @@ public final class CudaDevice implements Device {
             case RANDOMK -> {
                 int k = codec.targetK(count);
                 RandomKSelection selection = RandomKSelection.of(seed, count, k);
-                launch(KernelNames.ACCUMULATE, n, rp, gp, arg(n));
+                launchElementwise(KernelNames.ACCUMULATE, n, rp, gp, arg(n));
                 launch(KernelNames.ENCODE_RANDOMK, k, rp, arg(n), arg((long) k), arg(selection.start()),
                         arg(selection.stride()), payload);
                 yield CodecPayloads.SPARSE_HEADER + 4 * k;
@@ -467,7 +471,7 @@ public final class CudaDevice implements Device {
         Pointer sample = ptr(topkScratch);
         Pointer blockCounts = Pointer.to(topkScratch.at(m));
 
-        launch(KernelNames.ACCUMULATE, n, r, g, arg(n));
+        launchElementwise(KernelNames.ACCUMULATE, n, r, g, arg(n));
         launch(KernelNames.TOPK_SAMPLE, m, r, arg(n), arg((long) m), sample);
         float[] sorted = new float[m];
         staging.download(topkScratch.at(0), sorted, 0, m);
@@ -518,7 +522,7 @@ public final class CudaDevice implements Device {
             launch(KernelNames.SPARSE_SCATTER, k, ptr(a), ptr(p), arg(n), arg(codec.id), arg((long) k),
                     arg(selection.start()), arg(selection.stride()), arg(SCATTER_ADD));
         } else {
-            launch(KernelNames.DECODE_ACCUMULATE, n, ptr(a), ptr(p), arg(n), arg(codec.id));
+            launchElementwise(KernelNames.DECODE_ACCUMULATE, n, ptr(a), ptr(p), arg(n), arg(codec.id));
         }
     }
 
@@ -554,7 +558,7 @@ public final class CudaDevice implements Device {
             args.add(arg(n));
             args.add(arg(codec.id));
             args.add(struct(KernelParameters.of(spec, step, gradScale)));
-            launch(KernelNames.decodeOptimizer(spec.kind()), n, args.toArray(NativePointerObject[]::new));
+            launchElementwise(KernelNames.decodeOptimizer(spec.kind()), n, args.toArray(NativePointerObject[]::new));
         }
     }
 
@@ -776,6 +780,15 @@ public final class CudaDevice implements Device {
         LaunchConfig config = LaunchConfig.forElements(elements, shape);
         CudaErrors.check(cuLaunchKernel(f, config.blocks(), 1, 1, config.threadsPerBlock(), 1, 1, 0, stream,
                 Pointer.to(args), null), "cuLaunchKernel(" + kernel + ", " + elements + " items)");
+    }
+
+    /**
+     * Queues an element-wise kernel (one built on {@code for_each_element}) over {@code elements} elements: a thread
+     * takes four elements per pass on the float4 path, so the launch is sized for {@code elements / 4} threads; the
+     * scalar path (unaligned operands) covers the same range in more passes.
+     */
+    private void launchElementwise(String kernel, long elements, NativePointerObject... args) {
+        launch(kernel, (elements + 3) / 4, args);
     }
 
     /** Queues kernel {@code kernel} with an explicit shape (kernels that need a fixed block size). */
