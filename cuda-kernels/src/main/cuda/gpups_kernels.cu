@@ -108,7 +108,7 @@ __device__ __forceinline__ void for_each_element(long long n, Step step, Operand
 
 /**
  * The steps of the server's element-wise kernels, each one call of a header function: shared by the kernels over a
- * device gradient and the fused decode kernels.
+ * device gradient, the fused decode kernels and the batched kernel.
  */
 struct AccumulateStep {
     __device__ __forceinline__ void operator()(float& acc, float g) const { gpups::accumulate(acc, g); }
@@ -365,6 +365,69 @@ extern "C" __global__ void gpups_decode_adamw(float* p, float* m, float* v, cons
     with_dense_decoder(codec, payload, n, [&](auto grad) {
         for_each_element(n, AdamWStep{h}, p, m, v, grad);
     });
+}
+
+// ---- batched updates: one launch for many chunks ------------------------------------------------
+//
+// Queued pushes of float32 gradients (codec none) to many chunks, applied in one launch. The host uploads a table of
+// entries and the gradients behind it in one copy; block row blockIdx.y takes entry blockIdx.y, and that row's
+// gridDim.x blocks run the entry's element loop: the same for_each_element over the same steps as the one-chunk
+// kernels, so a batched update is bit for bit the one-chunk update. An entry's kind is uniform across its blocks, so
+// the switch costs no divergence, only the register count of its largest case. The entries of one launch touch
+// distinct buffers (the host splits a batch into such waves), so no two blocks write one element.
+
+/** One entry of a batch table as CudaDevice writes it (BatchTable): 80 bytes, little-endian. */
+struct BatchEntry {
+    float* param;        // the parameters, or the accumulator
+    float* slot0;        // the optimizer's state slots in the spec's order; null where it has fewer
+    float* slot1;
+    long long gradient;  // byte offset of the entry's n x f32 gradient from the payload base, a multiple of 16
+    long long n;
+    int kind;            // the optimizer's id (OptimizerSpec.OptimizerKind), or BATCH_ACCUMULATE
+    int unused;
+    float params[8];     // the optimizer's parameter struct, its fields in declaration order (KernelParameters)
+};
+static_assert(sizeof(BatchEntry) == 80, "CudaDevice writes 80-byte batch entries");
+
+enum BatchKind {
+    BATCH_SGD = 0, BATCH_MOMENTUM = 1, BATCH_NESTEROV = 2, BATCH_ADAGRAD = 3, BATCH_ADAM = 4, BATCH_ADAMW = 5,
+    BATCH_ACCUMULATE = 6
+};
+
+namespace {
+
+template <class Params>
+__device__ __forceinline__ Params batch_params(const BatchEntry& e) {
+    Params h;
+    memcpy(&h, e.params, sizeof h);
+    return h;
+}
+
+}  // namespace
+
+extern "C" __global__ void gpups_batch_update(const BatchEntry* table, const unsigned char* payloads) {
+    const BatchEntry e = table[blockIdx.y];
+    const float* g = reinterpret_cast<const float*>(payloads + e.gradient);
+    switch (e.kind) {
+        case BATCH_ACCUMULATE: for_each_element(e.n, AccumulateStep{}, e.param, g); break;
+        case BATCH_SGD: for_each_element(e.n, SgdStep{batch_params<gpups::SgdParams>(e)}, e.param, g); break;
+        case BATCH_MOMENTUM:
+            for_each_element(e.n, MomentumStep{batch_params<gpups::MomentumParams>(e)}, e.param, e.slot0, g);
+            break;
+        case BATCH_NESTEROV:
+            for_each_element(e.n, NesterovStep{batch_params<gpups::NesterovParams>(e)}, e.param, e.slot0, g);
+            break;
+        case BATCH_ADAGRAD:
+            for_each_element(e.n, AdagradStep{batch_params<gpups::AdagradParams>(e)}, e.param, e.slot0, g);
+            break;
+        case BATCH_ADAM:
+            for_each_element(e.n, AdamStep{batch_params<gpups::AdamParams>(e)}, e.param, e.slot0, e.slot1, g);
+            break;
+        case BATCH_ADAMW:
+            for_each_element(e.n, AdamWStep{batch_params<gpups::AdamParams>(e)}, e.param, e.slot0, e.slot1, g);
+            break;
+        default: break;
+    }
 }
 
 // Encoding (worker), into a device scratch that the host copies back. With error feedback, a = g + r is formed in
