@@ -13,47 +13,186 @@
     for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
          i += (long long) blockDim.x * gridDim.x)
 
+// ---- element-wise loops: float4 where every operand allows it ---------------------------------
+//
+// An element-wise kernel lists its operands and passes a step that takes one element of each: a float& for a
+// float* operand (read, then written back), a float for a const float* or a payload decoder (read only). The step
+// calls the header function, so the float4 path and the scalar path run the same math: the float4 path loads four
+// consecutive elements of every operand with one 16-byte load (a fp16/bf16 payload: one 8-byte load), calls the
+// step four times and stores the written operands with one 16-byte store each.
+//
+// The choice is made in the kernel, once per launch (the test is uniform across threads): float4 when every
+// pointer operand is 16-byte aligned. Buffers start 256-byte aligned (cuMemAlloc) and payloads start the payload
+// scratch or, in a batch, a 16-byte aligned offset of it, so the server's kernels always take the float4 path; an
+// operand at an odd element offset (the worker's encode of a slice of a flat gradient) takes the scalar loop.
+// Either way the elements past the last whole quad, n % 4 of them, are done by the scalar loop.
+
+namespace {
+
+__device__ __forceinline__ bool quad_aligned(const float* x) {
+    return (reinterpret_cast<unsigned long long>(x) & 15u) == 0;
+}
+
+__device__ __forceinline__ bool quad_aligned(float* x) {
+    return quad_aligned(static_cast<const float*>(x));
+}
+
+/** A payload decoder: its payload starts 16-byte aligned (device_payload below). */
+template <class Decoder>
+__device__ __forceinline__ bool quad_aligned(const Decoder&) {
+    return true;
+}
+
+/** Elements 4q .. 4q+3 of an operand. */
+__device__ __forceinline__ float4 load_quad(const float* x, long long q) {
+    return reinterpret_cast<const float4*>(x)[q];
+}
+
+__device__ __forceinline__ float4 load_quad(float* x, long long q) {
+    return load_quad(static_cast<const float*>(x), q);
+}
+
+__device__ __forceinline__ float4 load_quad(gpups::F32Payload d, long long q) {
+    return reinterpret_cast<const float4*>(d.bytes)[q];
+}
+
+__device__ __forceinline__ float4 load_quad(gpups::Fp16Payload d, long long q) {
+    const uint2 w = reinterpret_cast<const uint2*>(d.bytes)[q];  // little-endian: element 4q in w.x's low half
+    return make_float4(gpups::half_to_float((unsigned short) (w.x & 0xffffu)), gpups::half_to_float((unsigned short) (w.x >> 16)),
+                       gpups::half_to_float((unsigned short) (w.y & 0xffffu)), gpups::half_to_float((unsigned short) (w.y >> 16)));
+}
+
+__device__ __forceinline__ float4 load_quad(gpups::Bf16Payload d, long long q) {
+    const uint2 w = reinterpret_cast<const uint2*>(d.bytes)[q];
+    return make_float4(gpups::bf16_to_float((unsigned short) (w.x & 0xffffu)), gpups::bf16_to_float((unsigned short) (w.x >> 16)),
+                       gpups::bf16_to_float((unsigned short) (w.y & 0xffffu)), gpups::bf16_to_float((unsigned short) (w.y >> 16)));
+}
+
+/** Any other decoder (int8, sign): element by element. */
+template <class Decoder>
+__device__ __forceinline__ float4 load_quad(const Decoder& d, long long q) {
+    return make_float4(d[4 * q], d[4 * q + 1], d[4 * q + 2], d[4 * q + 3]);
+}
+
+__device__ __forceinline__ void store_quad(float* x, long long q, float4 v) {
+    reinterpret_cast<float4*>(x)[q] = v;
+}
+
+/** A read-only operand is not written back. */
+template <class ReadOnly>
+__device__ __forceinline__ void store_quad(const ReadOnly&, long long, float4) {
+}
+
+/** step(x[i]...) for every i < n, over the grid (blockIdx.x, gridDim.x): float4 when aligned, then the scalar tail. */
+template <class Step, class... Operand>
+__device__ __forceinline__ void for_each_element(long long n, Step step, Operand... x) {
+    long long scalar_from = 0;
+    if ((quad_aligned(x) && ...)) {
+        const long long quads = n / 4;
+        GPUPS_GRID_STRIDE(q, quads) {
+            [&](auto... v) {
+                step(v.x...);
+                step(v.y...);
+                step(v.z...);
+                step(v.w...);
+                (store_quad(x, q, v), ...);
+            }(load_quad(x, q)...);
+        }
+        scalar_from = 4 * quads;
+    }
+    for (long long i = scalar_from + (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (long long) blockDim.x * gridDim.x) {
+        step(x[i]...);
+    }
+}
+
+/**
+ * The steps of the server's element-wise kernels, each one call of a header function: shared by the kernels over a
+ * device gradient, the fused decode kernels and the batched kernel.
+ */
+struct AccumulateStep {
+    __device__ __forceinline__ void operator()(float& acc, float g) const { gpups::accumulate(acc, g); }
+};
+
+struct SgdStep {
+    gpups::SgdParams h;
+    __device__ __forceinline__ void operator()(float& p, float g) const { gpups::sgd_step(p, g, h); }
+};
+
+struct MomentumStep {
+    gpups::MomentumParams h;
+    __device__ __forceinline__ void operator()(float& p, float& v, float g) const { gpups::momentum_step(p, v, g, h); }
+};
+
+struct NesterovStep {
+    gpups::NesterovParams h;
+    __device__ __forceinline__ void operator()(float& p, float& v, float g) const { gpups::nesterov_step(p, v, g, h); }
+};
+
+struct AdagradStep {
+    gpups::AdagradParams h;
+    __device__ __forceinline__ void operator()(float& p, float& h_acc, float g) const {
+        gpups::adagrad_step(p, h_acc, g, h);
+    }
+};
+
+struct AdamStep {
+    gpups::AdamParams h;
+    __device__ __forceinline__ void operator()(float& p, float& m, float& v, float g) const {
+        gpups::adam_step(p, m, v, g, h);
+    }
+};
+
+struct AdamWStep {
+    gpups::AdamParams h;
+    __device__ __forceinline__ void operator()(float& p, float& m, float& v, float g) const {
+        gpups::adamw_step(p, m, v, g, h);
+    }
+};
+
+}  // namespace
+
 // ---- server math ----------------------------------------------------------------------------
 
 extern "C" __global__ void gpups_fill(float* x, float value, long long n) {
-    GPUPS_GRID_STRIDE(i, n) { x[i] = value; }
+    for_each_element(n, [value](float& xi) { xi = value; }, x);
 }
 
 extern "C" __global__ void gpups_accumulate(float* acc, const float* grad, long long n) {
-    GPUPS_GRID_STRIDE(i, n) { gpups::accumulate(acc[i], grad[i]); }
+    for_each_element(n, AccumulateStep{}, acc, grad);
 }
 
 extern "C" __global__ void gpups_scale(float* x, float alpha, long long n) {
-    GPUPS_GRID_STRIDE(i, n) { gpups::scale(x[i], alpha); }
+    for_each_element(n, [alpha](float& xi) { gpups::scale(xi, alpha); }, x);
 }
 
 extern "C" __global__ void gpups_sgd(float* p, const float* grad, long long n, gpups::SgdParams h) {
-    GPUPS_GRID_STRIDE(i, n) { gpups::sgd_step(p[i], grad[i], h); }
+    for_each_element(n, SgdStep{h}, p, grad);
 }
 
 extern "C" __global__ void gpups_momentum(float* p, float* v, const float* grad, long long n,
                                           gpups::MomentumParams h) {
-    GPUPS_GRID_STRIDE(i, n) { gpups::momentum_step(p[i], v[i], grad[i], h); }
+    for_each_element(n, MomentumStep{h}, p, v, grad);
 }
 
 extern "C" __global__ void gpups_nesterov(float* p, float* v, const float* grad, long long n,
                                           gpups::NesterovParams h) {
-    GPUPS_GRID_STRIDE(i, n) { gpups::nesterov_step(p[i], v[i], grad[i], h); }
+    for_each_element(n, NesterovStep{h}, p, v, grad);
 }
 
 extern "C" __global__ void gpups_adagrad(float* p, float* h_acc, const float* grad, long long n,
                                          gpups::AdagradParams h) {
-    GPUPS_GRID_STRIDE(i, n) { gpups::adagrad_step(p[i], h_acc[i], grad[i], h); }
+    for_each_element(n, AdagradStep{h}, p, h_acc, grad);
 }
 
 extern "C" __global__ void gpups_adam(float* p, float* m, float* v, const float* grad, long long n,
                                       gpups::AdamParams h) {
-    GPUPS_GRID_STRIDE(i, n) { gpups::adam_step(p[i], m[i], v[i], grad[i], h); }
+    for_each_element(n, AdamStep{h}, p, m, v, grad);
 }
 
 extern "C" __global__ void gpups_adamw(float* p, float* m, float* v, const float* grad, long long n,
                                        gpups::AdamParams h) {
-    GPUPS_GRID_STRIDE(i, n) { gpups::adamw_step(p[i], m[i], v[i], grad[i], h); }
+    for_each_element(n, AdamWStep{h}, p, m, v, grad);
 }
 
 // ---- gradient codecs ------------------------------------------------------------------------
@@ -165,7 +304,7 @@ struct SumOp {
 /** acc += decode(payload) for a dense codec (none, fp16, bf16, int8, sign). */
 extern "C" __global__ void gpups_decode_accumulate(float* acc, const unsigned char* payload, long long n, int codec) {
     with_dense_decoder(codec, payload, n, [&](auto grad) {
-        GPUPS_GRID_STRIDE(i, n) { gpups::accumulate(acc[i], grad[i]); }
+        for_each_element(n, AccumulateStep{}, acc, grad);
     });
 }
 
@@ -189,43 +328,106 @@ extern "C" __global__ void gpups_sparse_scatter(float* dst, const unsigned char*
 extern "C" __global__ void gpups_decode_sgd(float* p, const unsigned char* payload, long long n, int codec,
                                             gpups::SgdParams h) {
     with_dense_decoder(codec, payload, n, [&](auto grad) {
-        GPUPS_GRID_STRIDE(i, n) { gpups::sgd_step(p[i], grad[i], h); }
+        for_each_element(n, SgdStep{h}, p, grad);
     });
 }
 
 extern "C" __global__ void gpups_decode_momentum(float* p, float* v, const unsigned char* payload, long long n,
                                                  int codec, gpups::MomentumParams h) {
     with_dense_decoder(codec, payload, n, [&](auto grad) {
-        GPUPS_GRID_STRIDE(i, n) { gpups::momentum_step(p[i], v[i], grad[i], h); }
+        for_each_element(n, MomentumStep{h}, p, v, grad);
     });
 }
 
 extern "C" __global__ void gpups_decode_nesterov(float* p, float* v, const unsigned char* payload, long long n,
                                                  int codec, gpups::NesterovParams h) {
     with_dense_decoder(codec, payload, n, [&](auto grad) {
-        GPUPS_GRID_STRIDE(i, n) { gpups::nesterov_step(p[i], v[i], grad[i], h); }
+        for_each_element(n, NesterovStep{h}, p, v, grad);
     });
 }
 
 extern "C" __global__ void gpups_decode_adagrad(float* p, float* h_acc, const unsigned char* payload, long long n,
                                                 int codec, gpups::AdagradParams h) {
     with_dense_decoder(codec, payload, n, [&](auto grad) {
-        GPUPS_GRID_STRIDE(i, n) { gpups::adagrad_step(p[i], h_acc[i], grad[i], h); }
+        for_each_element(n, AdagradStep{h}, p, h_acc, grad);
     });
 }
 
 extern "C" __global__ void gpups_decode_adam(float* p, float* m, float* v, const unsigned char* payload, long long n,
                                              int codec, gpups::AdamParams h) {
     with_dense_decoder(codec, payload, n, [&](auto grad) {
-        GPUPS_GRID_STRIDE(i, n) { gpups::adam_step(p[i], m[i], v[i], grad[i], h); }
+        for_each_element(n, AdamStep{h}, p, m, v, grad);
     });
 }
 
 extern "C" __global__ void gpups_decode_adamw(float* p, float* m, float* v, const unsigned char* payload, long long n,
                                               int codec, gpups::AdamParams h) {
     with_dense_decoder(codec, payload, n, [&](auto grad) {
-        GPUPS_GRID_STRIDE(i, n) { gpups::adamw_step(p[i], m[i], v[i], grad[i], h); }
+        for_each_element(n, AdamWStep{h}, p, m, v, grad);
     });
+}
+
+// ---- batched updates: one launch for many chunks ------------------------------------------------
+//
+// Queued pushes of float32 gradients (codec none) to many chunks, applied in one launch. The host uploads a table of
+// entries and the gradients behind it in one copy; block row blockIdx.y takes entry blockIdx.y, and that row's
+// gridDim.x blocks run the entry's element loop: the same for_each_element over the same steps as the one-chunk
+// kernels, so a batched update is bit for bit the one-chunk update. An entry's kind is uniform across its blocks, so
+// the switch costs no divergence, only the register count of its largest case. The entries of one launch touch
+// distinct buffers (the host splits a batch into such waves), so no two blocks write one element.
+
+/** One entry of a batch table as CudaDevice writes it (BatchTable): 80 bytes, little-endian. */
+struct BatchEntry {
+    float* param;        // the parameters, or the accumulator
+    float* slot0;        // the optimizer's state slots in the spec's order; null where it has fewer
+    float* slot1;
+    long long gradient;  // byte offset of the entry's n x f32 gradient from the payload base, a multiple of 16
+    long long n;
+    int kind;            // the optimizer's id (OptimizerSpec.OptimizerKind), or BATCH_ACCUMULATE
+    int unused;
+    float params[8];     // the optimizer's parameter struct, its fields in declaration order (KernelParameters)
+};
+static_assert(sizeof(BatchEntry) == 80, "CudaDevice writes 80-byte batch entries");
+
+enum BatchKind {
+    BATCH_SGD = 0, BATCH_MOMENTUM = 1, BATCH_NESTEROV = 2, BATCH_ADAGRAD = 3, BATCH_ADAM = 4, BATCH_ADAMW = 5,
+    BATCH_ACCUMULATE = 6
+};
+
+namespace {
+
+template <class Params>
+__device__ __forceinline__ Params batch_params(const BatchEntry& e) {
+    Params h;
+    memcpy(&h, e.params, sizeof h);
+    return h;
+}
+
+}  // namespace
+
+extern "C" __global__ void gpups_batch_update(const BatchEntry* table, const unsigned char* payloads) {
+    const BatchEntry e = table[blockIdx.y];
+    const float* g = reinterpret_cast<const float*>(payloads + e.gradient);
+    switch (e.kind) {
+        case BATCH_ACCUMULATE: for_each_element(e.n, AccumulateStep{}, e.param, g); break;
+        case BATCH_SGD: for_each_element(e.n, SgdStep{batch_params<gpups::SgdParams>(e)}, e.param, g); break;
+        case BATCH_MOMENTUM:
+            for_each_element(e.n, MomentumStep{batch_params<gpups::MomentumParams>(e)}, e.param, e.slot0, g);
+            break;
+        case BATCH_NESTEROV:
+            for_each_element(e.n, NesterovStep{batch_params<gpups::NesterovParams>(e)}, e.param, e.slot0, g);
+            break;
+        case BATCH_ADAGRAD:
+            for_each_element(e.n, AdagradStep{batch_params<gpups::AdagradParams>(e)}, e.param, e.slot0, g);
+            break;
+        case BATCH_ADAM:
+            for_each_element(e.n, AdamStep{batch_params<gpups::AdamParams>(e)}, e.param, e.slot0, e.slot1, g);
+            break;
+        case BATCH_ADAMW:
+            for_each_element(e.n, AdamWStep{batch_params<gpups::AdamParams>(e)}, e.param, e.slot0, e.slot1, g);
+            break;
+        default: break;
+    }
 }
 
 // Encoding (worker), into a device scratch that the host copies back. With error feedback, a = g + r is formed in

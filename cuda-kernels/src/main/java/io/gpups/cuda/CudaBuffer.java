@@ -14,12 +14,15 @@ public final class CudaBuffer implements DeviceBuffer {
     private final long id;
     private final long elements;
     private volatile CUdeviceptr pointer;
+    /** The device address of element 0, as a kernel sees it (written into batch tables). */
+    private final long address;
 
-    CudaBuffer(CudaDevice device, long id, long elements, CUdeviceptr pointer) {
+    CudaBuffer(CudaDevice device, long id, long elements, CUdeviceptr pointer, long address) {
         this.device = device;
         this.id = id;
         this.elements = elements;
         this.pointer = pointer;
+        this.address = address;
     }
 
     @Override
@@ -42,6 +45,14 @@ public final class CudaBuffer implements DeviceBuffer {
             throw new IllegalStateException(this + " is closed");
         }
         return offset == 0 ? p : p.withByteOffset(offset * Float.BYTES);
+    }
+
+    /** The device address of element {@code offset}, for a table a kernel reads; throws if the buffer was closed. */
+    long address(long offset) {
+        if (pointer == null) {
+            throw new IllegalStateException(this + " is closed");
+        }
+        return address + offset * Float.BYTES;
     }
 
     @Override

@@ -3,6 +3,7 @@ package io.gpups.cuda;
 import io.gpups.core.codec.Codec;
 import io.gpups.core.codec.CodecPayloads;
 import io.gpups.core.codec.RandomKSelection;
+import io.gpups.core.device.BatchedUpdate;
 import io.gpups.core.device.Device;
 import io.gpups.core.device.DeviceArguments;
 import io.gpups.core.device.DeviceBuffer;
@@ -16,6 +17,7 @@ import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUfunction;
+import jcuda.driver.CUpointer_attribute;
 import jcuda.driver.CUresult;
 import jcuda.driver.CUstream;
 import jcuda.driver.CUstream_flags;
@@ -28,7 +30,9 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
@@ -44,6 +48,7 @@ import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
 import static jcuda.driver.JCudaDriver.cuMemGetInfo;
 import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
+import static jcuda.driver.JCudaDriver.cuPointerGetAttribute;
 import static jcuda.driver.JCudaDriver.cuStreamCreate;
 import static jcuda.driver.JCudaDriver.cuStreamDestroy;
 import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
@@ -73,6 +78,13 @@ import static jcuda.jcublas.JCublas2.cublasSgemm;
  *       scratch buffer and copies the payload's bytes back into the caller's host buffer; the error-feedback residual
  *       never leaves the device. Top-k moves two small things to the host: a sample of at most {@value #TOPK_SAMPLE}
  *       magnitudes, from which the threshold is picked exactly as the CPU device picks it, and one count per block.</li>
+ *   <li><b>Element-wise kernels.</b> Accumulate, scale, fill and every optimizer step (over a device gradient or a
+ *       payload) load and store float4 when all their pointers are 16-byte aligned, which the kernel tests once per
+ *       launch; otherwise, and for the last {@code n % 4} elements, a scalar grid-stride loop. Server buffers always
+ *       start aligned. Their launches are sized for {@code n / 4} threads.</li>
+ *   <li><b>Batches.</b> {@link #applyBatch} gathers a table of updates and their gradients into one pinned buffer,
+ *       copies it with one DMA and applies it with one launch of {@code gpups_batch_update} per wave of updates that
+ *       touch distinct buffers (one wave unless a batch updates a chunk twice).</li>
  *   <li><b>GEMM.</b> cuBLAS in its default math mode (full fp32, no TF32), so results match the CPU device's
  *       OpenBLAS within fp32 rounding.</li>
  * </ul>
@@ -88,9 +100,12 @@ public final class CudaDevice implements Device {
     private final KernelModule kernels;
     private final cublasHandle blas;
     private final PinnedStaging staging;
+    private final BatchStaging batchStaging;
     private final LaunchConfig.DeviceShape shape;
     private final Set<CudaBuffer> liveBuffers = ConcurrentHashMap.newKeySet();
     private final AtomicLong nextBufferId = new AtomicLong();
+    /** A batch's table and gradients on the device; grown on demand. */
+    private CudaBuffer batchScratch;
     /** Device copy of a host gradient or codec payload; grown on demand. */
     private CudaBuffer hostGradientScratch;
     /** An encoded payload before it is copied to the host; grown on demand. */
@@ -117,6 +132,7 @@ public final class CudaDevice implements Device {
         this.blas = blas;
         this.shape = shape;
         this.staging = new PinnedStaging(stream, PinnedStaging.DEFAULT_SLOTS, PinnedStaging.DEFAULT_SLOT_BYTES);
+        this.batchStaging = new BatchStaging(stream);
     }
 
     /** Opens GPU {@code ordinal}; CUDA must be available (see {@link CudaDeviceProvider}). */
@@ -225,7 +241,14 @@ public final class CudaDevice implements Device {
             cuMemFree(pointer);
             CudaErrors.check(zero, "cuMemsetD32Async");
         }
-        CudaBuffer buffer = new CudaBuffer(this, nextBufferId.incrementAndGet(), elements, pointer);
+        long[] address = new long[1];
+        int queried = cuPointerGetAttribute(Pointer.to(address), CUpointer_attribute.CU_POINTER_ATTRIBUTE_DEVICE_POINTER,
+                pointer);
+        if (queried != CUresult.CUDA_SUCCESS) {
+            cuMemFree(pointer);
+            CudaErrors.check(queried, "cuPointerGetAttribute(DEVICE_POINTER)");
+        }
+        CudaBuffer buffer = new CudaBuffer(this, nextBufferId.incrementAndGet(), elements, pointer, address[0]);
         liveBuffers.add(buffer);
         return buffer;
     }
@@ -275,7 +298,7 @@ public final class CudaDevice implements Device {
     @Override
     public void fill(DeviceBuffer dst, float value, long count) {
         CudaBuffer d = range("dst", dst, 0, count);
-        launch(KernelNames.FILL, count, ptr(d), arg(value), arg(count));
+        launchElementwise(KernelNames.FILL, count, ptr(d), arg(value), arg(count));
     }
 
     // ---- server math --------------------------------------------------------------------------------
@@ -284,20 +307,20 @@ public final class CudaDevice implements Device {
     public void accumulate(DeviceBuffer acc, ByteBuffer hostGradient, int count) {
         CudaBuffer a = range("acc", acc, 0, count);
         CudaBuffer g = stageHostGradient(hostGradient, count);
-        launch(KernelNames.ACCUMULATE, count, ptr(a), ptr(g), arg((long) count));
+        launchElementwise(KernelNames.ACCUMULATE, count, ptr(a), ptr(g), arg((long) count));
     }
 
     @Override
     public void accumulate(DeviceBuffer acc, DeviceBuffer grad, int count) {
         CudaBuffer a = range("acc", acc, 0, count);
         CudaBuffer g = range("grad", grad, 0, count);
-        launch(KernelNames.ACCUMULATE, count, ptr(a), ptr(g), arg((long) count));
+        launchElementwise(KernelNames.ACCUMULATE, count, ptr(a), ptr(g), arg((long) count));
     }
 
     @Override
     public void scale(DeviceBuffer x, float alpha, int count) {
         CudaBuffer b = range("x", x, 0, count);
-        launch(KernelNames.SCALE, count, ptr(b), arg(alpha), arg((long) count));
+        launchElementwise(KernelNames.SCALE, count, ptr(b), arg(alpha), arg((long) count));
     }
 
     @Override
@@ -327,7 +350,7 @@ public final class CudaDevice implements Device {
         args.add(ptr(grad));
         args.add(arg((long) count));
         args.add(struct(KernelParameters.of(spec, step, gradScale)));
-        launch(KernelNames.optimizer(spec.kind()), count, args.toArray(NativePointerObject[]::new));
+        launchElementwise(KernelNames.optimizer(spec.kind()), count, args.toArray(NativePointerObject[]::new));
     }
 
     /** The leading arguments of every optimizer kernel: the parameters, then the spec's state slots in order. */
@@ -353,6 +376,189 @@ public final class CudaDevice implements Device {
             throw new IllegalArgumentException(spec.kind().cliName() + " needs " + spec.slots() + " slot buffer(s), got "
                     + (slots == null ? "null" : String.valueOf(slots.length)));
         }
+    }
+
+    // ---- batched updates ------------------------------------------------------------------------------
+
+    /** Bytes of one entry of {@code gpups_batch_update}'s table ({@code BatchEntry} in gpups_kernels.cu). */
+    static final int BATCH_ENTRY_BYTES = 80;
+    /** {@code BatchEntry.kind} of an accumulation; an optimizer step's kind is its optimizer's id. */
+    private static final int BATCH_ACCUMULATE = 6;
+    /** The most bytes (gradients and table) gathered into one copy; a larger batch goes in parts, in order. */
+    static final long BATCH_MAX_BYTES = 64L << 20;
+    /** The gradients start 256 bytes into the device scratch at the latest, each at a multiple of 16 bytes. */
+    private static final int BATCH_TABLE_ALIGN = 256;
+    private static final int BATCH_GRADIENT_ALIGN = 16;
+    /** The limit of gridDim.y: table entries per launch. */
+    private static final int MAX_GRID_ROWS = 65_535;
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Every update is checked before anything is queued. The updates are gathered, in parts of at most
+     * {@value #BATCH_MAX_BYTES} bytes, into one pinned buffer (a table of {@value #BATCH_ENTRY_BYTES}-byte entries,
+     * then the gradients at 16-byte aligned offsets), copied with one DMA and applied by one launch of
+     * {@code gpups_batch_update} per wave: an update joins the wave after the last one that holds any of its buffers,
+     * so updates of one chunk keep their order and no launch writes a buffer from two entries. Pushes to distinct
+     * chunks are one wave. The kernel runs the one-chunk kernels' loops, so the results are theirs bit for bit. An
+     * update whose gradient alone exceeds the part size, and a part whose pinned or device memory cannot be allocated
+     * (nothing of it queued yet), go the one-update way.
+     */
+    @Override
+    public void applyBatch(List<? extends BatchedUpdate> updates) {
+        enter();
+        Device.checkBatch(updates);
+        List<CudaBuffer[]> buffers = new ArrayList<>(updates.size());
+        for (BatchedUpdate u : updates) {
+            buffers.add(checkBatched(u));
+        }
+        int from = 0;
+        long bytes = 0;
+        for (int i = 0; i < updates.size(); i++) {
+            long size = BATCH_ENTRY_BYTES + alignUp(4L * updates.get(i).count(), BATCH_GRADIENT_ALIGN);
+            if (size + BATCH_TABLE_ALIGN > BATCH_MAX_BYTES) {
+                applyBatchPart(updates, buffers, from, i);
+                Device.super.applyBatch(updates.subList(i, i + 1));
+                from = i + 1;
+                bytes = 0;
+                continue;
+            }
+            if (bytes + size + BATCH_TABLE_ALIGN > BATCH_MAX_BYTES) {
+                applyBatchPart(updates, buffers, from, i);
+                from = i;
+                bytes = 0;
+            }
+            bytes += size;
+        }
+        applyBatchPart(updates, buffers, from, updates.size());
+    }
+
+    /** The update's buffers (accumulator, or parameters then slots), after checking every argument. */
+    private CudaBuffer[] checkBatched(BatchedUpdate update) {
+        if (update instanceof BatchedUpdate.Accumulate a) {
+            CudaBuffer acc = range("acc", a.acc(), 0, a.count());
+            DeviceArguments.checkFloats(a.gradient(), "gradient", a.count());
+            return new CudaBuffer[] {acc};
+        }
+        if (update instanceof BatchedUpdate.OptimizerStep o) {
+            checkOptimizer(o.spec(), o.slots(), o.step());
+            CudaBuffer[] own = new CudaBuffer[1 + o.slots().length];
+            own[0] = range("param", o.param(), 0, o.count());
+            for (int i = 0; i < o.slots().length; i++) {
+                own[1 + i] = range("slot " + i, o.slots()[i], 0, o.count());
+            }
+            DeviceArguments.checkFloats(o.gradient(), "gradient", o.count());
+            return own;
+        }
+        throw new IllegalArgumentException("unknown batched update " + update);
+    }
+
+    /** Updates {@code [from, to)}, checked, whose table and gradients fit one copy. */
+    private void applyBatchPart(List<? extends BatchedUpdate> updates, List<CudaBuffer[]> buffers, int from, int to) {
+        List<List<Integer>> waves = new ArrayList<>();
+        Map<CudaBuffer, Integer> lastWave = new IdentityHashMap<>();
+        int entries = 0;
+        long gradientBytes = 0;
+        for (int i = from; i < to; i++) {
+            if (updates.get(i).count() == 0) {
+                continue;
+            }
+            int wave = 0;
+            for (CudaBuffer b : buffers.get(i)) {
+                Integer w = lastWave.get(b);
+                if (w != null) {
+                    wave = Math.max(wave, w + 1);
+                }
+            }
+            for (CudaBuffer b : buffers.get(i)) {
+                lastWave.put(b, wave);
+            }
+            if (wave == waves.size()) {
+                waves.add(new ArrayList<>());
+            }
+            waves.get(wave).add(i);
+            entries++;
+            gradientBytes += alignUp(4L * updates.get(i).count(), BATCH_GRADIENT_ALIGN);
+        }
+        if (entries == 0) {
+            return;
+        }
+        long tableBytes = alignUp((long) entries * BATCH_ENTRY_BYTES, BATCH_TABLE_ALIGN);
+        long total = tableBytes + gradientBytes;
+        ByteBuffer host;
+        try {
+            batchScratch = scratch(batchScratch, (total + 3) / 4);
+            host = batchStaging.fill(total);
+        } catch (DeviceOutOfMemoryException e) {
+            if (batchScratch != null && batchScratch.isClosed()) {
+                batchScratch = null;
+            }
+            Device.super.applyBatch(updates.subList(from, to));
+            return;
+        }
+        int entry = 0;
+        long gradientOffset = 0;
+        for (List<Integer> wave : waves) {
+            for (int i : wave) {
+                BatchedUpdate u = updates.get(i);
+                int bytes = 4 * u.count();
+                writeEntry(host, entry * BATCH_ENTRY_BYTES, u, buffers.get(i), gradientOffset);
+                host.put((int) (tableBytes + gradientOffset), u.gradient(), u.gradient().position(), bytes);
+                entry++;
+                gradientOffset += alignUp(bytes, BATCH_GRADIENT_ALIGN);
+            }
+        }
+        CUdeviceptr table = batchScratch.at(0);
+        batchStaging.copyTo(table, total);
+        Pointer payloads = Pointer.to(table.withByteOffset(tableBytes));
+        int first = 0;
+        for (List<Integer> wave : waves) {
+            for (int start = 0; start < wave.size(); start += MAX_GRID_ROWS) {
+                int rows = Math.min(MAX_GRID_ROWS, wave.size() - start);
+                long largest = 0;
+                for (int r = start; r < start + rows; r++) {
+                    largest = Math.max(largest, updates.get(wave.get(r)).count());
+                }
+                // Each row as many blocks as its largest entry wants (a thread per float4), at most its share of the
+                // resident blocks; every row grid-strides over its entry, so any count is correct.
+                LaunchConfig perRow = LaunchConfig.forElements((largest + 3) / 4, shape);
+                long share = Math.max(1, LaunchConfig.residentBlocks(perRow.threadsPerBlock(), shape) / rows);
+                int blocks = (int) Math.min(perRow.blocks(), share);
+                CUfunction f = kernels.function(KernelNames.BATCH_UPDATE);
+                CudaErrors.check(cuLaunchKernel(f, blocks, rows, 1, perRow.threadsPerBlock(), 1, 1, 0, stream,
+                                Pointer.to(Pointer.to(table.withByteOffset((long) (first + start) * BATCH_ENTRY_BYTES)),
+                                        payloads), null),
+                        "cuLaunchKernel(" + KernelNames.BATCH_UPDATE + ", " + rows + " entries)");
+            }
+            first += wave.size();
+        }
+    }
+
+    /**
+     * One {@code BatchEntry} at {@code at}: buffer addresses, the gradient's offset from the payload base, the count,
+     * the kind and the optimizer's parameter struct (zeros past its fields).
+     */
+    private static void writeEntry(ByteBuffer host, int at, BatchedUpdate update, CudaBuffer[] own, long gradientOffset) {
+        host.putLong(at, own[0].address(0));
+        host.putLong(at + 8, own.length > 1 ? own[1].address(0) : 0L);
+        host.putLong(at + 16, own.length > 2 ? own[2].address(0) : 0L);
+        host.putLong(at + 24, gradientOffset);
+        host.putLong(at + 32, update.count());
+        float[] params = new float[0];
+        int kind = BATCH_ACCUMULATE;
+        if (update instanceof BatchedUpdate.OptimizerStep o) {
+            kind = o.spec().kind().id;
+            params = KernelParameters.of(o.spec(), o.step(), o.gradScale());
+        }
+        host.putInt(at + 40, kind);
+        host.putInt(at + 44, 0);
+        for (int k = 0; k < 8; k++) {
+            host.putFloat(at + 48 + 4 * k, k < params.length ? params[k] : 0f);
+        }
+    }
+
+    private static long alignUp(long value, int alignment) {
+        return (value + alignment - 1) / alignment * alignment;
     }
 
     /** The host gradient copied into the scratch buffer (through pinned staging), ordered before later kernels. */
@@ -434,7 +640,7 @@ public final class CudaDevice implements Device {
             case RANDOMK -> {
                 int k = codec.targetK(count);
                 RandomKSelection selection = RandomKSelection.of(seed, count, k);
-                launch(KernelNames.ACCUMULATE, n, rp, gp, arg(n));
+                launchElementwise(KernelNames.ACCUMULATE, n, rp, gp, arg(n));
                 launch(KernelNames.ENCODE_RANDOMK, k, rp, arg(n), arg((long) k), arg(selection.start()),
                         arg(selection.stride()), payload);
                 yield CodecPayloads.SPARSE_HEADER + 4 * k;
@@ -467,7 +673,7 @@ public final class CudaDevice implements Device {
         Pointer sample = ptr(topkScratch);
         Pointer blockCounts = Pointer.to(topkScratch.at(m));
 
-        launch(KernelNames.ACCUMULATE, n, r, g, arg(n));
+        launchElementwise(KernelNames.ACCUMULATE, n, r, g, arg(n));
         launch(KernelNames.TOPK_SAMPLE, m, r, arg(n), arg((long) m), sample);
         float[] sorted = new float[m];
         staging.download(topkScratch.at(0), sorted, 0, m);
@@ -518,7 +724,7 @@ public final class CudaDevice implements Device {
             launch(KernelNames.SPARSE_SCATTER, k, ptr(a), ptr(p), arg(n), arg(codec.id), arg((long) k),
                     arg(selection.start()), arg(selection.stride()), arg(SCATTER_ADD));
         } else {
-            launch(KernelNames.DECODE_ACCUMULATE, n, ptr(a), ptr(p), arg(n), arg(codec.id));
+            launchElementwise(KernelNames.DECODE_ACCUMULATE, n, ptr(a), ptr(p), arg(n), arg(codec.id));
         }
     }
 
@@ -554,7 +760,7 @@ public final class CudaDevice implements Device {
             args.add(arg(n));
             args.add(arg(codec.id));
             args.add(struct(KernelParameters.of(spec, step, gradScale)));
-            launch(KernelNames.decodeOptimizer(spec.kind()), n, args.toArray(NativePointerObject[]::new));
+            launchElementwise(KernelNames.decodeOptimizer(spec.kind()), n, args.toArray(NativePointerObject[]::new));
         }
     }
 
@@ -753,6 +959,7 @@ public final class CudaDevice implements Device {
         }
         liveBuffers.clear();
         staging.close();
+        batchStaging.close();
         cublasDestroy(blas);
         kernels.close();
         cuStreamDestroy(stream);
@@ -776,6 +983,15 @@ public final class CudaDevice implements Device {
         LaunchConfig config = LaunchConfig.forElements(elements, shape);
         CudaErrors.check(cuLaunchKernel(f, config.blocks(), 1, 1, config.threadsPerBlock(), 1, 1, 0, stream,
                 Pointer.to(args), null), "cuLaunchKernel(" + kernel + ", " + elements + " items)");
+    }
+
+    /**
+     * Queues an element-wise kernel (one built on {@code for_each_element}) over {@code elements} elements: a thread
+     * takes four elements per pass on the float4 path, so the launch is sized for {@code elements / 4} threads; the
+     * scalar path (unaligned operands) covers the same range in more passes.
+     */
+    private void launchElementwise(String kernel, long elements, NativePointerObject... args) {
+        launch(kernel, (elements + 3) / 4, args);
     }
 
     /** Queues kernel {@code kernel} with an explicit shape (kernels that need a fixed block size). */

@@ -51,6 +51,13 @@ public final class KernelNames {
     public static final String DECODE_ADAM = "gpups_decode_adam";
     public static final String DECODE_ADAMW = "gpups_decode_adamw";
 
+    // ---- batched updates on the shard ---------------------------------------------------------------
+    /**
+     * Many chunks' float32 gradients accumulated or applied by their optimizers in one launch: a table of 80-byte
+     * entries (see the source and {@link CudaDevice#applyBatch}), one block row per entry.
+     */
+    public static final String BATCH_UPDATE = "gpups_batch_update";
+
     // ---- gradient codecs: encoding on the worker --------------------------------------------------------
     public static final String ENCODE_FP16 = "gpups_encode_fp16";
     public static final String ENCODE_BF16 = "gpups_encode_bf16";
@@ -68,6 +75,7 @@ public final class KernelNames {
             FILL, ACCUMULATE, SCALE, SGD, MOMENTUM, NESTEROV, ADAGRAD, ADAM, ADAMW,
             DECODE_ACCUMULATE, SPARSE_SCATTER,
             DECODE_SGD, DECODE_MOMENTUM, DECODE_NESTEROV, DECODE_ADAGRAD, DECODE_ADAM, DECODE_ADAMW,
+            BATCH_UPDATE,
             ENCODE_FP16, ENCODE_BF16, ENCODE_INT8, ENCODE_SIGN, ENCODE_RANDOMK,
             TOPK_SAMPLE, TOPK_COUNT, TOPK_COMPACT,
             RELU, RELU_BACKWARD, ADD_BIAS, COLUMN_SUMS, SOFTMAX_XENT, COUNT_CORRECT);

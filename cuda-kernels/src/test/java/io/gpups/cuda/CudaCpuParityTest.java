@@ -2,6 +2,7 @@ package io.gpups.cuda;
 
 import io.gpups.core.codec.Codec;
 import io.gpups.core.codec.RandomKSelection;
+import io.gpups.core.device.BatchedUpdate;
 import io.gpups.core.device.Device;
 import io.gpups.core.device.DeviceBuffer;
 import io.gpups.core.optim.OptimizerSpec;
@@ -349,6 +350,82 @@ class CudaCpuParityTest {
         assertParity(param, OPT_ABS, OPT_REL, codec + " " + spec + " param");
         for (int s = 0; s < slots.size(); s++) {
             assertParity(slots.get(s), OPT_ABS, OPT_REL, codec + " " + spec + " slot " + s);
+        }
+    }
+
+    // ---- batched updates ----------------------------------------------------------------------------
+
+    /**
+     * The batch of {@link DeviceContractTest#aBatchEqualsItsUpdatesOneByOneInOrder} (every optimizer and an
+     * accumulator, chunks updated up to three times, sizes with float4 tails) applied by each device's
+     * {@link Device#applyBatch}: on CUDA one launch per wave of {@code gpups_batch_update}, on the CPU one call per
+     * update. Tolerances as the one-chunk ops: accumulation exact, optimizers within {@value #OPT_ABS} +
+     * {@value #OPT_REL} x |cpu|.
+     */
+    @Test
+    void aBatchAgreesWithTheCpu() {
+        Random random = new Random(8);
+        List<OptimizerSpec> kinds = DeviceContractTest.batchKinds();
+        List<DeviceContractTest.BatchChunk[]> chunks = new ArrayList<>();
+        for (int c = 0; c < kinds.size(); c++) {
+            float[] p0 = DeviceContractTest.gaussian(random, DeviceContractTest.BATCH_SIZES[c % 4] + 100_000 * (c % 2),
+                    1.0);
+            chunks.add(new DeviceContractTest.BatchChunk[] {
+                    DeviceContractTest.batchChunk(cpu, buffers, kinds.get(c), p0),
+                    DeviceContractTest.batchChunk(cuda, buffers, kinds.get(c), p0)});
+        }
+        List<BatchedUpdate> onCpu = new ArrayList<>();
+        List<BatchedUpdate> onCuda = new ArrayList<>();
+        long[] steps = new long[kinds.size()];
+        for (int c : DeviceContractTest.BATCH_ORDER) {
+            ByteBuffer g = DeviceContractTest.littleEndian(
+                    DeviceContractTest.gaussian(random, chunks.get(c)[0].n(), 1.0), true, 5);
+            steps[c]++;
+            onCpu.add(chunks.get(c)[0].update(g.duplicate(), steps[c]));
+            onCuda.add(chunks.get(c)[1].update(g.duplicate(), steps[c]));
+        }
+        cpu.applyBatch(onCpu);
+        cuda.applyBatch(onCuda);
+        for (int c = 0; c < kinds.size(); c++) {
+            DeviceContractTest.BatchChunk[] pair = chunks.get(c);
+            String what = (kinds.get(c) == null ? "accumulate" : kinds.get(c).toString()) + " chunk " + c;
+            if (kinds.get(c) == null) {
+                exact(new DeviceBuffer[] {pair[0].param(), pair[1].param()}, what);
+            } else {
+                assertParity(new DeviceBuffer[] {pair[0].param(), pair[1].param()}, OPT_ABS, OPT_REL, what);
+                for (int s = 0; s < pair[0].slots().length; s++) {
+                    assertParity(new DeviceBuffer[] {pair[0].slots()[s], pair[1].slots()[s]}, OPT_ABS, OPT_REL,
+                            what + " slot " + s);
+                }
+            }
+        }
+    }
+
+    /**
+     * More gradient bytes than one copy takes ({@link CudaDevice#BATCH_MAX_BYTES}): the CUDA device applies the batch
+     * in parts, in order; accumulation stays exact, including a chunk updated in two parts.
+     */
+    @Test
+    void aBatchLargerThanOneCopyGoesInPartsInOrder() {
+        int n = 1 << 20;
+        int chunks = (int) (CudaDevice.BATCH_MAX_BYTES / (4L * n)) + 2;
+        Random random = new Random(12);
+        List<DeviceBuffer[]> acc = new ArrayList<>();
+        List<BatchedUpdate> onCpu = new ArrayList<>();
+        List<BatchedUpdate> onCuda = new ArrayList<>();
+        for (int c = 0; c < chunks; c++) {
+            acc.add(both(DeviceContractTest.gaussian(random, n, 1.0)));
+        }
+        for (int k = 0; k <= chunks; k++) {
+            DeviceBuffer[] target = acc.get(k % chunks); // the last update goes to chunk 0 again, in another part
+            ByteBuffer g = DeviceContractTest.littleEndian(DeviceContractTest.gaussian(random, n, 1.0), false, 0);
+            onCpu.add(new BatchedUpdate.Accumulate(target[0], g.duplicate(), n));
+            onCuda.add(new BatchedUpdate.Accumulate(target[1], g.duplicate(), n));
+        }
+        cpu.applyBatch(onCpu);
+        cuda.applyBatch(onCuda);
+        for (int c = 0; c < chunks; c++) {
+            exact(acc.get(c), "chunk " + c);
         }
     }
 

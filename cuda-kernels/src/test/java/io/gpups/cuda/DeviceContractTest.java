@@ -2,6 +2,7 @@ package io.gpups.cuda;
 
 import io.gpups.core.codec.Codec;
 import io.gpups.core.codec.RandomKSelection;
+import io.gpups.core.device.BatchedUpdate;
 import io.gpups.core.device.Device;
 import io.gpups.core.device.DeviceBuffer;
 import io.gpups.core.optim.OptimizerSpec;
@@ -890,6 +891,115 @@ abstract class DeviceContractTest {
         }
         assertEquals(values[n - 1], back.getFloat(4 * (n - 1)));
         assertArrayEquals(values, download(buffer));
+    }
+
+    // ---- batched updates ----------------------------------------------------------------------------
+
+    /** A chunk of a batch test: an accumulator (spec null) or parameters with their optimizer's slots. */
+    record BatchChunk(OptimizerSpec spec, int n, DeviceBuffer param, DeviceBuffer[] slots) {
+
+        /** This chunk's update with {@code gradient} as a batch entry; {@code step} is 1-based. */
+        BatchedUpdate update(ByteBuffer gradient, long step) {
+            return spec == null ? new BatchedUpdate.Accumulate(param, gradient, n)
+                    : new BatchedUpdate.OptimizerStep(spec, param, slots, gradient, n, step, 0.5f);
+        }
+
+        /** The same update through the one-chunk call. */
+        void applyAlone(Device device, ByteBuffer gradient, long step) {
+            if (spec == null) {
+                device.decodeAccumulate(Codec.Kind.NONE, gradient, n, 0, param);
+            } else {
+                device.decodeApplyOptimizer(Codec.Kind.NONE, gradient, n, 0, spec, param, slots, step, 0.5f);
+            }
+        }
+    }
+
+    /** A chunk on {@code on} holding {@code p0}, with zeroed slots (adagrad's at its initial accumulator). */
+    static BatchChunk batchChunk(Device on, List<DeviceBuffer> owned, OptimizerSpec spec, float[] p0) {
+        DeviceBuffer param = on.allocate(p0.length);
+        owned.add(param);
+        on.upload(p0, 0, param, 0, p0.length);
+        DeviceBuffer[] slots = new DeviceBuffer[spec == null ? 0 : spec.slots()];
+        for (int s = 0; s < slots.length; s++) {
+            slots[s] = on.allocate(p0.length);
+            owned.add(slots[s]);
+        }
+        if (spec instanceof OptimizerSpec.Adagrad adagrad) {
+            on.fill(slots[0], adagrad.initialAccumulator(), p0.length);
+        }
+        return new BatchChunk(spec, p0.length, param, slots);
+    }
+
+    /** Every optimizer, then null for an accumulator. */
+    static List<OptimizerSpec> batchKinds() {
+        List<OptimizerSpec> kinds = new ArrayList<>(optimizers().toList());
+        kinds.add(null);
+        return kinds;
+    }
+
+    /**
+     * Which chunk each update of the batch tests goes to: every chunk once, then chunks 0, 3 and 6 again and chunk 3 a
+     * third time, so some updates must wait for an earlier one to the same chunk.
+     */
+    static final int[] BATCH_ORDER = {0, 1, 2, 3, 4, 5, 6, 0, 3, 6, 3};
+    /** Chunk sizes: one element, fewer than four, a tail of 3 after whole float4s, and several blocks. */
+    static final int[] BATCH_SIZES = {1, 3, 1000, 4099};
+
+    @Test
+    void aBatchEqualsItsUpdatesOneByOneInOrder() {
+        Random random = new Random(5);
+        List<OptimizerSpec> kinds = batchKinds();
+        List<BatchChunk> batched = new ArrayList<>();
+        List<BatchChunk> alone = new ArrayList<>();
+        for (int c = 0; c < kinds.size(); c++) {
+            float[] p0 = gaussian(random, BATCH_SIZES[c % BATCH_SIZES.length], 1.0);
+            batched.add(batchChunk(device, buffers, kinds.get(c), p0));
+            alone.add(batchChunk(device, buffers, kinds.get(c), p0));
+        }
+        List<BatchedUpdate> updates = new ArrayList<>();
+        long[] steps = new long[kinds.size()];
+        for (int k = 0; k < BATCH_ORDER.length; k++) {
+            int c = BATCH_ORDER[k];
+            float[] g = gaussian(random, batched.get(c).n(), 1.0);
+            steps[c]++;
+            updates.add(batched.get(c).update(littleEndian(g, k % 2 == 0, 3), steps[c]));
+            alone.get(c).applyAlone(device, littleEndian(g, true, 0), steps[c]);
+        }
+        device.applyBatch(updates);
+        for (BatchedUpdate u : updates) {
+            assertEquals(3, u.gradient().position(), "the position of a batched gradient must not move");
+        }
+        // The same kernels' loops over the same values: bit for bit.
+        for (int c = 0; c < kinds.size(); c++) {
+            String what = (kinds.get(c) == null ? "accumulate" : kinds.get(c).toString()) + " chunk " + c;
+            assertArrayEquals(download(alone.get(c).param()), download(batched.get(c).param()), what);
+            for (int s = 0; s < batched.get(c).slots().length; s++) {
+                assertArrayEquals(download(alone.get(c).slots()[s]), download(batched.get(c).slots()[s]),
+                        what + " slot " + s);
+            }
+        }
+    }
+
+    @Test
+    void anEmptyBatchAndEmptyUpdatesDoNothing() {
+        DeviceBuffer acc = upload(new float[] {1, 2});
+        device.applyBatch(List.of());
+        device.applyBatch(List.of(new BatchedUpdate.Accumulate(acc, ByteBuffer.allocate(0), 0)));
+        assertArrayEquals(new float[] {1, 2}, download(acc));
+    }
+
+    @Test
+    void aBatchChecksEveryGradientBeforeApplyingAny() {
+        DeviceBuffer acc = upload(new float[] {1, 2, 3, 4});
+        List<BatchedUpdate> updates = List.of(
+                new BatchedUpdate.Accumulate(acc, littleEndian(new float[] {1, 1, 1, 1}, true, 0), 4),
+                new BatchedUpdate.Accumulate(acc, littleEndian(new float[] {1, 1, 1}, false, 0), 4));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> device.applyBatch(updates));
+        assertMessageHas(e, "update 1 gradient", "count 4", "16 bytes", "12 bytes");
+        assertArrayEquals(new float[] {1, 2, 3, 4}, download(acc), "nothing applied");
+        IllegalArgumentException bad = assertThrows(IllegalArgumentException.class,
+                () -> device.applyBatch(Arrays.asList(updates.get(0), null)));
+        assertMessageHas(bad, "update 1 of the batch is null");
     }
 
     // ---- helpers -------------------------------------------------------------------------------

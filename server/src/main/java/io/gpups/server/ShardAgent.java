@@ -3,6 +3,7 @@ package io.gpups.server;
 import io.gpups.core.codec.Codec;
 import io.gpups.core.codec.RandomKSelection;
 import io.gpups.core.config.Consistency;
+import io.gpups.core.device.BatchedUpdate;
 import io.gpups.core.device.Device;
 import io.gpups.core.device.DeviceOutOfMemoryException;
 import io.gpups.core.protocol.ErrorCode;
@@ -31,6 +32,17 @@ import java.util.concurrent.atomic.AtomicLong;
  * The one thread that owns a shard's device and chunk state (DESIGN.md, Threads). Event loops decode and
  * validate frames and {@link #submit} tasks; the agent runs them in order, so chunk state needs no locks.
  * Every request handed to the agent gets exactly one answer: OK, DATA or ERROR.
+ *
+ * <p><b>Batches.</b> When the agent takes a push and more pushes wait right behind it, it takes those too (up to
+ * {@value #MAX_BATCH_PUSHES} pushes or {@value #MAX_BATCH_BYTES} payload bytes, never past a task that is not a push)
+ * and runs them one by one exactly as alone, with two differences. A push's device update with an uncompressed
+ * (codec none) gradient, an optimizer step or a bsp accumulation, is queued rather than issued, and the queued ones go
+ * to the device together through {@link Device#applyBatch} (one kernel launch on a GPU); every other use of the device
+ * (a compressed push, the bsp step over the gradient sum, a pull's copy, a checkpoint's snapshot) first issues what is
+ * queued, so the device sees every operation in the order the pushes asked for it. And the answers of the batch are
+ * held and sent, in order, once its updates are issued: a push whose update fails on the device is answered with the
+ * error (its chunk's version has already moved on, as after any device fault the shard cannot undo). Frames are
+ * released after their updates were issued.
  */
 final class ShardAgent implements AutoCloseable {
 
@@ -59,6 +71,21 @@ final class ShardAgent implements AutoCloseable {
     /** Checkpoint restore and writing, or null (set before {@link #start}). */
     private ShardCheckpoints checkpoints;
     private final AtomicLong queueDepth = new AtomicLong();
+
+    /** Most pushes, and payload bytes, the agent takes together as one batch. */
+    static final int MAX_BATCH_PUSHES = 64;
+    static final long MAX_BATCH_BYTES = 64L << 20;
+    /** While a batch runs: the updates queued for {@link Device#applyBatch}, and whose they are; else null. */
+    private List<BatchedUpdate> queuedUpdates;
+    private List<Request> queuedOwners;
+    /** While a batch runs: its answers in the order they were made; else null. */
+    private List<HeldAnswer> heldAnswers;
+    /** While a batch runs: the requests whose queued update failed on the device, with the failure. */
+    private final Map<Request, RuntimeException> failedUpdates = new HashMap<>();
+    /** The push being run. */
+    private Request current;
+    /** Time spent issuing queued updates, kept out of the pushes' own update times (it is counted on its own). */
+    private long issueNanos;
 
     ShardAgent(ShardConfig config, Device device, long maxRegisteredBytes) {
         this.config = config;
@@ -90,6 +117,54 @@ final class ShardAgent implements AutoCloseable {
         queue.add(task);
     }
 
+    /**
+     * Queues a PUSH or PUSH_PULL: {@code values} is the gradient payload of {@code frame}, which the agent releases
+     * once the push is done.
+     */
+    void submitPush(Channel ch, long requestId, int rank, Messages.PushHeader h, ByteBuf values, Frame frame,
+                    boolean thenPull) {
+        submit(new PushTask(ch, requestId, rank, h, values, frame, thenPull));
+    }
+
+    /** A queued push; run alone, or with the pushes queued behind it as a batch. */
+    private final class PushTask implements Runnable {
+        final Channel ch;
+        final long requestId;
+        final int rank;
+        final Messages.PushHeader header;
+        final ByteBuf values;
+        final Frame frame;
+        final boolean thenPull;
+
+        PushTask(Channel ch, long requestId, int rank, Messages.PushHeader header, ByteBuf values, Frame frame,
+                 boolean thenPull) {
+            this.ch = ch;
+            this.requestId = requestId;
+            this.rank = rank;
+            this.header = header;
+            this.values = values;
+            this.frame = frame;
+            this.thenPull = thenPull;
+        }
+
+        @Override
+        public void run() {
+            try {
+                push(ch, requestId, rank, header, values, thenPull);
+            } finally {
+                frame.release();
+            }
+        }
+    }
+
+    /** A request, as the key of a held answer or a failed update. */
+    private record Request(Channel ch, long requestId) {
+    }
+
+    /** An answer made while a batch runs, sent when the batch is done. */
+    private record HeldAnswer(Channel ch, long requestId, ByteBuf frame) {
+    }
+
     long queueDepth() {
         return queueDepth.get();
     }
@@ -108,12 +183,115 @@ final class ShardAgent implements AutoCloseable {
             }
             queueDepth.decrementAndGet();
             try {
-                task.run();
+                if (task instanceof PushTask push && queue.peek() instanceof PushTask) {
+                    runBatch(takeBatch(push));
+                } else {
+                    task.run();
+                }
             } catch (Throwable t) {
                 // A task answers its own request; this only guards the thread against a bug.
                 log.error("shard agent task failed", t);
             }
         }
+    }
+
+    // ---- batches of pushes (agent thread) --------------------------------------------------------------
+
+    /** {@code first} and the pushes queued right behind it, within the batch limits. */
+    private List<PushTask> takeBatch(PushTask first) {
+        List<PushTask> batch = new ArrayList<>();
+        batch.add(first);
+        long bytes = first.values.readableBytes();
+        // Only this thread takes from the queue, so the head seen by peek is the one poll returns.
+        while (batch.size() < MAX_BATCH_PUSHES && bytes < MAX_BATCH_BYTES && queue.peek() instanceof PushTask next) {
+            queue.poll();
+            queueDepth.decrementAndGet();
+            batch.add(next);
+            bytes += next.values.readableBytes();
+        }
+        return batch;
+    }
+
+    /** Runs the pushes in order with their device updates queued and their answers held (see the class comment). */
+    private void runBatch(List<PushTask> batch) {
+        queuedUpdates = new ArrayList<>();
+        queuedOwners = new ArrayList<>();
+        heldAnswers = new ArrayList<>();
+        List<HeldAnswer> answers = heldAnswers;
+        try {
+            for (PushTask p : batch) {
+                current = new Request(p.ch, p.requestId);
+                push(p.ch, p.requestId, p.rank, p.header, p.values, p.thenPull);
+            }
+            current = null;
+            issueQueuedUpdates();
+        } finally {
+            current = null;
+            queuedUpdates = null;
+            queuedOwners = null;
+            heldAnswers = null;
+            for (PushTask p : batch) {
+                p.frame.release();
+            }
+            counters.recordPushBatch(batch.size());
+            for (HeldAnswer a : answers) {
+                RuntimeException failure = failedUpdates.get(new Request(a.ch(), a.requestId()));
+                if (failure == null) {
+                    a.ch().writeAndFlush(a.frame());
+                } else {
+                    a.frame().release();
+                    send(a.ch(), a.requestId(), errorFrame(a.ch(), a.requestId(), failure));
+                }
+            }
+            failedUpdates.clear();
+        }
+    }
+
+    /**
+     * Issues the updates queued by the batch being run, with one {@link Device#applyBatch} call. Called before any
+     * other use of the device while a batch runs; does nothing otherwise. Never throws: a failure marks the pushes
+     * whose updates these were, and their answers become the error.
+     */
+    void issueQueuedUpdates() {
+        if (queuedUpdates == null || queuedUpdates.isEmpty()) {
+            return;
+        }
+        List<BatchedUpdate> updates = queuedUpdates;
+        List<Request> owners = queuedOwners;
+        queuedUpdates = new ArrayList<>();
+        queuedOwners = new ArrayList<>();
+        long start = System.nanoTime();
+        try {
+            device.applyBatch(updates);
+            counters.recordUpdateBatch(updates.size());
+        } catch (RuntimeException e) {
+            log.warn("{} queued update(s) failed on the device; their pushes are answered with the error",
+                    updates.size(), e);
+            for (Request r : owners) {
+                failedUpdates.put(r, e);
+            }
+        }
+        long elapsed = System.nanoTime() - start;
+        issueNanos += elapsed;
+        counters.addApplyNanos(elapsed);
+    }
+
+    /** Whether a push's update with this gradient waits for the batch's {@link Device#applyBatch}. */
+    private boolean queues(Gradient g) {
+        return queuedUpdates != null && g.codec() == Codec.Kind.NONE;
+    }
+
+    private void queue(BatchedUpdate update) {
+        queuedUpdates.add(update);
+        queuedOwners.add(current);
+    }
+
+    /**
+     * A clock for the update times of pushes: {@link System#nanoTime()} less the time spent issuing queued updates,
+     * which {@link #issueQueuedUpdates} counts itself, so no time is counted twice.
+     */
+    private long updateClock() {
+        return System.nanoTime() - issueNanos;
     }
 
     // ---- requests (agent thread) ----------------------------------------------------------------------
@@ -197,13 +375,13 @@ final class ShardAgent implements AutoCloseable {
             if (bsp) {
                 pushBsp(ch, requestId, rank, h, chunk, gradient, thenPull);
             } else {
-                long start = System.nanoTime();
+                long start = updateClock();
                 apply(chunk, gradient);
-                counters.recordUpdate(chunk.length, System.nanoTime() - start);
+                counters.recordUpdate(chunk.length, updateClock() - start);
                 if (thenPull) {
                     pullAt(ch, requestId, chunk, h.step() + 1, h.pullDtype());
                 } else {
-                    ch.writeAndFlush(Frames.empty(ch.alloc(), Opcode.OK, requestId));
+                    send(ch, requestId, Frames.empty(ch.alloc(), Opcode.OK, requestId));
                 }
             }
         } catch (ProtocolException e) {
@@ -217,10 +395,16 @@ final class ShardAgent implements AutoCloseable {
     private record Gradient(Codec.Kind codec, ByteBuffer payload, long seed) {
     }
 
-    /** One optimizer step of a chunk with one worker's gradient, decoded in the same pass. */
+    /** One optimizer step of a chunk with one worker's gradient, decoded in the same pass (or queued, in a batch). */
     private void apply(ChunkState chunk, Gradient g) {
-        device.decodeApplyOptimizer(g.codec(), g.payload(), chunk.length, g.seed(), chunk.tensor.spec.optimizer(),
-                chunk.param, chunk.slots, chunk.version + 1, 1f);
+        if (queues(g)) {
+            queue(new BatchedUpdate.OptimizerStep(chunk.tensor.spec.optimizer(), chunk.param, chunk.slots, g.payload(),
+                    chunk.length, chunk.version + 1, 1f));
+        } else {
+            issueQueuedUpdates();
+            device.decodeApplyOptimizer(g.codec(), g.payload(), chunk.length, g.seed(), chunk.tensor.spec.optimizer(),
+                    chunk.param, chunk.slots, chunk.version + 1, 1f);
+        }
         chunk.version++;
         if (checkpoints != null) {
             checkpoints.afterUpdate(chunk);
@@ -248,11 +432,17 @@ final class ShardAgent implements AutoCloseable {
             answerPushed(ch, requestId, chunk, h, thenPull);
             return;
         }
-        long start = System.nanoTime();
+        long start = updateClock();
         if (config.workers() == 1) {
             apply(chunk, gradient);
         } else {
-            device.decodeAccumulate(gradient.codec(), gradient.payload(), chunk.length, gradient.seed(), chunk.accumulator);
+            if (queues(gradient)) {
+                queue(new BatchedUpdate.Accumulate(chunk.accumulator, gradient.payload(), chunk.length));
+            } else {
+                issueQueuedUpdates();
+                device.decodeAccumulate(gradient.codec(), gradient.payload(), chunk.length, gradient.seed(),
+                        chunk.accumulator);
+            }
             chunk.arrived[rank] = true;
             chunk.arrivedCount++;
             if (everyLiveWorkerArrived(chunk)) {
@@ -260,7 +450,7 @@ final class ShardAgent implements AutoCloseable {
             }
         }
         if (chunk.version > h.step()) {
-            counters.recordUpdate(chunk.length, System.nanoTime() - start);
+            counters.recordUpdate(chunk.length, updateClock() - start);
             wakeParked(chunk);
         }
         answerPushed(ch, requestId, chunk, h, thenPull);
@@ -284,6 +474,7 @@ final class ShardAgent implements AutoCloseable {
      * dropped); the chunk starts collecting the next step.
      */
     private void completeStep(ChunkState chunk) {
+        issueQueuedUpdates();
         device.applyOptimizer(chunk.tensor.spec.optimizer(), chunk.param, chunk.accumulator, chunk.slots,
                 chunk.length, chunk.version + 1, 1f / chunk.arrivedCount);
         device.fill(chunk.accumulator, 0f, chunk.length);
@@ -320,9 +511,9 @@ final class ShardAgent implements AutoCloseable {
             for (TensorState t : byId) {
                 for (ChunkState c : t.chunks.values()) {
                     if (everyLiveWorkerArrived(c)) {
-                        long start = System.nanoTime();
+                        long start = updateClock();
                         completeStep(c);
-                        counters.recordUpdate(c.length, System.nanoTime() - start);
+                        counters.recordUpdate(c.length, updateClock() - start);
                         wakeParked(c);
                     }
                 }
@@ -353,7 +544,7 @@ final class ShardAgent implements AutoCloseable {
         if (thenPull) {
             pullAt(ch, requestId, chunk, h.step() + 1, h.pullDtype());
         } else {
-            ch.writeAndFlush(Frames.empty(ch.alloc(), Opcode.OK, requestId));
+            send(ch, requestId, Frames.empty(ch.alloc(), Opcode.OK, requestId));
         }
     }
 
@@ -404,7 +595,7 @@ final class ShardAgent implements AutoCloseable {
         workerSpoke(rank);
         long before = slowestClock();
         workerClock[rank] = Math.max(workerClock[rank], c.clock());
-        ch.writeAndFlush(Frames.empty(ch.alloc(), Opcode.OK, requestId));
+        send(ch, requestId, Frames.empty(ch.alloc(), Opcode.OK, requestId));
         wakeSspParked(before);
     }
 
@@ -438,7 +629,7 @@ final class ShardAgent implements AutoCloseable {
     void stats(Channel ch, long requestId) {
         String json = counters.toJson(config, byId.size(),
                 byId.stream().mapToInt(t -> t.chunks.size()).sum(), queueDepth.get(), slowestClock());
-        ch.writeAndFlush(Frames.encode(ch.alloc(), Opcode.DATA, requestId, new Messages.Text(json)));
+        send(ch, requestId, Frames.encode(ch.alloc(), Opcode.DATA, requestId, new Messages.Text(json)));
     }
 
     /** Forgets the parked pulls of a closed connection. */
@@ -477,6 +668,7 @@ final class ShardAgent implements AutoCloseable {
     }
 
     private void sendParameters(Channel ch, long requestId, ChunkState chunk, int dtype) {
+        issueQueuedUpdates();
         int bytes = Messages.dtypeBytes(dtype, chunk.length);
         int payload = Messages.PullReplyHeader.LENGTH + bytes;
         ByteBuf out = ch.alloc().directBuffer(Frame.HEADER_LENGTH + payload);
@@ -495,7 +687,7 @@ final class ShardAgent implements AutoCloseable {
             throw e;
         }
         counters.bytesPulled += bytes;
-        ch.writeAndFlush(out);
+        send(ch, requestId, out);
     }
 
     private interface Answer {
@@ -504,7 +696,7 @@ final class ShardAgent implements AutoCloseable {
 
     private void answer(Channel ch, long requestId, Answer answer) {
         try {
-            ch.writeAndFlush(answer.build());
+            send(ch, requestId, answer.build());
         } catch (ProtocolException e) {
             error(ch, requestId, e);
         } catch (RuntimeException e) {
@@ -512,21 +704,38 @@ final class ShardAgent implements AutoCloseable {
         }
     }
 
+    /** Sends an answer now, or, while a batch runs, when the batch is done (in the order made). */
+    private void send(Channel ch, long requestId, ByteBuf frame) {
+        if (heldAnswers != null) {
+            heldAnswers.add(new HeldAnswer(ch, requestId, frame));
+        } else {
+            ch.writeAndFlush(frame);
+        }
+    }
+
     private void error(Channel ch, long requestId, ProtocolException e) {
         counters.errors++;
-        ch.writeAndFlush(Frames.error(ch.alloc(), requestId, e.code(), e.getMessage()));
+        send(ch, requestId, Frames.error(ch.alloc(), requestId, e.code(), e.getMessage()));
     }
 
     private void internal(Channel ch, long requestId, RuntimeException e) {
-        if (e instanceof DeviceOutOfMemoryException oom) {
-            // The request asked for more device memory than there is: its error, not the shard's.
-            error(ch, requestId, new ProtocolException(ErrorCode.OUT_OF_MEMORY, oom.getMessage()));
-            return;
+        if (!(e instanceof DeviceOutOfMemoryException)) {
+            log.warn("request {} from {} failed", requestId, ch.remoteAddress(), e);
         }
+        send(ch, requestId, errorFrame(ch, requestId, e));
+    }
+
+    /**
+     * The ERROR answer for a request that failed with {@code e}, counted: a device out of memory is the request's
+     * OUT_OF_MEMORY (it asked for more device memory than there is: its error, not the shard's); anything else is
+     * INTERNAL.
+     */
+    private ByteBuf errorFrame(Channel ch, long requestId, RuntimeException e) {
         counters.errors++;
-        log.warn("request {} from {} failed", requestId, ch.remoteAddress(), e);
-        ch.writeAndFlush(Frames.error(ch.alloc(), requestId, ErrorCode.INTERNAL,
-                e.getClass().getSimpleName() + ": " + e.getMessage()));
+        if (e instanceof DeviceOutOfMemoryException oom) {
+            return Frames.error(ch.alloc(), requestId, ErrorCode.OUT_OF_MEMORY, oom.getMessage());
+        }
+        return Frames.error(ch.alloc(), requestId, ErrorCode.INTERNAL, e.getClass().getSimpleName() + ": " + e.getMessage());
     }
 
     @Override

@@ -224,6 +224,7 @@ final class ShardCheckpoints implements AutoCloseable {
 
     /** Copies every chunk to the host; {@code label} null names it by the smallest chunk version. */
     private ShardSnapshot snapshot(String label) {
+        agent.issueQueuedUpdates(); // a batch's queued updates belong to the state copied here
         List<ShardSnapshot.TensorSnapshot> tensors = new ArrayList<>();
         for (TensorState t : agent.tensors()) {
             List<ShardSnapshot.ChunkSnapshot> chunks = new ArrayList<>();

@@ -22,6 +22,12 @@ final class ShardCounters {
     volatile long bytesPulled;
     volatile long errors;
     volatile long deviceBytes;
+    /** Batches of queued pushes the agent ran together, and the pushes in them. */
+    volatile long pushBatches;
+    volatile long batchedPushes;
+    /** Device batch calls ({@link io.gpups.core.device.Device#applyBatch}) and the updates they applied. */
+    volatile long updateBatches;
+    volatile long batchedUpdates;
     /** Latency and staleness distributions; NONE unless the shard has metrics. */
     io.gpups.server.metrics.ShardEvents events = io.gpups.server.metrics.ShardEvents.NONE;
 
@@ -30,6 +36,21 @@ final class ShardCounters {
         elementsUpdated += elements;
         applyNanos += nanos;
         events.applied(elements, nanos);
+    }
+
+    /** Time spent issuing a batch's queued updates; the pushes' own update times leave it out. */
+    void addApplyNanos(long nanos) {
+        applyNanos += nanos;
+    }
+
+    void recordPushBatch(int pushes) {
+        pushBatches++;
+        batchedPushes += pushes;
+    }
+
+    void recordUpdateBatch(int updates) {
+        updateBatches++;
+        batchedUpdates += updates;
     }
 
     void recordWait(long nanos) {
@@ -59,6 +80,10 @@ final class ShardCounters {
                 + ",\"updates\":" + updates
                 + ",\"elements_updated\":" + elementsUpdated
                 + ",\"apply_seconds\":" + applyNanos / 1e9
+                + ",\"push_batches\":" + pushBatches
+                + ",\"batched_pushes\":" + batchedPushes
+                + ",\"update_batches\":" + updateBatches
+                + ",\"batched_updates\":" + batchedUpdates
                 + ",\"parked_pulls\":" + waits
                 + ",\"parked_seconds\":" + waitNanos / 1e9
                 + ",\"bytes_pushed\":" + bytesPushed

@@ -130,13 +130,7 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
                 Messages.PushHeader h = Messages.PushHeader.read(payload, op.name());
                 boolean thenPull = op == Opcode.PUSH_PULL;
                 int rank = session.rank;
-                agent.submit(() -> {
-                    try {
-                        agent.push(ch, id, rank, h, payload, thenPull);
-                    } finally {
-                        frame.release();
-                    }
-                });
+                agent.submitPush(ch, id, rank, h, payload, frame, thenPull);
                 return true;
             }
             case PULL -> {

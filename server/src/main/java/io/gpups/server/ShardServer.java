@@ -129,6 +129,11 @@ public final class ShardServer implements AutoCloseable {
         return ((InetSocketAddress) serverChannel.localAddress()).getPort();
     }
 
+    /** The shard's agent, for tests in this package that need to hold it while requests queue. */
+    ShardAgent agent() {
+        return agent;
+    }
+
     public ShardConfig config() {
         return config;
     }

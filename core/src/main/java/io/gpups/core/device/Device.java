@@ -4,6 +4,7 @@ import io.gpups.core.codec.Codec;
 import io.gpups.core.optim.OptimizerSpec;
 
 import java.nio.ByteBuffer;
+import java.util.List;
 
 /**
  * A compute device: owns float32 buffers, copies between host and device memory, and runs the named
@@ -87,6 +88,44 @@ public interface Device extends AutoCloseable {
     /** One optimizer step (as {@link #applyOptimizer}) with the gradient decoded from a payload, fused. */
     void decodeApplyOptimizer(Codec.Kind codec, ByteBuffer payload, int count, long seed, OptimizerSpec spec,
                               DeviceBuffer param, DeviceBuffer[] slots, long step, float gradScale);
+
+    /**
+     * Applies {@code updates} as if one by one, in list order, through {@link #decodeAccumulate} and
+     * {@link #decodeApplyOptimizer} with codec none (seed 0): the same results, bit for bit. Updates may share buffers
+     * (two pushes to one chunk); those are applied in list order. Updates with different buffers must not overlap in
+     * memory (distinct chunks never do). The gradients are read during the call: the caller may release them when it
+     * returns.
+     *
+     * <p>Every gradient's length is checked before anything is applied. This default then makes one call per update.
+     * A device may do it in fewer launches: the CUDA device issues one kernel launch for updates that touch distinct
+     * buffers, with the gradients in one host-to-device copy. If a call fails on a buffer argument or on the device,
+     * updates before the failing one may have been applied.
+     */
+    default void applyBatch(List<? extends BatchedUpdate> updates) {
+        checkBatch(updates);
+        for (BatchedUpdate u : updates) {
+            if (u instanceof BatchedUpdate.Accumulate a) {
+                decodeAccumulate(Codec.Kind.NONE, a.gradient(), a.count(), 0, a.acc());
+            } else if (u instanceof BatchedUpdate.OptimizerStep o) {
+                decodeApplyOptimizer(Codec.Kind.NONE, o.gradient(), o.count(), 0, o.spec(), o.param(), o.slots(),
+                        o.step(), o.gradScale());
+            }
+        }
+    }
+
+    /** {@link #applyBatch}'s checks before anything is applied: no null update, each gradient holds its count. */
+    static void checkBatch(List<? extends BatchedUpdate> updates) {
+        if (updates == null) {
+            throw new IllegalArgumentException("updates is null");
+        }
+        for (int i = 0; i < updates.size(); i++) {
+            BatchedUpdate u = updates.get(i);
+            if (u == null) {
+                throw new IllegalArgumentException("update " + i + " of the batch is null");
+            }
+            DeviceArguments.checkFloats(u.gradient(), "update " + i + " gradient", u.count());
+        }
+    }
 
     // ---- worker math ------------------------------------------------------------------------------
 

@@ -1,0 +1,31 @@
+package io.gpups.core.device;
+
+import io.gpups.core.optim.OptimizerSpec;
+
+import java.nio.ByteBuffer;
+
+/**
+ * One chunk's update in a {@link Device#applyBatch batch}: a received float32 gradient (codec none: {@code count}
+ * little-endian floats in host memory, read from the buffer's position, which is left unchanged) added into an
+ * accumulator or applied by an optimizer step.
+ */
+public sealed interface BatchedUpdate permits BatchedUpdate.Accumulate, BatchedUpdate.OptimizerStep {
+
+    /** The gradient: {@code 4 * count()} bytes from its position. */
+    ByteBuffer gradient();
+
+    /** Elements updated. */
+    int count();
+
+    /** {@code acc[i] += gradient[i]}: {@link Device#decodeAccumulate} with codec none. */
+    record Accumulate(DeviceBuffer acc, ByteBuffer gradient, int count) implements BatchedUpdate {
+    }
+
+    /**
+     * One optimizer step: {@link Device#decodeApplyOptimizer} with codec none, {@code step} 1-based and the gradient
+     * scaled by {@code gradScale}.
+     */
+    record OptimizerStep(OptimizerSpec spec, DeviceBuffer param, DeviceBuffer[] slots, ByteBuffer gradient, int count,
+                         long step, float gradScale) implements BatchedUpdate {
+    }
+}
