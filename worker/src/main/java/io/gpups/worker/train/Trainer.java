@@ -83,6 +83,7 @@ public final class Trainer {
             HostBatch batch = new HostBatch(train, config.batch());
             int[] share = new int[sharding.shareSize()];
             long step = firstStep(exchange);
+            monitor.trainingStarted(step);
             while (true) {
                 try {
                     int firstEpoch = (int) (step / sharding.stepsPerEpoch());
