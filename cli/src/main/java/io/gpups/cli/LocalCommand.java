@@ -23,7 +23,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -49,9 +48,11 @@ final class LocalCommand implements Callable<Integer> {
     @Mixin
     SecurityOptions security;
 
-    @Option(names = "--chaos", description = "For demos and tests: kill-shard:I@S kills shard I with SIGKILL S seconds "
-            + "after training starts and restarts it on its port with --restore from --checkpoint-dir; workers "
-            + "reconnect and go on from the restored step.")
+    @Option(names = "--chaos", description = "For demos and tests. kill-shard:I@S kills shard I with SIGKILL S seconds "
+            + "after training starts (kill-shard:I@Nsteps: once it has applied N steps) and restarts it on its port with "
+            + "--restore from --checkpoint-dir; workers reconnect and go on from the restored step. kill-worker:R@S (or "
+            + "@Nsteps, counted on shard 0) kills worker R with SIGKILL, waits until every shard has dropped it "
+            + "(--worker-timeout; bsp only) and restarts it with the same rank: it rejoins at the shards' current step.")
     String chaos;
 
     @Option(names = "--worker-timeout", defaultValue = "0", description = "Passed to every shard: milliseconds of "
@@ -118,33 +119,41 @@ final class LocalCommand implements Callable<Integer> {
             view.announce();
 
             EpochTable table = new EpochTable(workers, training.epochs, view.lines());
-            List<ChildProcesses.Child> started = new ArrayList<>();
             long trainStart = System.nanoTime();
-            for (int r = 0; r < workers; r++) {
-                List<String> args = new ArrayList<>(List.of("worker", "--servers", serverList, "--rank", "" + r,
-                        "--workers", "" + workers, "--device", placement.worker(r)));
+            WorkerSlots slots = new WorkerSlots(workers);
+            WorkerSlots.Launcher launcher = (rank, name, startedAt) -> {
+                List<String> args = new ArrayList<>(List.of("worker", "--servers", serverList, "--rank", "" + rank,
+                        "--workers", "" + workers, "--device", placement.worker(rank)));
                 args.addAll(training.asArgs());
                 args.addAll(security.asArgs());
-                args.addAll(view.workerArgs(r));
-                int rank = r;
-                started.add(children.start("worker-" + r, List.of("-Xmx2g", "-Dgpups.blas.threads=1"), args, line -> {
+                args.addAll(view.workerArgs(rank));
+                return children.start(name, List.of("-Xmx2g", "-Dgpups.blas.threads=1"), args, line -> {
                     if (line.startsWith(WorkerCommand.EPOCH)) {
                         table.add(rank, line.substring(WorkerCommand.EPOCH.length()));
                     } else if (line.startsWith(TrainingProgress.PREFIX)) {
                         view.progress(rank, line.substring(TrainingProgress.PREFIX.length()));
+                    } else if (line.startsWith(WorkerCommand.START)) {
+                        long step = startStep(line.substring(WorkerCommand.START.length()));
+                        if (step >= 0) {
+                            startedAt.accept(step);
+                        }
                     }
-                }));
+                });
+            };
+            for (int r = 0; r < workers; r++) {
+                slots.set(r, launcher.start(r, "worker-" + r, step -> { }));
             }
-            ChaosReport chaosReport = new ChaosReport();
-            chaosShards = shards;
-            if (chaos != null) {
-                ChaosPlan plan = ChaosPlan.parse(chaos, servers);
-                Thread monkey = new Thread(() -> killAndRestore(children, plan, shards, placement, shardExtras, chaosReport),
-                        "gpups-chaos");
-                monkey.setDaemon(true);
-                monkey.start();
+            ChaosPlan plan = chaos == null ? null : ChaosPlan.parse(chaos, servers, workers);
+            LocalChaos chaosRun = plan == null ? null : new LocalChaos(plan, shards, adminOptions(), out);
+            if (plan != null && plan.target() == ChaosPlan.Target.SHARD) {
+                chaosRun.start(() -> chaosRun.killShard(children, s -> LocalShards.shardArgs(s, shards.get(s).getPort(),
+                        servers, workers, consistency, placement.shard(s), concat(shardExtras.apply(s),
+                                List.of("--restore", checkpoints.directory.toAbsolutePath().toString())))));
+            } else if (plan != null) {
+                // The shards check liveness every 100 ms; a loaded machine may be slower still.
+                chaosRun.start(() -> chaosRun.killWorker(slots, launcher, trainStart, workerTimeoutMillis + 30_000));
             }
-            ChildProcesses.Child failed = awaitWorkers(started);
+            ChildProcesses.Child failed = slots.await();
             double trainSeconds = (System.nanoTime() - trainStart) / 1e9;
             view.endProgress();
             if (failed != null) {
@@ -152,18 +161,16 @@ final class LocalCommand implements Callable<Integer> {
                         failed.exit().join(), failed.log(), ChildProcesses.tail(failed, 20));
                 return 1;
             }
+            table.finish();
             List<String> stats = shardStats(shards);
             ObjectNode summary = table.summary(trainSeconds);
             summary.put("servers", servers);
             summary.put("workers", workers);
             summary.put("model", training.model);
             summary.put("consistency", consistency);
-            if (chaos != null) {
+            if (chaosRun != null) {
                 summary.put("chaos", chaos);
-                summary.put("chaos_restart_seconds", chaosReport.restartSeconds);
-                if (chaosReport.failure != null) {
-                    summary.put("chaos_failure", chaosReport.failure);
-                }
+                chaosRun.report().putInto(summary, plan);
             }
             summary.put("codec", training.codec);
             summary.put("pull_dtype", training.pullDtype);
@@ -194,96 +201,52 @@ final class LocalCommand implements Callable<Integer> {
         return all;
     }
 
-    /**
-     * kill-shard:I@S kills shard I S seconds after training starts; kill-shard:I@Nsteps once the shard has applied
-     * N steps (its updates over its chunks, from STATS).
-     */
-    record ChaosPlan(int shard, double afterSeconds, long afterSteps) {
-        static ChaosPlan parse(String text, int servers) {
-            java.util.regex.Matcher m = java.util.regex.Pattern.compile("kill-shard:(\\d+)@(\\d+(?:\\.\\d+)?)(steps)?")
-                    .matcher(text.trim());
-            if (!m.matches() || (m.group(3) != null && m.group(2).contains("."))) {
-                throw new IllegalArgumentException("--chaos '" + text + "': expected kill-shard:I@SECONDS or kill-shard:I@Nsteps");
-            }
-            int shard = Integer.parseInt(m.group(1));
-            if (shard >= servers) {
-                throw new IllegalArgumentException("--chaos '" + text + "': shard " + shard + " out of range 0.." + (servers - 1));
-            }
-            return m.group(3) != null ? new ChaosPlan(shard, 0, Long.parseLong(m.group(2)))
-                    : new ChaosPlan(shard, Double.parseDouble(m.group(2)), 0);
-        }
-    }
-
-    /** Waits until the shard has applied {@code steps} steps, asking its STATS every 100 ms. */
-    private void awaitSteps(int index, long steps) throws Exception {
-        io.gpups.core.protocol.TlsFiles tls = security.tls();
-        PsClient.Options options = PsClient.Options.defaults().secured(security.auth(), tls == null ? null : tls.clientContext());
-        try (PsClient admin = PsClient.connect(chaosShards, -1, options)) {
-            while (true) {
-                JsonNode n = JSON.readTree(admin.stats().get(30, TimeUnit.SECONDS).get(index));
-                long chunks = Math.max(1, n.path("chunks").asLong());
-                if (n.path("chunks").asLong() > 0 && n.path("updates").asLong() / chunks >= steps) {
-                    return;
-                }
-                Thread.sleep(100);
-            }
-        }
-    }
-
-    /** The job's shard addresses, for the chaos thread. */
-    private volatile List<InetSocketAddress> chaosShards;
-
-    /** What the chaos thread did, for the summary. */
-    static final class ChaosReport {
-        volatile double restartSeconds = Double.NaN;
-        volatile String failure;
-    }
-
-    /** Kills one shard with SIGKILL and restarts it on its port from the newest complete checkpoint. */
-    private void killAndRestore(ChildProcesses children, ChaosPlan plan, List<InetSocketAddress> shards,
-                                GpuPlacement placement, java.util.function.IntFunction<List<String>> shardExtras,
-                                ChaosReport report) {
+    /** The step in a worker's {@code gpups-start} line; -1 if the line is unreadable. */
+    private long startStep(String json) {
         try {
-            if (plan.afterSteps() > 0) {
-                awaitSteps(plan.shard(), plan.afterSteps());
-            } else {
-                Thread.sleep((long) (plan.afterSeconds() * 1000));
-            }
-            ChildProcesses.Child victim = children.child("server-" + plan.shard());
-            out.printf("chaos: killing shard %d (SIGKILL)%n", plan.shard());
-            long killed = System.nanoTime();
-            victim.process().destroyForcibly();
-            victim.process().waitFor();
-            List<String> args = LocalShards.shardArgs(plan.shard(), shards.get(plan.shard()).getPort(), servers, workers,
-                    consistency, placement.shard(plan.shard()),
-                    concat(shardExtras.apply(plan.shard()), List.of("--restore", checkpoints.directory.toAbsolutePath().toString())));
-            CompletableFuture<Integer> port = new CompletableFuture<>();
-            ChildProcesses.Child restarted = LocalShards.startShard(children, "server-" + plan.shard() + "-restarted", args, port);
-            restarted.exit().thenAccept(code -> port.completeExceptionally(new CliException("the restarted shard exited with code "
-                    + code + "; its log " + restarted.log() + " ends with:\n" + ChildProcesses.tail(restarted, 10))));
-            port.get(120, TimeUnit.SECONDS);
-            report.restartSeconds = (System.nanoTime() - killed) / 1e9;
-            out.printf("chaos: shard %d restarted from its checkpoint, listening again %.1f s after the kill%n",
-                    plan.shard(), report.restartSeconds);
+            return JSON.readTree(json).path("step").asLong(-1);
         } catch (Exception e) {
-            report.failure = e.toString();
-            out.println("chaos: restarting the shard failed: " + e);
+            out.println("a worker sent an unreadable start line: " + json);
+            return -1;
         }
+    }
+
+    /** Options of this command's own client (rank -1) that reads the shards' STATS. */
+    private PsClient.Options adminOptions() {
+        io.gpups.core.protocol.TlsFiles tls = security.tls();
+        return PsClient.Options.defaults().secured(security.auth(), tls == null ? null : tls.clientContext());
     }
 
     private void validate() {
-        if (chaos != null) {
-            ChaosPlan.parse(chaos, servers);
-            if (checkpoints.directory == null || checkpoints.restore != null) {
-                throw new IllegalArgumentException("--chaos restarts the shard from --checkpoint-dir: give --checkpoint-dir "
-                        + "(with --checkpoint-every) and no --restore");
-            }
-        }
         if (servers < 1 || servers > 64) {
             throw new IllegalArgumentException("--servers must be 1..64, got " + servers);
         }
         if (workers < 1 || workers > 64) {
             throw new IllegalArgumentException("--workers must be 1..64, got " + workers);
+        }
+        if (workerTimeoutMillis < 0) {
+            throw new IllegalArgumentException("--worker-timeout must be 0 (never) or more milliseconds, got " + workerTimeoutMillis);
+        }
+        if (chaos != null) {
+            ChaosPlan plan = ChaosPlan.parse(chaos, servers, workers);
+            if (plan.target() == ChaosPlan.Target.SHARD && (checkpoints.directory == null || checkpoints.restore != null)) {
+                throw new IllegalArgumentException("--chaos " + chaos + " restarts the shard from --checkpoint-dir: give "
+                        + "--checkpoint-dir (with --checkpoint-every) and no --restore");
+            }
+            if (plan.target() == ChaosPlan.Target.WORKER) {
+                if (workers < 2) {
+                    throw new IllegalArgumentException("--chaos " + chaos + " needs --workers 2 or more: the shards never "
+                            + "drop the last live worker");
+                }
+                if (workerTimeoutMillis <= 0) {
+                    throw new IllegalArgumentException("--chaos " + chaos + " restarts the worker once every shard has "
+                            + "dropped it: give --worker-timeout MS (e.g. 1500)");
+                }
+                if (Consistency.parse(consistency).mode() != Consistency.Mode.BSP) {
+                    throw new IllegalArgumentException("--chaos " + chaos + " needs --consistency bsp (got " + consistency
+                            + "): under asp and ssp a restarted worker would train again from step 0");
+                }
+            }
         }
         Consistency.parse(consistency);
         io.gpups.worker.train.TrainerConfig.of(training.model, training.batch, training.epochs, training.optimizer,
@@ -292,30 +255,8 @@ final class LocalCommand implements Callable<Integer> {
         training.pullDtype();
     }
 
-    /** Waits for every worker; returns the first that failed, or null. */
-    private static ChildProcesses.Child awaitWorkers(List<ChildProcesses.Child> workers) throws Exception {
-        List<CompletableFuture<Integer>> exits = workers.stream().map(ChildProcesses.Child::exit).toList();
-        while (true) {
-            boolean allDone = true;
-            for (ChildProcesses.Child w : workers) {
-                if (!w.exit().isDone()) {
-                    allDone = false;
-                } else if (w.exit().join() != 0) {
-                    return w;
-                }
-            }
-            if (allDone) {
-                return null;
-            }
-            CompletableFuture.anyOf(exits.stream().filter(f -> !f.isDone()).toArray(CompletableFuture[]::new))
-                    .get(1, TimeUnit.DAYS);
-        }
-    }
-
     private List<String> shardStats(List<InetSocketAddress> shards) {
-        io.gpups.core.protocol.TlsFiles tls = security.tls();
-        PsClient.Options options = PsClient.Options.defaults().secured(security.auth(), tls == null ? null : tls.clientContext());
-        try (PsClient admin = PsClient.connect(shards, -1, options)) {
+        try (PsClient admin = PsClient.connect(shards, -1, adminOptions())) {
             return admin.stats().get(30, TimeUnit.SECONDS);
         } catch (Exception e) {
             return List.of();
@@ -344,12 +285,17 @@ final class LocalCommand implements Callable<Integer> {
         private final PrintStream out;
         /** Each epoch's report from each rank (a worker that lost a shard may report an epoch again: the last counts). */
         private final Map<Integer, Map<Integer, JsonNode>> byEpoch = new TreeMap<>();
+        /** The latest epoch each rank has reported, -1 before its first. */
+        private final int[] newest;
+        private int lastPrinted = -1;
         private final ArrayNode printed = JSON.createArrayNode();
 
         EpochTable(int workers, int epochs, PrintStream out) {
             this.workers = workers;
             this.epochs = epochs;
             this.out = out;
+            this.newest = new int[workers];
+            java.util.Arrays.fill(newest, -1);
         }
 
         synchronized void add(int rank, String json) {
@@ -361,31 +307,76 @@ final class LocalCommand implements Callable<Integer> {
                 return;
             }
             int epoch = n.path("epoch").asInt();
-            Map<Integer, JsonNode> byRank = byEpoch.computeIfAbsent(epoch, e -> new TreeMap<>());
-            boolean complete = byRank.size() == workers;
-            byRank.put(rank, n);
-            List<JsonNode> reports = new ArrayList<>(byRank.values());
-            if (!complete && reports.size() == workers) {
-                double loss = reports.stream().mapToDouble(r -> r.path("loss").asDouble()).average().orElse(Double.NaN);
-                double rate = reports.stream().mapToDouble(r -> r.path("samples_per_second").asDouble()).sum();
-                double accuracy = reports.stream().filter(r -> r.hasNonNull("test_accuracy"))
-                        .mapToDouble(r -> r.path("test_accuracy").asDouble()).findFirst().orElse(Double.NaN);
-                double seconds = reports.stream().mapToDouble(r -> r.path("seconds").asDouble()).max().orElse(0);
-                long pushes = reports.stream().mapToLong(r -> r.path("pushes").asLong()).sum();
-                long bytes = reports.stream().mapToLong(r -> r.path("bytes_pushed").asLong()).sum();
-                long raw = reports.stream().mapToLong(r -> r.path("bytes_pushed_raw").asLong()).sum();
-                out.printf("epoch %2d/%d  loss %.4f  test accuracy %.4f  %,.0f samples/s  %.1f s%n",
-                        epoch + 1, epochs, loss, accuracy, rate, seconds);
-                ObjectNode row = printed.addObject();
-                row.put("epoch", epoch + 1);
-                row.put("loss", loss);
-                row.put("test_accuracy", accuracy);
-                row.put("samples_per_second", rate);
-                row.put("seconds", seconds);
-                row.put("pushes", pushes);
-                row.put("bytes_pushed", bytes);
-                row.put("bytes_pushed_raw", raw);
+            byEpoch.computeIfAbsent(epoch, e -> new TreeMap<>()).put(rank, n);
+            newest[rank] = Math.max(newest[rank], epoch);
+            printReady(false);
+        }
+
+        /**
+         * Once every worker has exited: prints the epochs still missing a rank's report (a worker restarted after
+         * the shards had finished the job has nothing left to train, and reports nothing).
+         */
+        synchronized void finish() {
+            printReady(true);
+        }
+
+        /** Prints, in order, the epochs not printed yet that are ready (with {@code all}: every one). */
+        private void printReady(boolean all) {
+            for (Map.Entry<Integer, Map<Integer, JsonNode>> e : byEpoch.entrySet()) {
+                int epoch = e.getKey();
+                if (epoch <= lastPrinted) {
+                    continue;
+                }
+                if (!all && !ready(epoch, e.getValue())) {
+                    return;
+                }
+                print(epoch, e.getValue());
+                lastPrinted = epoch;
             }
+        }
+
+        /**
+         * Whether every rank has reported the epoch or a later one: a worker that was killed and rejoined a job
+         * under way skips the epochs it was away for, and they are complete without its report.
+         */
+        private boolean ready(int epoch, Map<Integer, JsonNode> byRank) {
+            for (int r = 0; r < workers; r++) {
+                if (!byRank.containsKey(r) && newest[r] <= epoch) {
+                    return false;
+                }
+            }
+            return true;
+        }
+
+        private void print(int epoch, Map<Integer, JsonNode> byRank) {
+            List<JsonNode> reports = new ArrayList<>(byRank.values());
+            double loss = reports.stream().mapToDouble(r -> r.path("loss").asDouble()).average().orElse(Double.NaN);
+            double rate = reports.stream().mapToDouble(r -> r.path("samples_per_second").asDouble()).sum();
+            double accuracy = reports.stream().filter(r -> r.hasNonNull("test_accuracy"))
+                    .mapToDouble(r -> r.path("test_accuracy").asDouble()).findFirst().orElse(Double.NaN);
+            double seconds = reports.stream().mapToDouble(r -> r.path("seconds").asDouble()).max().orElse(0);
+            long pushes = reports.stream().mapToLong(r -> r.path("pushes").asLong()).sum();
+            long bytes = reports.stream().mapToLong(r -> r.path("bytes_pushed").asLong()).sum();
+            long raw = reports.stream().mapToLong(r -> r.path("bytes_pushed_raw").asLong()).sum();
+            List<String> missing = new ArrayList<>();
+            for (int r = 0; r < workers; r++) {
+                if (!byRank.containsKey(r)) {
+                    missing.add("" + r);
+                }
+            }
+            out.printf("epoch %2d/%d  loss %.4f  test accuracy %.4f  %,.0f samples/s  %.1f s%s%n",
+                    epoch + 1, epochs, loss, accuracy, rate, seconds,
+                    missing.isEmpty() ? "" : "  (no report from worker " + String.join(", ", missing) + ")");
+            ObjectNode row = printed.addObject();
+            row.put("epoch", epoch + 1);
+            row.put("loss", loss);
+            row.put("test_accuracy", accuracy);
+            row.put("samples_per_second", rate);
+            row.put("seconds", seconds);
+            row.put("pushes", pushes);
+            row.put("bytes_pushed", bytes);
+            row.put("bytes_pushed_raw", raw);
+            row.put("workers_reporting", reports.size());
         }
 
         synchronized ObjectNode summary(double trainSeconds) {

@@ -37,6 +37,12 @@ final class WorkerCommand implements Callable<Integer> {
     /** Prefix of the stdout line a worker prints after each epoch (JSON follows); {@code gpups local} reads it. */
     static final String EPOCH = "gpups-epoch ";
 
+    /**
+     * Prefix of the stdout line a worker prints when training begins, {@code gpups-start {"step":S}}: the global
+     * step it starts at (0, or later for a worker that rejoins a bsp job under way); {@code gpups local} reads it.
+     */
+    static final String START = "gpups-start ";
+
     @Option(names = "--servers", required = true, split = ",", description = "Shard addresses HOST:PORT, in shard order.")
     List<String> servers;
 
@@ -85,7 +91,14 @@ final class WorkerCommand implements Callable<Integer> {
                 System.out.println(EPOCH + toJson(report));
                 System.out.flush();
             });
-            trainer.monitor(observed == null ? bar : io.gpups.worker.metrics.TrainingMonitor.all(List.of(bar,
+            io.gpups.worker.metrics.TrainingMonitor start = new io.gpups.worker.metrics.TrainingMonitor() {
+                @Override
+                public void trainingStarted(long step) {
+                    System.out.println(START + "{\"step\":" + step + "}");
+                    System.out.flush();
+                }
+            };
+            trainer.monitor(io.gpups.worker.metrics.TrainingMonitor.all(observed == null ? List.of(start, bar) : List.of(start, bar,
                     new io.gpups.worker.metrics.WorkerMetrics(observed.registry(), io.micrometer.core.instrument.Tags.empty(), client))));
             trainer.run();
         }

@@ -41,19 +41,40 @@ class LocalCommandTest {
     }
 
     /**
+     * The job both kill tests run: 6 epochs of logistic regression (2,808 steps of batch 64 per worker on
+     * Fashion-MNIST, about 1 s per epoch on 2 cores), 2 shards, 2 workers, bsp. A killed worker is away for
+     * 3-6 s (the timeout, then a new JVM loading the data) while the other trains on alone at up to 450 steps
+     * per second: 6 epochs leave it steps to train when it is back.
+     */
+    private static final String[] KILL_JOB = {"local", "--servers", "2", "--workers", "2", "--model", "logreg", "--epochs", "6",
+            "--progress", "none"};
+
+    @TempDir
+    static Path shared;
+
+    private static JsonNode undisturbed;
+
+    /** The summary of {@link #KILL_JOB} with nothing killed, run once for the class (it is deterministic). */
+    private static synchronized JsonNode undisturbed() throws Exception {
+        if (undisturbed == null) {
+            Path plain = shared.resolve("plain.json");
+            assertEquals(0, Main.run(concat(KILL_JOB, "--json", plain.toString(), "--run-dir", shared.resolve("plain-run").toString())));
+            undisturbed = new ObjectMapper().readTree(plain.toFile());
+        }
+        return undisturbed;
+    }
+
+    /**
      * The kill test: shard 1 is killed with SIGKILL mid-training and restarted from its newest checkpoint; the
      * workers reconnect, replay from the restored step, and training ends within a point of an undisturbed
      * run. The shard that kept running applied every step exactly once: replayed pushes are duplicates.
      */
     @Test
     void aKilledShardRestoredFromItsCheckpointFinishesTheJob(@TempDir Path dir) throws Exception {
-        String[] common = {"local", "--servers", "2", "--workers", "2", "--model", "logreg", "--epochs", "3", "--progress", "none"};
-        Path plain = dir.resolve("plain.json");
-        assertEquals(0, Main.run(concat(common, "--json", plain.toString(), "--run-dir", dir.resolve("plain-run").toString())));
+        JsonNode p = undisturbed();
         Path chaos = dir.resolve("chaos.json");
-        assertEquals(0, Main.run(concat(common, "--json", chaos.toString(), "--run-dir", dir.resolve("chaos-run").toString(),
+        assertEquals(0, Main.run(concat(KILL_JOB, "--json", chaos.toString(), "--run-dir", dir.resolve("chaos-run").toString(),
                 "--checkpoint-dir", dir.resolve("ckpt").toString(), "--checkpoint-every", "50steps", "--chaos", "kill-shard:1@120steps")));
-        JsonNode p = new ObjectMapper().readTree(plain.toFile());
         JsonNode c = new ObjectMapper().readTree(chaos.toFile());
         assertTrue(c.path("chaos_restart_seconds").asDouble() > 0, c.toString());
         assertEquals(p.path("test_accuracy").asDouble(), c.path("test_accuracy").asDouble(), 0.01,
@@ -62,6 +83,50 @@ class LocalCommandTest {
         JsonNode shard0 = c.path("shards").get(0);
         assertEquals(p.path("shards").get(0).path("updates").asLong(), shard0.path("updates").asLong(), shard0.toString());
         assertEquals(0, shard0.path("errors").asLong());
+    }
+
+    /**
+     * Worker 1 is killed with SIGKILL early in training. The shards drop it after the 2 s worker timeout and
+     * worker 0 trains on alone; restarted with the same rank, worker 1 rejoins at the step the shards are
+     * collecting and trains the rest of the job. Training ends within a point of an undisturbed run, and
+     * every step was applied exactly once: no more, no fewer updates than undisturbed.
+     */
+    @Test
+    void aKilledWorkerIsDroppedAndRejoinsWhenRestarted(@TempDir Path dir) throws Exception {
+        JsonNode p = undisturbed();
+        Path chaos = dir.resolve("chaos.json");
+        assertEquals(0, Main.run(concat(KILL_JOB, "--json", chaos.toString(), "--run-dir", dir.resolve("chaos-run").toString(),
+                "--worker-timeout", "2000", "--chaos", "kill-worker:1@60steps")));
+        JsonNode c = new ObjectMapper().readTree(chaos.toFile());
+        // logreg: the weight is shard 0's only chunk, so its updates are the job's steps.
+        long steps = p.path("shards").get(0).path("updates").asLong();
+        long killed = c.path("chaos_kill_step").asLong();
+        long rejoined = c.path("chaos_rejoin_step").asLong();
+        assertTrue(killed >= 60 && killed < steps, c.toString());
+        // Worker 0 kept training while worker 1 was away, and worker 1 came back with steps left to train.
+        assertTrue(rejoined > killed && rejoined < steps, c.toString());
+        assertEquals(rejoined - killed, c.path("chaos_steps_without_worker").asLong());
+        assertTrue(c.path("chaos_seconds_without_worker").asDouble() > 0, c.toString());
+        // Dropped after the timeout of silence, not before (it was pushing up to the kill), and soon after it.
+        double drop = c.path("chaos_drop_seconds").asDouble();
+        assertTrue(drop >= 1.9 && drop < 10, "dropped " + drop + " s after the kill, with a 2 s timeout");
+        for (JsonNode shard : c.path("shards")) {
+            assertEquals(1, shard.path("workers_dropped").asLong(), shard.toString());
+            assertEquals(1, shard.path("workers_rejoined").asLong(), shard.toString());
+            assertEquals(0, shard.path("errors").asLong(), shard.toString());
+        }
+        // Every step applied once on each shard: exactly as many updates as undisturbed.
+        for (int s = 0; s < 2; s++) {
+            assertEquals(p.path("shards").get(s).path("updates").asLong(), c.path("shards").get(s).path("updates").asLong(),
+                    c.path("shards").get(s).toString());
+        }
+        // Every epoch reported; the restarted worker reported the last one.
+        assertEquals(6, c.path("epochs").asInt());
+        assertEquals(2, c.path("epoch_reports").get(5).path("workers_reporting").asInt(), c.toString());
+        assertEquals(p.path("test_accuracy").asDouble(), c.path("test_accuracy").asDouble(), 0.01,
+                "accuracy with a killed worker vs undisturbed");
+        assertEquals(0, ProcessHandle.current().children().filter(ProcessHandle::isAlive).count(),
+                "every child process was stopped, the restarted worker's too");
     }
 
     private static String[] concat(String[] a, String... b) {
@@ -79,6 +144,11 @@ class LocalCommandTest {
             assertEquals(2, Main.run("local", "--workers", "0"));
             assertEquals(2, Main.run("local", "--consistency", "ssp:x"));
             assertEquals(2, Main.run("local", "--optimizer", "rmsprop"));
+            assertEquals(2, Main.run("local", "--chaos", "kill-worker:1@1.5steps"));
+            assertEquals(2, Main.run("local", "--chaos", "kill-worker:2@10steps", "--worker-timeout", "1500"));
+            assertEquals(2, Main.run("local", "--chaos", "kill-worker:1@10steps"));
+            assertEquals(2, Main.run("local", "--chaos", "kill-worker:1@10steps", "--worker-timeout", "1500", "--consistency", "asp"));
+            assertEquals(2, Main.run("local", "--chaos", "kill-worker:0@10steps", "--worker-timeout", "1500", "--workers", "1"));
         } finally {
             System.setErr(old);
         }
@@ -86,5 +156,12 @@ class LocalCommandTest {
         assertTrue(text.contains("--workers must be 1..64, got 0"), text);
         assertTrue(text.contains("consistency 'ssp:x'"), text);
         assertTrue(text.contains("optimizer 'rmsprop'"), text);
+        assertTrue(text.contains("--chaos 'kill-worker:1@1.5steps': expected kill-shard:I@SECONDS, kill-shard:I@Nsteps, "
+                + "kill-worker:R@SECONDS or kill-worker:R@Nsteps"), text);
+        assertTrue(text.contains("--chaos 'kill-worker:2@10steps': worker rank 2 out of range 0..1"), text);
+        assertTrue(text.contains("--chaos kill-worker:1@10steps restarts the worker once every shard has dropped it: "
+                + "give --worker-timeout MS"), text);
+        assertTrue(text.contains("--chaos kill-worker:1@10steps needs --consistency bsp (got asp)"), text);
+        assertTrue(text.contains("--chaos kill-worker:0@10steps needs --workers 2 or more"), text);
     }
 }

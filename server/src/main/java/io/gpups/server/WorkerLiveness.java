@@ -7,23 +7,30 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * included) without locks; the shard agent asks, between tasks, which ranks have been silent longer than
  * the timeout and marks them dead, and a dead rank that speaks again is alive again. Under bsp a step
  * completes with the gradients of the live workers; under ssp the slowest clock is the slowest live one.
+ *
+ * <p>The timeout counts from a rank's first word, not from the shard's start: a job waits for every worker
+ * to show up once (a worker process takes seconds to start and load its data, more than a short timeout),
+ * and only a worker that went silent after it had spoken is dropped.
  */
 final class WorkerLiveness {
 
+    /** When each rank last spoke; {@link #NEVER} before its first word. */
     private final AtomicLongArray lastHeardNanos;
     /** Owned by the agent thread. */
     private final boolean[] alive;
     private final long timeoutNanos;
     private int live;
 
+    /** {@link #lastHeardNanos} of a rank not heard from yet. */
+    private static final long NEVER = Long.MIN_VALUE;
+
     /** @param timeoutMillis silence after which a worker is dropped; 0 never drops anyone */
     WorkerLiveness(int workers, long timeoutMillis) {
         this.lastHeardNanos = new AtomicLongArray(workers);
         this.alive = new boolean[workers];
         this.timeoutNanos = timeoutMillis * 1_000_000L;
-        long now = System.nanoTime();
         for (int r = 0; r < workers; r++) {
-            lastHeardNanos.set(r, now);
+            lastHeardNanos.set(r, NEVER);
             alive[r] = true;
         }
         this.live = workers;
@@ -48,7 +55,8 @@ final class WorkerLiveness {
 
     /**
      * Agent thread: the ranks silent past the timeout, now marked dead; empty when the timeout is off or
-     * everyone spoke recently. A job never loses its last live worker this way.
+     * everyone spoke recently. A rank that has never spoken is not dropped, and a job never loses its last
+     * live worker this way.
      */
     int[] expire() {
         if (timeoutNanos <= 0) {
@@ -58,7 +66,8 @@ final class WorkerLiveness {
         int[] dropped = new int[alive.length];
         int n = 0;
         for (int r = 0; r < alive.length; r++) {
-            if (alive[r] && live > 1 && now - lastHeardNanos.get(r) > timeoutNanos) {
+            long heard = lastHeardNanos.get(r);
+            if (alive[r] && live > 1 && heard != NEVER && now - heard > timeoutNanos) {
                 alive[r] = false;
                 live--;
                 dropped[n++] = r;
@@ -75,8 +84,9 @@ final class WorkerLiveness {
         return live;
     }
 
-    /** Seconds since the rank was last heard from. */
+    /** Seconds since the rank was last heard from; NaN if it never was. */
     double silentSeconds(int rank) {
-        return (System.nanoTime() - lastHeardNanos.get(rank)) / 1e9;
+        long heard = lastHeardNanos.get(rank);
+        return heard == NEVER ? Double.NaN : (System.nanoTime() - heard) / 1e9;
     }
 }

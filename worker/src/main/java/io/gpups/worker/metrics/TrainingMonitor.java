@@ -14,6 +14,14 @@ public interface TrainingMonitor {
     TrainingMonitor NONE = new TrainingMonitor() {
     };
 
+    /**
+     * Training begins at global step {@code step} (counted across epochs from 0): 0 in a new job; under bsp,
+     * a worker that joins a job already under way (restarted after it was dropped) starts at the step the
+     * shards are collecting (the job's step count if they have finished: nothing is left to do).
+     */
+    default void trainingStarted(long step) {
+    }
+
     /** Epoch {@code epoch} (0-based) of {@code epochs} begins; it has {@code steps} steps on this worker. */
     default void epochStarted(int epoch, int epochs, int steps) {
     }
@@ -53,6 +61,11 @@ public interface TrainingMonitor {
             return list.get(0);
         }
         return new TrainingMonitor() {
+            @Override
+            public void trainingStarted(long step) {
+                list.forEach(m -> m.trainingStarted(step));
+            }
+
             @Override
             public void epochStarted(int epoch, int epochs, int steps) {
                 list.forEach(m -> m.epochStarted(epoch, epochs, steps));

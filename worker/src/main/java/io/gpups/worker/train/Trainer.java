@@ -83,6 +83,7 @@ public final class Trainer {
             HostBatch batch = new HostBatch(train, config.batch());
             int[] share = new int[sharding.shareSize()];
             long step = firstStep(exchange);
+            monitor.trainingStarted(step);
             while (true) {
                 try {
                     int firstEpoch = (int) (step / sharding.stepsPerEpoch());
@@ -129,6 +130,7 @@ public final class Trainer {
                     // worker's (a restored shard is back at its checkpoint): pushes for steps another shard
                     // already applied are answered OK and not applied again, so replaying them is safe.
                     log.warn("worker {}: lost a shard at step {} ({}); reconnecting", config.rank(), failedAt, rootMessage(e));
+                    exchange.abandonInFlight();
                     step = recover(exchange);
                     log.warn("worker {}: reconnected; going on at step {}", config.rank(), step);
                     recoveries++;
@@ -210,6 +212,23 @@ public final class Trainer {
         return applied;
     }
 
+    /**
+     * Waits for every request, but fails as soon as one fails. {@code allOf(...).join()} would wait for all of
+     * them first: when a shard is lost, a pull parked on another shard (waiting for a step that now never
+     * completes) would hide the loss forever, and this worker would never reconnect.
+     */
+    private static void joinAll(CompletableFuture<?>[] requests) {
+        CompletableFuture<Void> failed = new CompletableFuture<>();
+        for (CompletableFuture<?> r : requests) {
+            r.whenComplete((value, error) -> {
+                if (error != null) {
+                    failed.completeExceptionally(error);
+                }
+            });
+        }
+        CompletableFuture.anyOf(CompletableFuture.allOf(requests), failed).join();
+    }
+
     /** Test accuracy with the parameters now on the device, in batches of at most the eval batch (the last may be short). */
     private double testAccuracy(DeviceModel onDevice) {
         Dataset test = data.test();
@@ -265,7 +284,7 @@ public final class Trainer {
                 pulled[i].clear();
                 inFlight[i] = parameters.pull(names[i], clock, pulled[i]);
             }
-            CompletableFuture.allOf(inFlight).join();
+            joinAll(inFlight);
             long version = Long.MAX_VALUE;
             for (int i = 0; i < names.length; i++) {
                 pulled[i].clear();
@@ -304,7 +323,19 @@ public final class Trainer {
                         ? parameters.push(names[i], step, encoders[i].codec(), encoded[i])
                         : parameters.push(names[i], step, gradients[i]);
             }
-            CompletableFuture.allOf(inFlight).join();
+            joinAll(inFlight);
+        }
+
+        /**
+         * Forgets the requests still in flight after one failed (a pull parked on a shard that is alive can
+         * stay unanswered for good): their buffers stay theirs, so the next requests get new ones.
+         */
+        void abandonInFlight() {
+            for (int i = 0; i < names.length; i++) {
+                pulled[i] = ByteBuffer.allocateDirect(pulled[i].capacity()).order(ByteOrder.LITTLE_ENDIAN);
+                gradients[i] = ByteBuffer.allocateDirect(gradients[i].capacity()).order(ByteOrder.LITTLE_ENDIAN);
+                inFlight[i] = null;
+            }
         }
 
         /** Residual norms of the compressed tensors, when the monitor wants them (each downloads a residual). */

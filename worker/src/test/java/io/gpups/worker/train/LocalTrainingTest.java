@@ -2,9 +2,15 @@ package io.gpups.worker.train;
 
 import io.gpups.worker.compress.CodecPolicy;
 
+import io.gpups.core.codec.Codec;
 import io.gpups.core.device.Device;
 import io.gpups.core.device.Devices;
 import io.gpups.core.optim.OptimizerSpec;
+import io.gpups.core.tensor.ChunkLayout;
+import io.gpups.core.tensor.TensorSpec;
+import io.gpups.worker.client.ParameterClient;
+import io.gpups.worker.client.PsClient;
+import io.gpups.worker.client.PsException;
 import io.gpups.worker.data.DataSource;
 import io.gpups.worker.data.SyntheticClassification;
 import io.gpups.worker.data.TrainTestSplit;
@@ -13,11 +19,15 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
+import java.nio.ByteBuffer;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -81,6 +91,104 @@ class LocalTrainingTest {
 
             IllegalStateException e = assertThrows(IllegalStateException.class, trainer::run);
             assertTrue(e.getMessage().contains("2 workers"), e.getMessage());
+        }
+    }
+
+    /**
+     * A shard lost in the middle of a step's pulls: the pull of one tensor stays parked for good (its shard is
+     * alive, waiting for a step that will not come) while the other's fails (its connection closed). The
+     * trainer sees the failure at once, reconnects and goes on from the step the parameters are at; it does
+     * not wait for the parked pull. Every step is pushed exactly once.
+     */
+    @Test
+    void aFailedPullEndsTheStepAtOnceEvenWithAnotherPullParkedForGood() {
+        try (InProcessParameters store = new InProcessParameters(device)) {
+            LosesAShard lossy = new LosesAShard(store, 5);
+            Trainer trainer = new Trainer(config("logreg", "sgd", 0.1f, 1, 1), lossy, device, data, report -> { });
+
+            List<EpochReport> reports = assertTimeoutPreemptively(Duration.ofSeconds(20), trainer::run);
+
+            assertEquals(1, reports.size());
+            assertEquals(1, trainer.recoveries());
+            assertEquals(1, lossy.reconnects);
+            int steps = SYNTHETIC.trainSamples() / 100;
+            assertEquals(2L * steps, store.pushes(), "weight and bias pushed once per step");
+        }
+    }
+
+    /**
+     * A store whose pulls at clock {@code lossAt} are lost, once: the first stays unanswered, the second fails
+     * as one does on a closed connection. Everything else goes to the store.
+     */
+    private static final class LosesAShard implements ParameterClient {
+        private final InProcessParameters store;
+        private final long lossAt;
+        private int pullsAtLoss;
+        int reconnects;
+
+        LosesAShard(InProcessParameters store, long lossAt) {
+            this.store = store;
+            this.lossAt = lossAt;
+        }
+
+        @Override
+        public CompletableFuture<Long> pull(String tensor, long clock, ByteBuffer destination) {
+            if (clock == lossAt && pullsAtLoss < 2) {
+                pullsAtLoss++;
+                return pullsAtLoss == 1 ? new CompletableFuture<>()
+                        : CompletableFuture.failedFuture(new PsException(null, "connection to shard 1 closed"));
+            }
+            return store.pull(tensor, clock, destination);
+        }
+
+        @Override
+        public void reconnect(long timeoutMillis) {
+            reconnects++;
+        }
+
+        @Override
+        public PsClient.ClusterInfo cluster() {
+            return store.cluster();
+        }
+
+        @Override
+        public CompletableFuture<Void> register(List<TensorSpec> tensors) {
+            return store.register(tensors);
+        }
+
+        @Override
+        public CompletableFuture<Void> push(String tensor, long step, ByteBuffer gradient) {
+            return store.push(tensor, step, gradient);
+        }
+
+        @Override
+        public CompletableFuture<Void> push(String tensor, long step, Codec codec, ByteBuffer[] chunkPayloads) {
+            return store.push(tensor, step, codec, chunkPayloads);
+        }
+
+        @Override
+        public ChunkLayout layout(String tensor) {
+            return store.layout(tensor);
+        }
+
+        @Override
+        public CompletableFuture<Void> clock(long clock) {
+            return store.clock(clock);
+        }
+
+        @Override
+        public long bytesPushed() {
+            return store.bytesPushed();
+        }
+
+        @Override
+        public long rawBytesPushed() {
+            return store.rawBytesPushed();
+        }
+
+        @Override
+        public long pushes() {
+            return store.pushes();
         }
     }
 
