@@ -82,23 +82,33 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
      * whole frame whose length field it holds: Netty's own growth doubles up to 4 MiB and then adds 4 MiB at a
      * time, copying everything received so far each time (a 16 MiB push cost 24 MiB of copies on top of the
      * one copy out of the socket's read buffers). And buffers of {@value #SPARE_MIN_BYTES} bytes or more are
-     * kept (at most {@value #MAX_SPARES} per connection) and reused once every frame cut from them has been
+     * kept (per connection, up to {@value #SPARE_BUDGET_BYTES} bytes, or two buffers if they are larger: enough
+     * for a worker's pushes in flight) and reused once every frame cut from them has been
      * released, instead of a fresh allocation per frame: a fresh large buffer is zeroed and page-faulted in,
      * which cost more than the copy itself. A length beyond the decoder's maximum is not allocated for; the
      * decoder rejects it.
      */
     static final class FrameSizedCumulator implements Cumulator {
         static final int SPARE_MIN_BYTES = 1 << 20;
-        static final int MAX_SPARES = 2;
+        /** Bytes of spares kept per connection; two are kept whatever their size. */
+        static final long SPARE_BUDGET_BYTES = 64L << 20;
         /** Netty's largest read buffer by default (AdaptiveRecvByteBufAllocator): one read past a frame's end. */
         static final int READ_SLACK_BYTES = 64 << 10;
 
         private final int maxFrameBytes;
+        private final long spareBudgetBytes;
         /** Large buffers this cumulator holds one reference to; reusable when that is the only one. */
-        private final ArrayDeque<ByteBuf> spares = new ArrayDeque<>(MAX_SPARES);
+        private final ArrayDeque<ByteBuf> spares = new ArrayDeque<>();
+        /** Their capacities, summed. */
+        private long spareBytes;
 
         FrameSizedCumulator(int maxFrameBytes) {
+            this(maxFrameBytes, SPARE_BUDGET_BYTES);
+        }
+
+        FrameSizedCumulator(int maxFrameBytes, long spareBudgetBytes) {
             this.maxFrameBytes = maxFrameBytes;
+            this.spareBudgetBytes = spareBudgetBytes;
         }
 
         @Override
@@ -137,27 +147,34 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
             if (capacity < SPARE_MIN_BYTES) {
                 return alloc.buffer(capacity);
             }
-            ByteBuf idle = null;
             for (ByteBuf spare : spares) {
-                if (spare.refCnt() == 1) {
-                    if (spare.capacity() >= capacity && spare.capacity() <= 2L * capacity) {
-                        return spare.clear().retain();
-                    }
-                    idle = idle == null ? spare : idle;
+                if (spare.refCnt() == 1 && spare.capacity() >= capacity && spare.capacity() <= 2L * capacity) {
+                    return spare.clear().retain();
                 }
             }
             // Spares are this cumulator's own: allocated unpooled, so no pool recycles them behind its back.
             ByteBuf fresh = UnpooledByteBufAllocator.DEFAULT.directBuffer(capacity, capacity);
-            if (spares.size() == MAX_SPARES) {
-                if (idle == null) {
-                    return fresh;
+            // Room for it among the spares: idle ones (none of the frames cut from them is held) are dropped.
+            while (spares.size() >= 2 && spareBytes + capacity > spareBudgetBytes) {
+                ByteBuf idle = null;
+                for (ByteBuf spare : spares) {
+                    if (spare.refCnt() == 1) {
+                        idle = spare;
+                        break;
+                    }
                 }
-                // By identity: ByteBuf.equals compares contents.
+                if (idle == null) {
+                    break;
+                }
                 ByteBuf evicted = idle;
-                spares.removeIf(spare -> spare == evicted);
+                spares.removeIf(spare -> spare == evicted); // by identity: ByteBuf.equals compares contents
+                spareBytes -= evicted.capacity();
                 evicted.release();
             }
-            spares.add(fresh.retain());
+            if (spares.size() < 2 || spareBytes + capacity <= spareBudgetBytes) {
+                spares.add(fresh.retain());
+                spareBytes += capacity;
+            }
             return fresh;
         }
 
@@ -176,6 +193,7 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
                 spare.release();
             }
             spares.clear();
+            spareBytes = 0;
         }
 
         /**

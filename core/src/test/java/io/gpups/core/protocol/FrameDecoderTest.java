@@ -291,10 +291,11 @@ class FrameDecoderTest {
 
     @Test
     void anIdleSpareIsEvictedByIdentityNotByEqualContents() {
-        FrameDecoder.FrameSizedCumulator cumulator = new FrameDecoder.FrameSizedCumulator(64 << 20);
+        // A 10 MiB budget: the 2 and 4 MiB spares fit, the 8 MiB one needs an idle one dropped.
+        FrameDecoder.FrameSizedCumulator cumulator = new FrameDecoder.FrameSizedCumulator(64 << 20, 10 << 20);
         ByteBuf[] spares = new ByteBuf[3];
         for (int i = 0; i < spares.length; i++) {
-            // Each frame twice the size of the one before: no spare fits the next, so the third evicts one.
+            // Each frame twice the size of the one before: no spare fits the next.
             int frameBytes = (2 << 20) << i;
             ByteBuf first = Unpooled.buffer(8, 8).writeIntLE(frameBytes - 4).writeIntLE(0);
             ByteBuf cumulation = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, Unpooled.EMPTY_BUFFER, first);
