@@ -81,7 +81,11 @@ public final class ShardServer implements AutoCloseable {
                             if (security.ssl() != null) {
                                 ch.pipeline().addLast("tls", security.ssl().newHandler(ch.alloc()));
                             }
-                            ch.pipeline().addLast("frames", new FrameDecoder(config.maxFrameBytes()));
+                            FrameDecoder frames = new FrameDecoder(config.maxFrameBytes());
+                            ch.pipeline().addLast("frames", frames);
+                            if (security.ssl() == null) {
+                                frames.readDirectly(ch);
+                            }
                             if (requestMetrics != null) {
                                 ch.pipeline().addLast("metrics", requestMetrics);
                             }

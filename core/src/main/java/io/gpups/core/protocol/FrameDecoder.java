@@ -3,6 +3,7 @@ package io.gpups.core.protocol;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.UnpooledByteBufAllocator;
+import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.CorruptedFrameException;
 import io.netty.handler.codec.LengthFieldBasedFrameDecoder;
@@ -72,6 +73,28 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
         return buffer.retainedSlice(index, length);
     }
 
+    /**
+     * Lets {@code channel} read the rest of a large frame straight into the buffer that receives it, with no
+     * copy out of a read buffer: reads go through a {@link FrameReadAllocator} that asks this decoder for the
+     * free tail of that buffer. Only for a channel whose bytes reach this decoder as read (no TLS before it).
+     */
+    public void readDirectly(Channel channel) {
+        channel.config().setRecvByteBufAllocator(new FrameReadAllocator(channel.config().getRecvByteBufAllocator(), this));
+    }
+
+    /**
+     * The free tail of the buffer receiving the current frame, as an empty buffer for the next read, when at least
+     * {@value FrameSizedCumulator#DIRECT_READ_MIN_BYTES} bytes of a large frame are still to come; else null.
+     */
+    ByteBuf readTarget() {
+        return cumulator.readTarget(internalBuffer());
+    }
+
+    /** Bytes read straight into a frame's buffer on this connection so far (see {@link #readDirectly}). */
+    public long bytesReadDirectly() {
+        return cumulator.directBytes;
+    }
+
     @Override
     protected void handlerRemoved0(ChannelHandlerContext ctx) {
         cumulator.releaseSpares();
@@ -90,6 +113,8 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
      */
     static final class FrameSizedCumulator implements Cumulator {
         static final int SPARE_MIN_BYTES = 1 << 20;
+        /** The least of a frame still to come for which a read goes straight into the frame's buffer. */
+        static final int DIRECT_READ_MIN_BYTES = 64 << 10;
         /** Bytes of spares kept per connection; two are kept whatever their size. */
         static final long SPARE_BUDGET_BYTES = 64L << 20;
         /** Netty's largest read buffer by default (AdaptiveRecvByteBufAllocator): one read past a frame's end. */
@@ -101,6 +126,12 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
         private final ArrayDeque<ByteBuf> spares = new ArrayDeque<>();
         /** Their capacities, summed. */
         private long spareBytes;
+        /** The last read target handed out, the cumulation it is a slice of, and where in it it starts. */
+        private ByteBuf target;
+        private ByteBuf targetOwner;
+        private int targetIndex;
+        /** Bytes read straight into a frame's buffer so far. */
+        private long directBytes;
 
         FrameSizedCumulator(int maxFrameBytes) {
             this(maxFrameBytes, SPARE_BUDGET_BYTES);
@@ -113,6 +144,17 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
 
         @Override
         public ByteBuf cumulate(ByteBufAllocator alloc, ByteBuf cumulation, ByteBuf in) {
+            if (in == target) {
+                // Read straight into the cumulation's tail (readTarget): the bytes are already in place.
+                target = null;
+                if (cumulation == targetOwner && cumulation.writerIndex() == targetIndex) {
+                    directBytes += in.readableBytes();
+                    cumulation.writerIndex(targetIndex + in.readableBytes());
+                    in.release();
+                    return cumulation;
+                }
+                // Not where expected: copy them like any read's (they stay valid while in is held).
+            }
             if (!cumulation.isReadable() && in.isContiguous()) {
                 // Nothing pending: the new buffer is the cumulation (as Netty's MERGE_CUMULATOR does).
                 cumulation.release();
@@ -176,6 +218,22 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
                 spareBytes += capacity;
             }
             return fresh;
+        }
+
+        /** See {@link FrameDecoder#readTarget()}; {@code cumulation} is the decoder's (empty when it has none). */
+        ByteBuf readTarget(ByteBuf cumulation) {
+            if (cumulation.readableBytes() < Frame.LENGTH_OFFSET + 4 || !isSpare(cumulation)) {
+                return null;
+            }
+            long frameEnd = cumulation.readerIndex() + Frame.LENGTH_OFFSET + 4L
+                    + cumulation.getUnsignedIntLE(cumulation.readerIndex() + Frame.LENGTH_OFFSET);
+            if (frameEnd > cumulation.capacity() || frameEnd - cumulation.writerIndex() < DIRECT_READ_MIN_BYTES) {
+                return null;
+            }
+            targetOwner = cumulation;
+            targetIndex = cumulation.writerIndex();
+            target = cumulation.retainedSlice(targetIndex, cumulation.writableBytes()).clear();
+            return target;
         }
 
         private boolean isSpare(ByteBuf buffer) {

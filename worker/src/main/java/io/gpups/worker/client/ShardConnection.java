@@ -64,7 +64,11 @@ final class ShardConnection implements AutoCloseable {
                         if (ssl != null) {
                             ch.pipeline().addLast(ssl.newHandler(ch.alloc(), address.getHostString(), address.getPort()));
                         }
-                        ch.pipeline().addLast(new FrameDecoder(maxFrameBytes), new AnswerHandler());
+                        FrameDecoder frames = new FrameDecoder(maxFrameBytes);
+                        ch.pipeline().addLast(frames, new AnswerHandler());
+                        if (ssl == null) {
+                            frames.readDirectly(ch);
+                        }
                     }
                 });
         connect();
