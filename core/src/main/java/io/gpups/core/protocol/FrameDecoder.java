@@ -84,7 +84,8 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
 
     /**
      * The free tail of the buffer receiving the current frame, as an empty buffer for the next read, when at least
-     * {@value FrameSizedCumulator#DIRECT_READ_MIN_BYTES} bytes of a large frame are still to come; else null.
+     * {@value FrameSizedCumulator#DIRECT_READ_MIN_BYTES} bytes of a large frame are still to come and fit; else
+     * null.
      */
     ByteBuf readTarget() {
         return cumulator.readTarget(internalBuffer());
@@ -101,10 +102,12 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
     }
 
     /**
-     * Netty's merging cumulator, except in how it grows. When the buffer must grow, it grows at once to the
-     * whole frame whose length field it holds: Netty's own growth doubles up to 4 MiB and then adds 4 MiB at a
-     * time, copying everything received so far each time (a 16 MiB push cost 24 MiB of copies on top of the
-     * one copy out of the socket's read buffers). And buffers of {@value #SPARE_MIN_BYTES} bytes or more are
+     * Netty's merging cumulator, except in how it grows. When the buffer must grow, it grows towards the
+     * whole frame whose length field it holds, at most {@value #GROWTH}-fold what has arrived (at least to
+     * {@value #SPARE_MIN_BYTES} bytes): a 16 MiB frame is received into 1 MiB, then into its own buffer, at
+     * 1/16 of a copy more, where Netty's own growth (doubling up to 4 MiB, then 4 MiB at a time, copying
+     * everything received so far each time) cost 24 MiB of copies. The bound keeps a peer from making the
+     * shard allocate a whole frame's memory by announcing its length alone. And buffers of {@value #SPARE_MIN_BYTES} bytes or more are
      * kept (per connection, up to {@value #SPARE_BUDGET_BYTES} bytes, or two buffers if they are larger: enough
      * for a worker's pushes in flight) and reused once every frame cut from them has been
      * released, instead of a fresh allocation per frame: a fresh large buffer is zeroed and page-faulted in,
@@ -113,6 +116,8 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
      */
     static final class FrameSizedCumulator implements Cumulator {
         static final int SPARE_MIN_BYTES = 1 << 20;
+        /** How many times the bytes received so far the buffer may grow to at once. */
+        static final int GROWTH = 16;
         /** The least of a frame still to come for which a read goes straight into the frame's buffer. */
         static final int DIRECT_READ_MIN_BYTES = 64 << 10;
         /** Bytes of spares kept per connection; two are kept whatever their size. */
@@ -170,7 +175,12 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
                 }
                 // Grow (or copy, when frames handed out still share this buffer) to the whole pending frame.
                 int required = cumulation.readableBytes() + in.readableBytes();
-                ByteBuf grown = buffer(alloc, Math.max(required, frameBytes(cumulation)));
+                int capacity = required;
+                int frame = frameBytes(cumulation);
+                if (frame > required) {
+                    capacity = (int) Math.min(frame, Math.max((long) required * GROWTH, SPARE_MIN_BYTES));
+                }
+                ByteBuf grown = buffer(alloc, capacity);
                 try {
                     grown.writeBytes(cumulation).writeBytes(in);
                 } catch (Throwable t) {
@@ -227,7 +237,7 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
             }
             long frameEnd = cumulation.readerIndex() + Frame.LENGTH_OFFSET + 4L
                     + cumulation.getUnsignedIntLE(cumulation.readerIndex() + Frame.LENGTH_OFFSET);
-            if (frameEnd > cumulation.capacity() || frameEnd - cumulation.writerIndex() < DIRECT_READ_MIN_BYTES) {
+            if (frameEnd - cumulation.writerIndex() < DIRECT_READ_MIN_BYTES || cumulation.writableBytes() < DIRECT_READ_MIN_BYTES) {
                 return null;
             }
             targetOwner = cumulation;

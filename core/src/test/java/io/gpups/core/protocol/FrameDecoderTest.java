@@ -162,40 +162,53 @@ class FrameDecoderTest {
     }
 
     @Test
-    void theCumulationGrowsOnceToTheWholeFrame() {
+    void theCumulationGrowsTwiceToTheWholeFrame() {
         FrameDecoder.FrameSizedCumulator cumulator = new FrameDecoder.FrameSizedCumulator(64 << 20);
         int frameBytes = 16 << 20;
         ByteBuf first = Unpooled.buffer(4096).writeIntLE(frameBytes - 4).writeZero(4092);
         ByteBuf cumulation = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, Unpooled.EMPTY_BUFFER, first);
         assertEquals(first, cumulation, "the first read becomes the cumulation");
         cumulation = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, cumulation, Unpooled.buffer(4096).writeZero(4096));
+        assertEquals(FrameDecoder.FrameSizedCumulator.SPARE_MIN_BYTES, cumulation.capacity(),
+                "8 KiB received: grown to 1 MiB, not to the announced 16 MiB");
+        while (cumulation.writableBytes() >= 65536) {
+            cumulation = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, cumulation,
+                    Unpooled.buffer(65536).writeZero(65536));
+        }
+        cumulation = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, cumulation, Unpooled.buffer(65536).writeZero(65536));
         assertEquals(frameBytes + FrameDecoder.FrameSizedCumulator.READ_SLACK_BYTES, cumulation.capacity(),
-                "grown to the frame's size (and one read more) at the first growth");
+                "then to the frame's size (and one read more)");
         ByteBuf grown = cumulation;
         while (cumulation.readableBytes() + 65536 <= frameBytes) {
             cumulation = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, cumulation,
                     Unpooled.buffer(65536).writeZero(65536));
         }
         assertTrue(grown == cumulation, "no further growth");
-        // The frame is cut out and released: the next large frame reuses the buffer.
+        // While the frame is held, the next frame gets a buffer of its own; once it is released, the next reuses it.
         ByteBuf frame = cumulation.retainedSlice(0, cumulation.readableBytes());
         cumulation.skipBytes(cumulation.readableBytes());
         cumulation.release();
-        ByteBuf next = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, Unpooled.EMPTY_BUFFER,
-                Unpooled.buffer(8, 8).writeIntLE(frameBytes - 4).writeIntLE(0));
-        ByteBuf whileHeld = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, next, Unpooled.buffer(8).writeZero(8));
+        ByteBuf whileHeld = receiveIntoFrameSizedBuffer(cumulator, frameBytes);
         assertTrue(whileHeld != grown, "a buffer a frame still holds is not reused");
         whileHeld.release();
         frame.release();
         assertEquals(1, grown.refCnt(), "only the cumulator's spare reference is left");
-        next = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, Unpooled.EMPTY_BUFFER,
-                Unpooled.buffer(8, 8).writeIntLE(frameBytes - 4).writeIntLE(0));
-        ByteBuf reused = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, next, Unpooled.buffer(8).writeZero(8));
+        ByteBuf reused = receiveIntoFrameSizedBuffer(cumulator, frameBytes);
         assertTrue(reused == grown, "the released buffer is reused");
-        assertEquals(16, reused.readableBytes());
         reused.release();
         cumulator.releaseSpares();
         assertEquals(0, grown.refCnt());
+    }
+
+    /** Feeds a frame's header and 64 KiB reads until the cumulation has grown to the whole frame; returns it. */
+    private static ByteBuf receiveIntoFrameSizedBuffer(FrameDecoder.FrameSizedCumulator cumulator, int frameBytes) {
+        ByteBuf cumulation = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, Unpooled.EMPTY_BUFFER,
+                Unpooled.buffer(8, 8).writeIntLE(frameBytes - 4).writeIntLE(0));
+        while (cumulation.capacity() < frameBytes) {
+            cumulation = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, cumulation,
+                    Unpooled.buffer(65536).writeZero(65536));
+        }
+        return cumulation;
     }
 
     @Test
@@ -295,11 +308,14 @@ class FrameDecoderTest {
         FrameDecoder.FrameSizedCumulator cumulator = new FrameDecoder.FrameSizedCumulator(64 << 20, 10 << 20);
         ByteBuf[] spares = new ByteBuf[3];
         for (int i = 0; i < spares.length; i++) {
-            // Each frame twice the size of the one before: no spare fits the next.
+            // Each frame twice the size of the one before: no spare fits the next. Reads of 1/16 of the frame
+            // each: the second one grows the buffer straight to the frame's size.
             int frameBytes = (2 << 20) << i;
-            ByteBuf first = Unpooled.buffer(8, 8).writeIntLE(frameBytes - 4).writeIntLE(0);
+            int read = frameBytes / 16;
+            ByteBuf first = Unpooled.buffer(read, read).writeIntLE(frameBytes - 4).writeZero(read - 4);
             ByteBuf cumulation = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, Unpooled.EMPTY_BUFFER, first);
-            spares[i] = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, cumulation, Unpooled.buffer(8).writeZero(8));
+            spares[i] = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, cumulation, Unpooled.buffer(read).writeZero(read));
+            assertTrue(spares[i].capacity() > frameBytes, "frame " + i + " in a buffer of its own size");
             spares[i].skipBytes(spares[i].readableBytes());
             if (i > 0) {
                 spares[i].release();
@@ -314,6 +330,18 @@ class FrameDecoderTest {
         for (ByteBuf spare : spares) {
             assertEquals(0, spare.refCnt());
         }
+    }
+
+    @Test
+    void anAnnouncedLengthAloneDoesNotGetItsMemory() {
+        FrameDecoder.FrameSizedCumulator cumulator = new FrameDecoder.FrameSizedCumulator(64 << 20);
+        ByteBuf cumulation = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, Unpooled.EMPTY_BUFFER,
+                Unpooled.buffer(8, 8).writeIntLE((60 << 20) - 4).writeIntLE(0));
+        cumulation = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, cumulation, Unpooled.buffer(8).writeZero(8));
+        assertEquals(FrameDecoder.FrameSizedCumulator.SPARE_MIN_BYTES, cumulation.capacity(),
+                "16 bytes of a 60 MiB frame get a 1 MiB buffer");
+        cumulation.release();
+        cumulator.releaseSpares();
     }
 
     private static void assertClock42(Object msg) {
