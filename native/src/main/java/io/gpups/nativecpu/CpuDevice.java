@@ -359,20 +359,15 @@ public final class CpuDevice implements Device {
 
     @Override
     public void decodeAccumulate(Codec.Kind codec, ByteBuffer payload, int count, long seed, DeviceBuffer acc) {
-        FloatPointer a = range("acc", acc, 0, count).at(0);
+        CpuDeviceBuffer a = range("acc", acc, 0, count);
         if (count == 0) {
             return;
         }
         RandomKSelection selection = selection(codec, payload, count, seed);
+        int width = elementwiseWidth(codec);
         try (HostBytes p = HostBytes.readingBytes(payload, "payload", payload.remaining())) {
-            int width = elementwiseWidth(codec);
-            if (width == 0) {
-                CpuKernels.decode_accumulate(codec.id, p.pointer(), count, selection.start(), selection.stride(), a);
-            } else {
-                CpuDeviceBuffer accBuffer = (CpuDeviceBuffer) acc;
-                splitter.run(count, (o, n) -> CpuKernels.decode_accumulate(codec.id, bytesAt(p.pointer(), width * o), n,
-                        0, 1, accBuffer.at(o)));
-            }
+            decode(count, width, (o, n) -> CpuKernels.decode_accumulate(codec.id, bytesAt(p.pointer(), width * o), n,
+                    selection.start(), selection.stride(), a.at(o)));
         }
     }
 
@@ -384,19 +379,6 @@ public final class CpuDevice implements Device {
         if (count == 0) {
             return;
         }
-        int width = elementwiseWidth(codec);
-        if (width > 0) {
-            float[] h = KernelParameters.of(spec, step, gradScale);
-            try (HostBytes g = HostBytes.readingBytes(payload, "payload", payload.remaining())) {
-                splitter.run(count, (o, n) -> CpuKernels.decode_apply(codec.id, bytesAt(g.pointer(), width * o), n, 0, 1,
-                        spec.kind().id, state[0].at(o), state.length > 1 ? state[1].at(o) : null,
-                        state.length > 2 ? state[2].at(o) : null, null, h));
-            }
-            return;
-        }
-        FloatPointer p = state[0].at(0);
-        FloatPointer s0 = state.length > 1 ? state[1].at(0) : null;
-        FloatPointer s1 = state.length > 2 ? state[2].at(0) : null;
         FloatPointer zeros = null;
         if (codec.sparse()) {
             if (scratch == null || scratch.elements() < count) {
@@ -407,10 +389,23 @@ public final class CpuDevice implements Device {
             }
             zeros = scratch.at(0);
         }
+        FloatPointer scratchZeros = zeros;
         RandomKSelection selection = selection(codec, payload, count, seed);
+        float[] h = KernelParameters.of(spec, step, gradScale);
+        int width = elementwiseWidth(codec);
         try (HostBytes g = HostBytes.readingBytes(payload, "payload", payload.remaining())) {
-            CpuKernels.decode_apply(codec.id, g.pointer(), count, selection.start(), selection.stride(), spec.kind().id,
-                    p, s0, s1, zeros, KernelParameters.of(spec, step, gradScale));
+            decode(count, width, (o, n) -> CpuKernels.decode_apply(codec.id, bytesAt(g.pointer(), width * o), n,
+                    selection.start(), selection.stride(), spec.kind().id, state[0].at(o),
+                    state.length > 1 ? state[1].at(o) : null, state.length > 2 ? state[2].at(o) : null, scratchZeros, h));
+        }
+    }
+
+    /** A decode over {@code count} elements: split over the threads when the codec is elementwise, else whole. */
+    private void decode(int count, int width, RangeSplitter.Slice slice) {
+        if (width > 0) {
+            splitter.run(count, slice);
+        } else {
+            slice.run(0, count);
         }
     }
 

@@ -107,11 +107,11 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
      * {@value #SPARE_MIN_BYTES} bytes): a 16 MiB frame is received into 1 MiB, then into its own buffer, at
      * 1/16 of a copy more, where Netty's own growth (doubling up to 4 MiB, then 4 MiB at a time, copying
      * everything received so far each time) cost 24 MiB of copies. The bound keeps a peer from making the
-     * shard allocate a whole frame's memory by announcing its length alone. And buffers of {@value #SPARE_MIN_BYTES} bytes or more are
-     * kept (per connection, up to {@value #SPARE_BUDGET_BYTES} bytes, or two buffers if they are larger: enough
-     * for a worker's pushes in flight) and reused once every frame cut from them has been
-     * released, instead of a fresh allocation per frame: a fresh large buffer is zeroed and page-faulted in,
-     * which cost more than the copy itself. A length beyond the decoder's maximum is not allocated for; the
+     * shard allocate a whole frame's memory by announcing its length alone. And buffers of
+     * {@value #SPARE_MIN_BYTES} bytes or more are kept (per connection, up to {@value #SPARE_BUDGET_BYTES} bytes,
+     * or two buffers if they are larger: enough for a worker's pushes in flight) and reused once every frame cut
+     * from them has been released, instead of a fresh allocation per frame: a fresh large buffer is zeroed and
+     * page-faulted in, which cost more than the copy itself. A length beyond the decoder's maximum is not allocated for; the
      * decoder rejects it.
      */
     static final class FrameSizedCumulator implements Cumulator {
@@ -232,12 +232,12 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
 
         /** See {@link FrameDecoder#readTarget()}; {@code cumulation} is the decoder's (empty when it has none). */
         ByteBuf readTarget(ByteBuf cumulation) {
-            if (cumulation.readableBytes() < Frame.LENGTH_OFFSET + 4 || !isSpare(cumulation)) {
+            long announced = announcedFrameBytes(cumulation);
+            if (announced < 0 || !isSpare(cumulation)) {
                 return null;
             }
-            long frameEnd = cumulation.readerIndex() + Frame.LENGTH_OFFSET + 4L
-                    + cumulation.getUnsignedIntLE(cumulation.readerIndex() + Frame.LENGTH_OFFSET);
-            if (frameEnd - cumulation.writerIndex() < DIRECT_READ_MIN_BYTES || cumulation.writableBytes() < DIRECT_READ_MIN_BYTES) {
+            long toCome = announced - cumulation.readableBytes();
+            if (toCome < DIRECT_READ_MIN_BYTES || cumulation.writableBytes() < DIRECT_READ_MIN_BYTES) {
                 return null;
             }
             targetOwner = cumulation;
@@ -270,11 +270,16 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
          * it the whole frame would be copied again to make room.
          */
         private int frameBytes(ByteBuf cumulation) {
-            if (cumulation.readableBytes() < Frame.LENGTH_OFFSET + 4) {
-                return 0;
+            long total = announcedFrameBytes(cumulation);
+            return total >= 0 && total <= maxFrameBytes ? (int) Math.min(Integer.MAX_VALUE, total + READ_SLACK_BYTES) : 0;
+        }
+
+        /** The whole size of the frame starting at {@code buffer}'s reader index, from its length field; -1 if unread. */
+        private static long announcedFrameBytes(ByteBuf buffer) {
+            if (buffer.readableBytes() < Frame.LENGTH_OFFSET + 4) {
+                return -1;
             }
-            long total = Frame.LENGTH_OFFSET + 4L + cumulation.getUnsignedIntLE(cumulation.readerIndex() + Frame.LENGTH_OFFSET);
-            return total <= maxFrameBytes ? (int) Math.min(Integer.MAX_VALUE, total + READ_SLACK_BYTES) : 0;
+            return Frame.LENGTH_OFFSET + 4L + buffer.getUnsignedIntLE(buffer.readerIndex() + Frame.LENGTH_OFFSET);
         }
     }
 
