@@ -66,6 +66,12 @@ final class ServerCommand implements Callable<Integer> {
             description = "Largest frame accepted (default: ${DEFAULT-VALUE}).")
     int maxFrameBytes;
 
+    @Option(names = "--frame-memory-bytes", defaultValue = "0",
+            description = "Direct memory all connections together may hold for frames still being received; a "
+                    + "connection whose frame does not fit is closed, the others are served. Must hold one frame of "
+                    + "--max-frame-bytes. 0: half the JVM's direct memory limit (default: ${DEFAULT-VALUE}).")
+    long frameMemoryBytes;
+
     @Mixin
     io.gpups.cli.dashboard.MetricsOptions metrics;
 
@@ -79,7 +85,8 @@ final class ServerCommand implements Callable<Integer> {
         try (Device dev = Devices.installed().open(device, log::info)) {
             io.gpups.core.protocol.TlsFiles tls = security.tls();
             ShardSecurity limits = new ShardSecurity(security.auth(), tls == null ? null : tls.serverContext(),
-                    maxConnections, maxRegisteredBytes == 0 ? Long.MAX_VALUE : maxRegisteredBytes);
+                    maxConnections, maxRegisteredBytes == 0 ? Long.MAX_VALUE : maxRegisteredBytes)
+                    .withFrameMemoryBytes(frameMemoryBytes);
             io.gpups.cli.dashboard.MetricsOptions.Endpoint observed = metrics.open("server", shard, bind);
             ShardServer server = ShardServer.start(config, dev, limits, observed == null ? null : observed.registry(),
                     checkpoints.settings());

@@ -3,6 +3,7 @@ package io.gpups.server;
 import io.gpups.core.protocol.ErrorCode;
 import io.gpups.core.protocol.Frame;
 import io.gpups.core.protocol.FrameDecoder;
+import io.gpups.core.protocol.FrameMemoryBudgetException;
 import io.gpups.core.protocol.Frames;
 import io.gpups.core.protocol.HelloAuth;
 import io.gpups.core.protocol.Messages;
@@ -191,7 +192,9 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        if (cause instanceof DecoderException) {
+        if (cause instanceof FrameMemoryBudgetException) {
+            log.warn("closing {}: {}", ctx.channel().remoteAddress(), cause.getMessage());
+        } else if (cause instanceof DecoderException) {
             log.info("closing {}: broken frame stream: {}", ctx.channel().remoteAddress(),
                     cause.getCause() != null ? cause.getCause().getMessage() : cause.getMessage());
             log.debug("broken frame stream from {}", ctx.channel().remoteAddress(), cause);

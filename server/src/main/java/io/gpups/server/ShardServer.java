@@ -3,7 +3,10 @@ package io.gpups.server;
 import io.gpups.core.device.Device;
 import io.gpups.server.checkpoint.CheckpointSettings;
 import io.gpups.core.protocol.FrameDecoder;
+import io.gpups.core.protocol.FrameMemoryBudget;
 import io.gpups.server.metrics.RequestMetricsHandler;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tags;
 import io.netty.bootstrap.ServerBootstrap;
@@ -42,12 +45,16 @@ public final class ShardServer implements AutoCloseable {
     private final EventLoopGroup boss;
     private final EventLoopGroup workers;
     private final Channel serverChannel;
+    /** Shared by every connection's frame decoder. */
+    private final FrameMemoryBudget frameMemory;
     private final AtomicBoolean closed = new AtomicBoolean();
     private final CompletableFuture<Void> terminated = new CompletableFuture<>();
 
     private ShardServer(ShardConfig config, Device device, ShardSecurity security, MeterRegistry metrics,
                         CheckpointSettings checkpointSettings, int ioThreads) throws InterruptedException {
         this.config = config.validate();
+        this.frameMemory = FrameMemoryBudget.of(security.frameMemoryBytes() == 0
+                ? FrameMemoryBudget.defaultBytes(config.maxFrameBytes()) : security.frameMemoryBytes(), config.maxFrameBytes());
         this.agent = new ShardAgent(config, device, security.maxRegisteredBytes());
         this.checkpoints = new ShardCheckpoints(config, checkpointSettings, device, agent);
         agent.checkpoints(checkpoints);
@@ -63,6 +70,12 @@ public final class ShardServer implements AutoCloseable {
         RequestMetricsHandler requestMetrics = metrics == null ? null : new RequestMetricsHandler(metrics, metricTags);
         if (metrics != null) {
             ShardMeters.bind(metrics, metricTags, agent);
+            Gauge.builder("gpups.frame.memory", frameMemory, FrameMemoryBudget::usedBytes).baseUnit("bytes")
+                    .description("Direct memory the frame decoders hold for frames being received (budget: "
+                            + frameMemory.limitBytes() + " bytes)").tags(metricTags).register(metrics);
+            FunctionCounter.builder("gpups.frame.memory.refusals", frameMemory, FrameMemoryBudget::refusals)
+                    .description("Connections closed because a frame did not fit the frame memory budget")
+                    .tags(metricTags).register(metrics);
         }
         agent.start();
         checkpoints.start();
@@ -81,7 +94,7 @@ public final class ShardServer implements AutoCloseable {
                             if (security.ssl() != null) {
                                 ch.pipeline().addLast("tls", security.ssl().newHandler(ch.alloc()));
                             }
-                            FrameDecoder frames = new FrameDecoder(config.maxFrameBytes());
+                            FrameDecoder frames = new FrameDecoder(config.maxFrameBytes(), frameMemory);
                             ch.pipeline().addLast("frames", frames);
                             if (security.ssl() == null) {
                                 frames.readDirectly(ch);
@@ -131,6 +144,11 @@ public final class ShardServer implements AutoCloseable {
 
     public int port() {
         return ((InetSocketAddress) serverChannel.localAddress()).getPort();
+    }
+
+    /** The frame memory budget shared by this shard's connections. */
+    public FrameMemoryBudget frameMemory() {
+        return frameMemory;
     }
 
     /** The shard's agent, for tests in this package that need to hold it while requests queue. */

@@ -22,12 +22,21 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
 
     private final FrameSizedCumulator cumulator;
 
+    /** A decoder whose buffers are bounded only by the frame size (a client's: it receives what it asked for). */
     public FrameDecoder(int maxFrameBytes) {
+        this(maxFrameBytes, FrameMemoryBudget.unlimited());
+    }
+
+    /**
+     * A decoder whose large buffers come out of {@code budget}, shared by every connection of a server: when a
+     * frame being received needs more than is left, the connection is closed ({@link FrameMemoryBudgetException}).
+     */
+    public FrameDecoder(int maxFrameBytes, FrameMemoryBudget budget) {
         super(ByteOrder.LITTLE_ENDIAN, maxFrameBytes, Frame.LENGTH_OFFSET, 4, 0, 0, true);
         if (maxFrameBytes < Frame.HEADER_LENGTH) {
             throw new IllegalArgumentException("max frame bytes must be >= " + Frame.HEADER_LENGTH + ", got " + maxFrameBytes);
         }
-        this.cumulator = new FrameSizedCumulator(maxFrameBytes);
+        this.cumulator = new FrameSizedCumulator(maxFrameBytes, FrameSizedCumulator.SPARE_BUDGET_BYTES, budget);
         setCumulator(cumulator);
     }
 
@@ -113,6 +122,10 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
      * from them has been released, instead of a fresh allocation per frame: a fresh large buffer is zeroed and
      * page-faulted in, which cost more than the copy itself. A length beyond the decoder's maximum is not allocated for; the
      * decoder rejects it.
+     *
+     * <p>Every large buffer is taken from the server's {@link FrameMemoryBudget} while this cumulator holds it. Once
+     * more than half of the budget is in use, buffers grow only to twice what has arrived (a slow sender gets no
+     * memory ahead of its bytes); when even the bytes that arrived do not fit, the connection is closed.
      */
     static final class FrameSizedCumulator implements Cumulator {
         static final int SPARE_MIN_BYTES = 1 << 20;
@@ -120,6 +133,8 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
         static final int GROWTH = 16;
         /** The least of a frame still to come for which a read goes straight into the frame's buffer. */
         static final int DIRECT_READ_MIN_BYTES = 64 << 10;
+        /** How many times the bytes received so far the buffer may grow to at once while the budget is short. */
+        static final int GROWTH_UNDER_PRESSURE = 2;
         /** Bytes of spares kept per connection; two are kept whatever their size. */
         static final long SPARE_BUDGET_BYTES = 64L << 20;
         /** Netty's largest read buffer by default (AdaptiveRecvByteBufAllocator): one read past a frame's end. */
@@ -127,6 +142,7 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
 
         private final int maxFrameBytes;
         private final long spareBudgetBytes;
+        private final FrameMemoryBudget budget;
         /** Large buffers this cumulator holds one reference to; reusable when that is the only one. */
         private final ArrayDeque<ByteBuf> spares = new ArrayDeque<>();
         /** Their capacities, summed. */
@@ -143,8 +159,13 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
         }
 
         FrameSizedCumulator(int maxFrameBytes, long spareBudgetBytes) {
+            this(maxFrameBytes, spareBudgetBytes, FrameMemoryBudget.unlimited());
+        }
+
+        FrameSizedCumulator(int maxFrameBytes, long spareBudgetBytes, FrameMemoryBudget budget) {
             this.maxFrameBytes = maxFrameBytes;
             this.spareBudgetBytes = spareBudgetBytes;
+            this.budget = budget;
         }
 
         @Override
@@ -178,9 +199,10 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
                 int capacity = required;
                 int frame = frameBytes(cumulation);
                 if (frame > required) {
-                    capacity = (int) Math.min(frame, Math.max((long) required * GROWTH, SPARE_MIN_BYTES));
+                    int growth = budget.underPressure() ? GROWTH_UNDER_PRESSURE : GROWTH;
+                    capacity = (int) Math.min(frame, Math.max((long) required * growth, SPARE_MIN_BYTES));
                 }
-                ByteBuf grown = buffer(alloc, capacity);
+                ByteBuf grown = buffer(alloc, capacity, required, frame);
                 try {
                     grown.writeBytes(cumulation).writeBytes(in);
                 } catch (Throwable t) {
@@ -194,8 +216,13 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
             }
         }
 
-        /** An empty buffer of at least {@code capacity} bytes: a free spare, or a new one (kept as a spare if large). */
-        private ByteBuf buffer(ByteBufAllocator alloc, int capacity) {
+        /**
+         * An empty buffer of at least {@code capacity} bytes: a free spare, or a new one, kept as a spare and taken
+         * from the budget. When the budget cannot give {@code capacity}, this connection's idle spares are given back
+         * and then a buffer of just {@code required} bytes is tried; when that does not fit either, the frame cannot
+         * be received here and the connection goes.
+         */
+        private ByteBuf buffer(ByteBufAllocator alloc, int capacity, int required, int announced) {
             if (capacity < SPARE_MIN_BYTES) {
                 return alloc.buffer(capacity);
             }
@@ -204,10 +231,41 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
                     return spare.clear().retain();
                 }
             }
-            // Spares are this cumulator's own: allocated unpooled, so no pool recycles them behind its back.
-            ByteBuf fresh = UnpooledByteBufAllocator.DEFAULT.directBuffer(capacity, capacity);
+            int size = capacity;
+            if (!budget.tryReserve(size)) {
+                evictIdleSpares(0, 0);
+                if (!budget.tryReserve(size)) {
+                    size = Math.max(required, SPARE_MIN_BYTES);
+                    if (size >= capacity || !budget.tryReserve(size)) {
+                        budget.refused();
+                        throw new FrameMemoryBudgetException("cannot receive " + required + " bytes of a frame"
+                                + (announced > 0 ? " of " + (announced - READ_SLACK_BYTES) + " bytes" : "")
+                                + ": frames being received on this server hold " + budget.usedBytes() + " of their "
+                                + budget.limitBytes() + "-byte budget");
+                    }
+                }
+            }
+            ByteBuf fresh;
+            try {
+                // Spares are this cumulator's own: allocated unpooled, so no pool recycles them behind its back.
+                fresh = UnpooledByteBufAllocator.DEFAULT.directBuffer(size, size);
+            } catch (Throwable t) {
+                budget.release(size);
+                throw t;
+            }
             // Room for it among the spares: idle ones (none of the frames cut from them is held) are dropped.
-            while (spares.size() >= 2 && spareBytes + capacity > spareBudgetBytes) {
+            evictIdleSpares(spareBudgetBytes - size, 2);
+            spares.add(fresh.retain());
+            spareBytes += size;
+            return fresh;
+        }
+
+        /**
+         * Drops idle spares while at least {@code minKept} are held and they sum to more than {@code keepBytes}, or
+         * until none is idle.
+         */
+        private void evictIdleSpares(long keepBytes, int minKept) {
+            while (spares.size() >= Math.max(minKept, 1) && spareBytes > keepBytes) {
                 ByteBuf idle = null;
                 for (ByteBuf spare : spares) {
                     if (spare.refCnt() == 1) {
@@ -216,18 +274,14 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
                     }
                 }
                 if (idle == null) {
-                    break;
+                    return;
                 }
                 ByteBuf evicted = idle;
                 spares.removeIf(spare -> spare == evicted); // by identity: ByteBuf.equals compares contents
                 spareBytes -= evicted.capacity();
+                budget.release(evicted.capacity());
                 evicted.release();
             }
-            if (spares.size() < 2 || spareBytes + capacity <= spareBudgetBytes) {
-                spares.add(fresh.retain());
-                spareBytes += capacity;
-            }
-            return fresh;
         }
 
         /** See {@link FrameDecoder#readTarget()}; {@code cumulation} is the decoder's (empty when it has none). */
@@ -261,6 +315,7 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
                 spare.release();
             }
             spares.clear();
+            budget.release(spareBytes);
             spareBytes = 0;
         }
 

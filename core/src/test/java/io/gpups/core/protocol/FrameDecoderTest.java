@@ -344,6 +344,91 @@ class FrameDecoderTest {
         cumulator.releaseSpares();
     }
 
+    /**
+     * The memory-amplification attack: 24 connections each announce a 60 MiB frame and send 2.2 MiB of it. Without a
+     * shared budget each decoder grows to 16 MiB (16-fold what arrived): 400 MiB of direct memory for 53 MiB sent.
+     * With a 96 MiB budget the decoders together never hold more than the budget, the connections that do not fit
+     * are closed with a FrameMemoryBudgetException, and a well-behaved connection is still served.
+     */
+    @Test
+    void slowSendersOfHugeFramesShareOneBudgetAndThoseBeyondItAreClosed() {
+        int maxFrame = 64 << 20;
+        long limit = 96L << 20;
+        FrameMemoryBudget budget = FrameMemoryBudget.of(limit, maxFrame);
+        long directBefore = UnpooledByteBufAllocator.DEFAULT.metric().usedDirectMemory();
+        int connections = 24;
+        int announced = 60 << 20;
+        int sent = (int) (2.2 * (1 << 20));
+        int piece = 64 << 10;
+        java.util.List<EmbeddedChannel> open = new java.util.ArrayList<>();
+        int closed = 0;
+        long peakDirect = 0;
+        for (int c = 0; c < connections; c++) {
+            EmbeddedChannel ch = new EmbeddedChannel(new FrameDecoder(maxFrame, budget));
+            ByteBuf header = Unpooled.buffer(Frame.HEADER_LENGTH).writeIntLE(announced - 4).writeShortLE(Frame.MAGIC)
+                    .writeByte(Frame.VERSION).writeByte(Opcode.PUSH.code).writeLongLE(c);
+            boolean alive = feed(ch, header);
+            for (int at = Frame.HEADER_LENGTH; alive && at < sent; at += piece) {
+                alive = feed(ch, Unpooled.directBuffer(piece).writeZero(Math.min(piece, sent - at)));
+                peakDirect = Math.max(peakDirect, UnpooledByteBufAllocator.DEFAULT.metric().usedDirectMemory() - directBefore);
+                assertTrue(budget.usedBytes() <= limit, "budget holds " + budget);
+            }
+            if (alive) {
+                open.add(ch);
+            } else {
+                closed++;
+            }
+        }
+        assertTrue(peakDirect <= limit, "decoders held " + peakDirect + " bytes of direct memory, budget " + limit);
+        assertTrue(closed > 0, "some connections did not fit and were closed");
+        assertTrue(open.size() >= 4, "the budget still received " + open.size() + " of the slow frames");
+        assertEquals(closed, budget.refusals());
+        // Someone else, meanwhile, is served: small frames take nothing from the budget.
+        EmbeddedChannel worker = new EmbeddedChannel(new FrameDecoder(maxFrame, budget));
+        assertTrue(worker.writeInbound(Unpooled.wrappedBuffer(CLOCK_FRAME)));
+        assertClock42(worker.readInbound());
+        assertFalse(worker.finish());
+        for (EmbeddedChannel ch : open) {
+            ch.finishAndReleaseAll();
+        }
+        assertEquals(0, budget.usedBytes(), "closed connections give their memory back");
+        assertEquals(directBefore, UnpooledByteBufAllocator.DEFAULT.metric().usedDirectMemory());
+    }
+
+    /** Writes {@code bytes} to {@code ch}; false, with the channel closed, when the decoder refused them for memory. */
+    private static boolean feed(EmbeddedChannel ch, ByteBuf bytes) {
+        try {
+            ch.writeInbound(bytes);
+            return true;
+        } catch (FrameMemoryBudgetException e) {
+            assertTrue(e.getMessage().contains("budget"), e.getMessage());
+            ch.close();
+            ch.finishAndReleaseAll();
+            return false;
+        }
+    }
+
+    @Test
+    void underPressureABufferGrowsOnlyToTwiceWhatArrived() {
+        int maxFrame = 8 << 20;
+        FrameMemoryBudget budget = FrameMemoryBudget.of(12L << 20, maxFrame);
+        // Another connection already holds 7 of the 12 MiB: more than half.
+        assertTrue(budget.tryReserve(7L << 20));
+        FrameDecoder.FrameSizedCumulator cumulator =
+                new FrameDecoder.FrameSizedCumulator(maxFrame, FrameDecoder.FrameSizedCumulator.SPARE_BUDGET_BYTES, budget);
+        ByteBuf cumulation = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, Unpooled.EMPTY_BUFFER,
+                Unpooled.buffer(8, 8).writeIntLE((8 << 20) - 4).writeIntLE(0));
+        while (cumulation.capacity() < (1 << 20) || cumulation.writableBytes() >= 65536) {
+            cumulation = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, cumulation, Unpooled.buffer(65536).writeZero(65536));
+        }
+        cumulation = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, cumulation, Unpooled.buffer(65536).writeZero(65536));
+        int arrived = cumulation.readableBytes();
+        assertEquals(2 * arrived, cumulation.capacity(), "grown to twice the " + arrived + " bytes that arrived, not 16-fold");
+        cumulation.release();
+        cumulator.releaseSpares();
+        assertEquals(7L << 20, budget.usedBytes());
+    }
+
     private static void assertClock42(Object msg) {
         Frame frame = assertInstanceOf(Frame.class, msg);
         try {
