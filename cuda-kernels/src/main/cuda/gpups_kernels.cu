@@ -659,3 +659,88 @@ extern "C" __global__ void gpups_count_correct(const float* logits, const float*
         }
     }
 }
+
+// ---- GEMM without cuBLAS ---------------------------------------------------------------------------------
+
+// Row-major C (m x n) = alpha op(A) op(B) + beta C, for workers on machines where cuBLAS 12 cannot load.
+// op(A) is m x k: A itself is m x k (row stride k) or, with trans_a, k x m (row stride m); op(B) is k x n: B is
+// k x n (stride n) or, with trans_b, n x k (stride k). A block of GEMM_THREADS threads computes one
+// GEMM_TILE x GEMM_TILE tile of C, thread (tx, ty) of a 16 x 16 arrangement the 4 x 4 elements at rows
+// ty + 16 i and columns tx + 16 j; K goes through shared memory GEMM_TILE_K at a time, out-of-range elements
+// loaded as 0. Each element is one fma chain in K order. With beta == 0, C is only written (as in BLAS, a NaN
+// already in C does not survive). Grid: (ceil(n / 64), ceil(m / 64)); launched by KernelGemm.
+#define GEMM_TILE 64
+#define GEMM_TILE_K 16
+#define GEMM_THREADS 256
+
+extern "C" __global__ void gpups_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                                       const float* __restrict__ a, const float* __restrict__ b, float beta,
+                                       float* __restrict__ c) {
+    __shared__ float a_tile[GEMM_TILE_K][GEMM_TILE + 1];  // [kk][row of the tile]
+    __shared__ float b_tile[GEMM_TILE_K][GEMM_TILE + 1];  // [kk][column of the tile]
+    const int tid = threadIdx.x;
+    const int tx = tid % 16;
+    const int ty = tid / 16;
+    const long row0 = (long) blockIdx.y * GEMM_TILE;
+    const long col0 = (long) blockIdx.x * GEMM_TILE;
+    float acc[4][4];
+    for (int i = 0; i < 4; i++) {
+        for (int j = 0; j < 4; j++) {
+            acc[i][j] = 0.0f;
+        }
+    }
+    for (int k0 = 0; k0 < k; k0 += GEMM_TILE_K) {
+        for (int e = tid; e < GEMM_TILE * GEMM_TILE_K; e += GEMM_THREADS) {
+            // Untransposed A: neighbouring threads read neighbouring k of one row; transposed: neighbouring rows.
+            const int r = trans_a ? e % GEMM_TILE : e / GEMM_TILE_K;
+            const int kk = trans_a ? e / GEMM_TILE : e % GEMM_TILE_K;
+            const long gr = row0 + r;
+            const long gk = k0 + kk;
+            float v = 0.0f;
+            if (gr < m && gk < k) {
+                v = trans_a ? a[gk * m + gr] : a[gr * k + gk];
+            }
+            a_tile[kk][r] = v;
+        }
+        for (int e = tid; e < GEMM_TILE * GEMM_TILE_K; e += GEMM_THREADS) {
+            // Untransposed B: neighbouring threads read neighbouring columns of one row; transposed: neighbouring k.
+            const int cc = trans_b ? e / GEMM_TILE_K : e % GEMM_TILE;
+            const int kk = trans_b ? e % GEMM_TILE_K : e / GEMM_TILE;
+            const long gc = col0 + cc;
+            const long gk = k0 + kk;
+            float v = 0.0f;
+            if (gc < n && gk < k) {
+                v = trans_b ? b[gc * k + gk] : b[gk * n + gc];
+            }
+            b_tile[kk][cc] = v;
+        }
+        __syncthreads();
+        for (int kk = 0; kk < GEMM_TILE_K; kk++) {
+            float ar[4];
+            float br[4];
+            for (int i = 0; i < 4; i++) {
+                ar[i] = a_tile[kk][ty + 16 * i];
+                br[i] = b_tile[kk][tx + 16 * i];
+            }
+            for (int i = 0; i < 4; i++) {
+                for (int j = 0; j < 4; j++) {
+                    acc[i][j] = fmaf(ar[i], br[j], acc[i][j]);
+                }
+            }
+        }
+        __syncthreads();
+    }
+    for (int i = 0; i < 4; i++) {
+        const long r = row0 + ty + 16 * i;
+        if (r >= m) {
+            continue;
+        }
+        for (int j = 0; j < 4; j++) {
+            const long cc = col0 + tx + 16 * j;
+            if (cc < n) {
+                float* out = c + r * n + cc;
+                *out = beta == 0.0f ? alpha * acc[i][j] : fmaf(beta, *out, alpha * acc[i][j]);
+            }
+        }
+    }
+}

@@ -12,9 +12,11 @@ import jcuda.jcublas.JCublas2;
  *   <li>{@code cuInit} and at least one visible device;</li>
  *   <li>the driver is new enough for the kernels in this jar (its CUDA major version at least the major version of
  *       the nvcc that built them; CUDA's minor-version compatibility covers the rest);</li>
- *   <li>{@code libcublas.so.12} for GEMM (JCublas 12);</li>
  *   <li>the kernels are in the jar at all (nvcc was present at build time).</li>
  * </ol>
+ * cuBLAS is not among them: a shard never multiplies matrices, and a worker's GEMM falls back to the project's own
+ * kernel ({@link KernelGemm}) where JCublas cannot load ({@code libcublas.so.12} is CUDA 12's; a machine with only
+ * CUDA 13 libraries lacks it). {@link Result#blasCause()} says which GEMM a device will use and why.
  *
  * <p>The answer is computed once per process and kept: JCuda loads its natives in a static initializer, so only the
  * first touch of {@code JCudaDriver} says why it failed ({@link UnsatisfiedLinkError}); every later touch is a bare
@@ -22,8 +24,12 @@ import jcuda.jcublas.JCublas2;
  */
 final class CudaAvailability {
 
-    /** The outcome of the probe: {@code cause} null when usable, else {@code deviceCount} is 0. */
-    record Result(String cause, int deviceCount, int driverVersion) {
+    /**
+     * The outcome of the probe: {@code cause} null when usable, else {@code deviceCount} is 0. {@code blasCause}:
+     * null when JCublas loads (GEMM by cuBLAS), else why not (GEMM by the project's kernel); meaningless when CUDA is
+     * unusable.
+     */
+    record Result(String cause, int deviceCount, int driverVersion, String blasCause) {
     }
 
     private CudaAvailability() {
@@ -39,55 +45,91 @@ final class CudaAvailability {
     }
 
     private static Result probe() {
-        int driverVersion;
-        int count;
+        String ptx = KernelImage.ptx();
+        boolean kernelsInJar = ptx != null || KernelImage.resource(KernelNames.FATBIN_RESOURCE) != null;
+        return decide(probeDriver(), ptx == null ? -1 : KernelImage.toolkitVersion(ptx), kernelsInJar,
+                CudaAvailability::loadBlas);
+    }
+
+    /** Loads JCublas's natives; throws the {@link LinkageError} of a failed load. */
+    static void loadBlas() {
+        JCublas2.initialize();
+    }
+
+    /** A way to load cuBLAS: {@link #loadBlas}, or in tests one that fails as on a machine without cuBLAS 12. */
+    interface BlasLoader {
+        void load();
+    }
+
+    /** What the driver said: {@code cause} null when it initialized and counted its devices. */
+    record DriverState(String cause, int driverVersion, int deviceCount) {
+    }
+
+    /** Asks the driver (through JCuda) whether it loads, initializes, how new it is and how many devices it sees. */
+    static DriverState probeDriver() {
         try {
             int init = JCudaDriver.cuInit(0);
             if (init == CUresult.CUDA_ERROR_NO_DEVICE) {
-                return unavailable(noDevice("cuInit: CUDA_ERROR_NO_DEVICE"));
+                return new DriverState(noDevice("cuInit: CUDA_ERROR_NO_DEVICE"), -1, 0);
             }
             if (init != CUresult.CUDA_SUCCESS) {
-                return unavailable("cuInit failed: " + CUresult.stringFor(init)
-                        + " (driver installed but not usable: check nvidia-smi and the container runtime)");
+                return new DriverState("cuInit failed: " + CUresult.stringFor(init)
+                        + " (driver installed but not usable: check nvidia-smi and the container runtime)", -1, 0);
             }
             int[] value = new int[1];
             int r = JCudaDriver.cuDriverGetVersion(value);
             if (r != CUresult.CUDA_SUCCESS) {
-                return unavailable("cuDriverGetVersion failed: " + CUresult.stringFor(r));
+                return new DriverState("cuDriverGetVersion failed: " + CUresult.stringFor(r), -1, 0);
             }
-            driverVersion = value[0];
+            int driverVersion = value[0];
             r = JCudaDriver.cuDeviceGetCount(value);
             if (r != CUresult.CUDA_SUCCESS) {
-                return unavailable("cuDeviceGetCount failed: " + CUresult.stringFor(r));
+                return new DriverState("cuDeviceGetCount failed: " + CUresult.stringFor(r), driverVersion, 0);
             }
-            count = value[0];
+            return new DriverState(null, driverVersion, value[0]);
         } catch (LinkageError e) {
-            return unavailable(driverLibraryCause(e));
+            return new DriverState(driverLibraryCause(e), -1, 0);
         } catch (RuntimeException e) {
-            return unavailable("CUDA driver probe failed: " + firstLine(e));
+            return new DriverState("CUDA driver probe failed: " + firstLine(e), -1, 0);
         }
-        if (count < 1) {
+    }
+
+    /**
+     * Whether CUDA is usable given what the driver said, the nvcc version of the kernels in the jar (-1 if unknown),
+     * whether the jar holds kernels at all, and how cuBLAS loads. Only the driver and the kernels decide; cuBLAS
+     * only chooses the GEMM ({@link Result#blasCause()}).
+     */
+    static Result decide(DriverState driver, int toolkitVersion, boolean kernelsInJar, BlasLoader blas) {
+        if (driver.cause() != null) {
+            return unavailable(driver.cause());
+        }
+        if (driver.deviceCount() < 1) {
             return unavailable(noDevice("cuDeviceGetCount: 0"));
         }
-        String ptx = KernelImage.ptx();
-        int toolkit = ptx == null ? -1 : KernelImage.toolkitVersion(ptx);
-        String old = driverTooOld(driverVersion, toolkit);
+        String old = driverTooOld(driver.driverVersion(), toolkitVersion);
         if (old != null) {
             return unavailable(old);
         }
-        try {
-            JCublas2.initialize();
-        } catch (LinkageError e) {
-            return unavailable(blasLibraryCause(e));
-        }
-        if (KernelImage.resource(KernelNames.FATBIN_RESOURCE) == null && ptx == null) {
+        if (!kernelsInJar) {
             return unavailable("the CUDA kernels are not in this jar (nvcc was missing when it was built)");
         }
-        return new Result(null, count, driverVersion);
+        return new Result(null, driver.deviceCount(), driver.driverVersion(), blasCause(blas));
     }
 
     private static Result unavailable(String cause) {
-        return new Result(cause, 0, -1);
+        return new Result(cause, 0, -1, null);
+    }
+
+    /** Null when {@code blas} loads; else why not, in one line. Never throws. */
+    static String blasCause(BlasLoader blas) {
+        try {
+            blas.load();
+            return null;
+        } catch (LinkageError e) {
+            return blasLibraryCause(e);
+        } catch (RuntimeException e) {
+            return "JCublas failed to initialize (" + firstLine(e) + ")";
+        }
     }
 
     private static String noDevice(String detail) {
@@ -127,8 +169,8 @@ final class CudaAvailability {
     static String blasLibraryCause(LinkageError e) {
         String missing = lineNaming(e, "libcublas.so");
         if (missing != null) {
-            return "libcublas.so.12 not found (JCublas needs cuBLAS from CUDA 12: use the CUDA 12 runtime image or put "
-                    + "the CUDA 12 libraries on LD_LIBRARY_PATH; " + library(e) + ": " + missing + ")";
+            return "libcublas.so.12 not found (JCublas needs cuBLAS from CUDA 12; for cuBLAS, put the CUDA 12 libraries "
+                    + "on LD_LIBRARY_PATH; " + library(e) + ": " + missing + ")";
         }
         return "JCublas natives do not load (" + firstLine(e) + ")";
     }

@@ -21,9 +21,8 @@ import jcuda.driver.CUpointer_attribute;
 import jcuda.driver.CUresult;
 import jcuda.driver.CUstream;
 import jcuda.driver.CUstream_flags;
-import jcuda.jcublas.cublasHandle;
-import jcuda.jcublas.cublasOperation;
-import jcuda.runtime.cudaStream_t;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -52,10 +51,6 @@ import static jcuda.driver.JCudaDriver.cuPointerGetAttribute;
 import static jcuda.driver.JCudaDriver.cuStreamCreate;
 import static jcuda.driver.JCudaDriver.cuStreamDestroy;
 import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
-import static jcuda.jcublas.JCublas2.cublasCreate;
-import static jcuda.jcublas.JCublas2.cublasDestroy;
-import static jcuda.jcublas.JCublas2.cublasSetStream;
-import static jcuda.jcublas.JCublas2.cublasSgemm;
 
 /**
  * One GPU through the JCuda driver API. Every element operation is a kernel of {@code gpups_kernels.cu} (the shared
@@ -92,13 +87,16 @@ import static jcuda.jcublas.JCublas2.cublasSgemm;
 public final class CudaDevice implements Device {
 
     private final int ordinal;
+    private static final Logger log = LoggerFactory.getLogger(CudaDevice.class);
+
     private final String name;
     private final String gpuName;
     private final CUdevice cuDevice;
     private final CUcontext context;
     private final CUstream stream;
     private final KernelModule kernels;
-    private final cublasHandle blas;
+    /** cuBLAS where it loads, else the project's own kernel. */
+    private final Gemm gemm;
     private final PinnedStaging staging;
     private final BatchStaging batchStaging;
     private final LaunchConfig.DeviceShape shape;
@@ -121,7 +119,7 @@ public final class CudaDevice implements Device {
     private volatile boolean closed;
 
     private CudaDevice(int ordinal, String gpuName, CUdevice cuDevice, CUcontext context, CUstream stream,
-                       KernelModule kernels, cublasHandle blas, LaunchConfig.DeviceShape shape) {
+                       KernelModule kernels, Gemm gemm, LaunchConfig.DeviceShape shape) {
         this.ordinal = ordinal;
         this.name = "cuda:" + ordinal;
         this.gpuName = gpuName;
@@ -129,7 +127,7 @@ public final class CudaDevice implements Device {
         this.context = context;
         this.stream = stream;
         this.kernels = kernels;
-        this.blas = blas;
+        this.gemm = gemm;
         this.shape = shape;
         this.staging = new PinnedStaging(stream, PinnedStaging.DEFAULT_SLOTS, PinnedStaging.DEFAULT_SLOT_BYTES);
         this.batchStaging = new BatchStaging(stream);
@@ -143,7 +141,7 @@ public final class CudaDevice implements Device {
         CudaErrors.check(cuDevicePrimaryCtxRetain(ctx, dev), "cuDevicePrimaryCtxRetain(cuda:" + ordinal + ")");
         CUstream stream = null;
         KernelModule module = null;
-        cublasHandle handle = null;
+        Gemm gemm = null;
         try {
             CudaErrors.check(cuCtxSetCurrent(ctx), "cuCtxSetCurrent(cuda:" + ordinal + ")");
             byte[] nameBytes = new byte[256];
@@ -158,13 +156,12 @@ public final class CudaDevice implements Device {
             stream = new CUstream();
             CudaErrors.check(cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING), "cuStreamCreate");
             module = new KernelModule("cuda:" + ordinal + " " + gpuName, arch);
-            handle = new cublasHandle();
-            CudaErrors.checkBlas(cublasCreate(handle), "cublasCreate");
-            CudaErrors.checkBlas(cublasSetStream(handle, new cudaStream_t(stream)), "cublasSetStream");
-            return new CudaDevice(ordinal, gpuName, dev, ctx, stream, module, handle, shape);
+            gemm = chooseGemm(System.getProperty(GEMM_PROPERTY, "auto"), CudaAvailability.get().blasCause(), module, stream);
+            log.info("cuda:{} ({}): gemm by {}", ordinal, gpuName, gemm.description());
+            return new CudaDevice(ordinal, gpuName, dev, ctx, stream, module, gemm, shape);
         } catch (RuntimeException | Error e) {
-            if (handle != null) {
-                cublasDestroy(handle);
+            if (gemm != null) {
+                gemm.close();
             }
             if (module != null) {
                 module.close();
@@ -175,6 +172,25 @@ public final class CudaDevice implements Device {
             cuDevicePrimaryCtxRelease(dev);
             throw e;
         }
+    }
+
+    /** {@code -Dgpups.cuda.gemm=auto|cublas|kernel}: which GEMM a device uses; auto is cuBLAS where it loads. */
+    static final String GEMM_PROPERTY = "gpups.cuda.gemm";
+
+    /** The GEMM {@code choice} (a {@link #GEMM_PROPERTY} value) names, given why cuBLAS does not load (null: it does). */
+    static Gemm chooseGemm(String choice, String blasCause, KernelModule module, CUstream stream) {
+        return switch (choice) {
+            case "auto" -> blasCause == null ? new CublasGemm(stream) : new KernelGemm(module, stream, blasCause);
+            case "kernel" -> new KernelGemm(module, stream, "-D" + GEMM_PROPERTY + "=kernel");
+            case "cublas" -> {
+                if (blasCause != null) {
+                    throw new IllegalStateException("-D" + GEMM_PROPERTY + "=cublas, but cuBLAS does not load: " + blasCause);
+                }
+                yield new CublasGemm(stream);
+            }
+            default -> throw new IllegalArgumentException("-D" + GEMM_PROPERTY + "=" + choice
+                    + ": expected auto, cublas or kernel");
+        };
     }
 
     private static int attribute(CUdevice dev, int attribute) {
@@ -817,13 +833,7 @@ public final class CudaDevice implements Device {
 
     // ---- worker math --------------------------------------------------------------------------------
 
-    /**
-     * {@inheritDoc}
-     *
-     * <p>cuBLAS is column-major; a row-major matrix is its transpose in column-major. So row-major
-     * {@code C = op(A) op(B)} is column-major {@code C^T = op(B)^T op(A)^T}: the same call with A and B swapped and
-     * m and n swapped, each operand keeping its own transpose flag and leading dimension.
-     */
+    /** {@inheritDoc} By cuBLAS where {@code libcublas.so.12} loads, else by {@code gpups_sgemm} ({@link Gemm}). */
     @Override
     public void gemm(boolean transA, boolean transB, int m, int n, int k,
                      float alpha, DeviceBuffer a, DeviceBuffer b, float beta, DeviceBuffer c) {
@@ -837,14 +847,12 @@ public final class CudaDevice implements Device {
         if (m == 0 || n == 0) {
             return;
         }
-        int lda = Math.max(1, transA ? m : k);
-        int ldb = Math.max(1, transB ? k : n);
-        CudaErrors.checkBlas(cublasSgemm(blas,
-                        transB ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N,
-                        transA ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N,
-                        n, m, k, Pointer.to(new float[] {alpha}), db.at(0), ldb, da.at(0), lda,
-                        Pointer.to(new float[] {beta}), dc.at(0), n),
-                "cublasSgemm(m=" + m + " n=" + n + " k=" + k + ")");
+        gemm.run(transA, transB, m, n, k, alpha, da, db, beta, dc);
+    }
+
+    /** Which GEMM this device runs and why, as logged when it opened. */
+    public String gemmDescription() {
+        return gemm.description();
     }
 
     @Override
@@ -960,7 +968,7 @@ public final class CudaDevice implements Device {
         liveBuffers.clear();
         staging.close();
         batchStaging.close();
-        cublasDestroy(blas);
+        gemm.close();
         kernels.close();
         cuStreamDestroy(stream);
         cuDevicePrimaryCtxRelease(cuDevice);

@@ -25,8 +25,8 @@ public final class CudaDeviceProvider implements DeviceProvider {
     }
 
     /**
-     * Null when CUDA can be used; else one line: libcuda missing, no device, driver too old for the kernels,
-     * libcublas missing, or kernels missing from the jar.
+     * Null when CUDA can be used; else one line: libcuda missing, no device, driver too old for the kernels, or
+     * kernels missing from the jar. A missing cuBLAS is not a reason: GEMM then runs on the project's own kernel.
      */
     @Override
     public String unavailabilityCause() {

@@ -36,6 +36,8 @@ public final class KernelNames {
     public static final String SOFTMAX_XENT = "gpups_softmax_xent";
     /** Atomically adds the number of correct rows to a 32-bit unsigned counter. */
     public static final String COUNT_CORRECT = "gpups_count_correct";
+    /** Row-major tiled SGEMM with either operand transposed, for machines without cuBLAS 12 ({@link KernelGemm}). */
+    public static final String SGEMM = "gpups_sgemm";
 
 
     // ---- gradient codecs: decoding on the shard -----------------------------------------------------
@@ -78,7 +80,7 @@ public final class KernelNames {
             BATCH_UPDATE,
             ENCODE_FP16, ENCODE_BF16, ENCODE_INT8, ENCODE_SIGN, ENCODE_RANDOMK,
             TOPK_SAMPLE, TOPK_COUNT, TOPK_COMPACT,
-            RELU, RELU_BACKWARD, ADD_BIAS, COLUMN_SUMS, SOFTMAX_XENT, COUNT_CORRECT);
+            RELU, RELU_BACKWARD, ADD_BIAS, COLUMN_SUMS, SOFTMAX_XENT, COUNT_CORRECT, SGEMM);
 
     /** The optimizer kernel reading the gradient from device memory. */
     static String optimizer(OptimizerSpec.OptimizerKind kind) {

@@ -77,6 +77,60 @@ class CudaAvailabilityTest {
                 + "No such file or directory)"), cause);
     }
 
+    /** JCublas's own message on a machine that has no libcublas.so.12 (only CUDA 13 libraries, or none). */
+    private static final String NO_CUBLAS_12 = """
+            Error while loading native library "JCublas2-12.6.0-linux-x86_64"
+            java.lang.UnsatisfiedLinkError: /tmp/libJCublas2-12.6.0-linux-x86_64.so: libcublas.so.12: cannot open shared object file: No such file or directory""";
+
+    @Test
+    void withoutCublas12CudaStaysUsableAndGemmRunsOnTheProjectsKernel() {
+        CudaAvailability.DriverState driver = new CudaAvailability.DriverState(null, 13000, 1);
+        CudaAvailability.Result result = CudaAvailability.decide(driver, 13000, true, () -> {
+            throw new UnsatisfiedLinkError(NO_CUBLAS_12);
+        });
+        assertNull(result.cause(), "a missing cuBLAS does not make CUDA unusable");
+        assertEquals(1, result.deviceCount());
+        assertTrue(result.blasCause().startsWith("libcublas.so.12 not found"), result.blasCause());
+        Gemm gemm = CudaDevice.chooseGemm("auto", result.blasCause(), null, null);
+        assertTrue(gemm instanceof KernelGemm, gemm.description());
+        assertTrue(gemm.description().startsWith("gpups_sgemm, the project's own tiled kernel (cuBLAS not used: "
+                + "libcublas.so.12 not found"), gemm.description());
+        // Where cuBLAS loads, it is the GEMM, and the driver and kernels alone decide.
+        assertNull(CudaAvailability.decide(driver, 13000, true, () -> { }).blasCause());
+        assertEquals("the CUDA kernels are not in this jar (nvcc was missing when it was built)",
+                CudaAvailability.decide(driver, -1, false, () -> { }).cause());
+        assertTrue(CudaAvailability.decide(new CudaAvailability.DriverState(null, 12040, 1), 13000, true, () -> { })
+                .cause().startsWith("NVIDIA driver too old"));
+        assertTrue(CudaAvailability.decide(new CudaAvailability.DriverState(null, 13000, 0), 13000, true, () -> { })
+                .cause().startsWith("no CUDA device visible"));
+    }
+
+    @Test
+    void onAMachineWithoutCublas12TheRealJCublasLoadFailsWithThatReason() {
+        List<String> dirs = new ArrayList<>(List.of("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib",
+                "/usr/local/cuda/lib64", "/usr/local/cuda-12/lib64"));
+        String ld = System.getenv("LD_LIBRARY_PATH");
+        if (ld != null) {
+            dirs.addAll(List.of(ld.split(File.pathSeparator)));
+        }
+        Assumptions.assumeFalse(dirs.stream().anyMatch(d -> !d.isEmpty() && Files.exists(Path.of(d, "libcublas.so.12"))),
+                "libcublas.so.12 is installed here");
+        String cause = CudaAvailability.blasCause(CudaAvailability::loadBlas);
+        assertTrue(cause != null && cause.startsWith("libcublas.so.12 not found"), String.valueOf(cause));
+        assertFalse(cause.contains("\n"), cause);
+    }
+
+    @Test
+    void theGemmChoiceIsValidated() {
+        assertTrue(CudaDevice.chooseGemm("kernel", null, null, null) instanceof KernelGemm);
+        IllegalStateException noBlas = assertThrows(IllegalStateException.class,
+                () -> CudaDevice.chooseGemm("cublas", "libcublas.so.12 not found", null, null));
+        assertTrue(noBlas.getMessage().contains("libcublas.so.12 not found"), noBlas.getMessage());
+        IllegalArgumentException bad = assertThrows(IllegalArgumentException.class,
+                () -> CudaDevice.chooseGemm("mkl", null, null, null));
+        assertEquals("-Dgpups.cuda.gemm=mkl: expected auto, cublas or kernel", bad.getMessage());
+    }
+
     @Test
     void aDriverOlderThanTheKernelsToolkitMajorIsTooOld() {
         assertEquals("NVIDIA driver too old for the kernels: it supports CUDA 12.4, the kernels were built by nvcc 13.0 "

@@ -431,6 +431,69 @@ class CudaCpuParityTest {
 
     // ---- worker math -----------------------------------------------------------------------------
 
+    /**
+     * The project's own SGEMM kernel (what a machine without cuBLAS 12 runs) against OpenBLAS, every transposition,
+     * at sizes around its 64 x 64 tile and 16-deep K step, and with beta 0 over a C full of NaN (BLAS: C is then
+     * only written).
+     */
+    @Test
+    void theOwnGemmKernelAgreesForEveryTranspositionAndAwkwardSize() {
+        String before = System.getProperty(CudaDevice.GEMM_PROPERTY);
+        System.setProperty(CudaDevice.GEMM_PROPERTY, "kernel");
+        try (CudaDevice kernel = CudaDevice.open(0)) {
+            assertTrue(kernel.gemmDescription().startsWith("gpups_sgemm"), kernel.gemmDescription());
+            Random random = new Random(11);
+            int[][] shapes = {{1, 1, 1}, {1, 1, 0}, {3, 5, 7}, {63, 64, 15}, {64, 64, 16}, {65, 129, 17}, {200, 3, 300}};
+            for (int[] shape : shapes) {
+                int m = shape[0];
+                int n = shape[1];
+                int k = shape[2];
+                for (boolean transA : new boolean[] {false, true}) {
+                    for (boolean transB : new boolean[] {false, true}) {
+                        for (float beta : new float[] {0f, 2f}) {
+                            float[] a = DeviceContractTest.gaussian(random, Math.max(1, m * k), 1.0);
+                            float[] b = DeviceContractTest.gaussian(random, Math.max(1, k * n), 1.0);
+                            float[] c = DeviceContractTest.gaussian(random, m * n, 1.0);
+                            float[] cOnGpu = c.clone();
+                            if (beta == 0f) {
+                                java.util.Arrays.fill(cOnGpu, Float.NaN);
+                            }
+                            float[] expected = gemmOn(cpu, transA, transB, m, n, k, a, b, beta, c);
+                            float[] got = gemmOn(kernel, transA, transB, m, n, k, a, b, beta, cOnGpu);
+                            String what = "sgemm m=" + m + " n=" + n + " k=" + k + " transA=" + transA
+                                    + " transB=" + transB + " beta=" + beta;
+                            for (int i = 0; i < expected.length; i++) {
+                                double tolerance = 1e-4 + 1e-4 * Math.abs(expected[i]);
+                                assertTrue(Math.abs(expected[i] - got[i]) <= tolerance,
+                                        what + " element " + i + ": OpenBLAS " + expected[i] + ", kernel " + got[i]);
+                            }
+                        }
+                    }
+                }
+            }
+        } finally {
+            if (before == null) {
+                System.clearProperty(CudaDevice.GEMM_PROPERTY);
+            } else {
+                System.setProperty(CudaDevice.GEMM_PROPERTY, before);
+            }
+        }
+    }
+
+    private static float[] gemmOn(Device device, boolean transA, boolean transB, int m, int n, int k,
+                                  float[] a, float[] b, float beta, float[] c) {
+        try (DeviceBuffer da = device.allocate(a.length); DeviceBuffer db = device.allocate(b.length);
+             DeviceBuffer dc = device.allocate(c.length)) {
+            device.upload(a, 0, da, 0, a.length);
+            device.upload(b, 0, db, 0, b.length);
+            device.upload(c, 0, dc, 0, c.length);
+            device.gemm(transA, transB, m, n, k, 0.5f, da, db, beta, dc);
+            float[] out = new float[c.length];
+            device.download(dc, 0, out, 0, out.length);
+            return out;
+        }
+    }
+
     @Test
     void gemmAgreesForEveryTransposition() {
         int m = 129;
