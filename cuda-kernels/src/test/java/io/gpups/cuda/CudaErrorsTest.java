@@ -11,14 +11,40 @@ import org.junit.jupiter.api.Test;
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Status codes to exceptions; needs no GPU (the code constants are plain Java). */
 class CudaErrorsTest {
 
+    /**
+     * Only success passes: every other code the driver or cuBLAS defines throws, naming the call and the code (a
+     * check that let some failure through, e.g. {@code result <= CUDA_SUCCESS} or a forgotten code, fails here).
+     */
     @Test
-    void successIsSilent() {
+    void everyCodeButSuccessThrowsNamingTheCallAndTheCode() {
         assertDoesNotThrow(() -> CudaErrors.check(CUresult.CUDA_SUCCESS, "cuMemAlloc"));
         assertDoesNotThrow(() -> CudaErrors.checkBlas(cublasStatus.CUBLAS_STATUS_SUCCESS, "cublasSgemm"));
+        int driverCodes = 0;
+        for (int code = -1; code <= 1000; code++) {
+            String name = CUresult.stringFor(code);
+            if (code == CUresult.CUDA_SUCCESS || name.startsWith("INVALID")) {
+                continue;
+            }
+            int c = code;
+            RuntimeException e = assertThrows(RuntimeException.class, () -> CudaErrors.check(c, "cuCall"), name);
+            assertEquals("cuCall failed: " + name, e.getMessage());
+            driverCodes++;
+        }
+        assertTrue(driverCodes > 50, "CUresult defines " + driverCodes + " error codes");
+        for (int status = -1; status <= 20; status++) {
+            String name = cublasStatus.stringFor(status);
+            if (status == cublasStatus.CUBLAS_STATUS_SUCCESS || name.startsWith("INVALID")) {
+                continue;
+            }
+            int s = status;
+            RuntimeException e = assertThrows(RuntimeException.class, () -> CudaErrors.checkBlas(s, "cublasCall"), name);
+            assertEquals("cublasCall failed: " + name, e.getMessage());
+        }
     }
 
     @Test

@@ -18,7 +18,6 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -90,11 +89,12 @@ class KernelImageTest {
                 .getMessage().contains("unknown kind 7"));
     }
 
+    /** The output of {@code command}, which must succeed: a tool that fails is a failed test, not an empty listing. */
     static String run(String... command) throws IOException, InterruptedException {
         Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(p.waitFor(120, TimeUnit.SECONDS), String.join(" ", command) + " did not finish");
-        assertNotNull(out);
-        return "exit " + p.exitValue() + "\n" + out;
+        assertEquals(0, p.exitValue(), String.join(" ", command) + " failed:\n" + out);
+        return out;
     }
 }

@@ -22,12 +22,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class CpuDeviceTest {
 
     @Test
-    void biasCorrectionIsComputedInDouble() {
-        assertEquals((float) (1 - Math.pow(0.999f, 1)), io.gpups.core.optim.KernelParameters.biasCorrection(0.999f, 1));
-        assertEquals(1f, io.gpups.core.optim.KernelParameters.biasCorrection(0.9f, 1_000_000));
-    }
-
-    @Test
     void blasThreadsComeFromTheConstructorOrTheSystemProperty() {
         assertEquals(3, new CpuDevice(3).blasThreads());
         assertThrows(IllegalArgumentException.class, () -> new CpuDevice(0));

@@ -2,6 +2,8 @@ package io.gpups.core.optim;
 
 import org.junit.jupiter.api.Test;
 
+import java.math.BigDecimal;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -25,9 +27,19 @@ class KernelParametersTest {
         assertArrayEquals(adam, adamw);
     }
 
+    /**
+     * {@code 1 - beta^t} rounded once to float, against the exact value (BigDecimal powers of the float beta). In
+     * float arithmetic ({@code 1f - (float) Math.pow(beta, t)}, or a running product) beta2 = 0.999 is off by 57 ulps
+     * already at t = 2, which is what biases Adam's first steps.
+     */
     @Test
-    void biasCorrectionIsComputedInDouble() {
-        assertEquals((float) (1 - Math.pow(0.999f, 1)), KernelParameters.biasCorrection(0.999f, 1));
+    void biasCorrectionIsTheExactValueRoundedOnceToFloat() {
+        for (float beta : new float[] {0.9f, 0.99f, 0.999f, 0.9999f}) {
+            for (int t = 1; t <= 50; t++) {
+                float exact = BigDecimal.ONE.subtract(new BigDecimal(beta).pow(t)).floatValue();
+                assertEquals(exact, KernelParameters.biasCorrection(beta, t), "beta " + beta + " step " + t);
+            }
+        }
         assertEquals(1f, KernelParameters.biasCorrection(0.9f, 1_000_000));
     }
 }
