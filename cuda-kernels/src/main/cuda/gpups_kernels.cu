@@ -529,9 +529,9 @@ extern "C" __global__ void gpups_encode_randomk(float* a, long long n, long long
 // order-preserving scan inside the block writes the indices strictly ascending with no sort; the first `limit`
 // survivors are sent, exactly the CPU device's choice.
 
-/** sample[j] = |a| at gpups::topk_sample_index(j, n, m), for j < m. */
+/** sample[j] = |a| (NaN as 0) at gpups::topk_sample_index(j, n, m), for j < m. */
 extern "C" __global__ void gpups_topk_sample(const float* a, long long n, long long m, float* sample) {
-    GPUPS_GRID_STRIDE(j, m) { sample[j] = fabsf(a[gpups::topk_sample_index(j, n, m)]); }
+    GPUPS_GRID_STRIDE(j, m) { sample[j] = gpups::topk_sample_magnitude(a[gpups::topk_sample_index(j, n, m)]); }
 }
 
 /** block_counts[b] = the number of elements of block b's range that top-k selects at this threshold. */

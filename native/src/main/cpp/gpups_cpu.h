@@ -330,7 +330,7 @@ inline int encode_topk(const float* g, float* r, long long n, int target_k, int 
     const long long m = std::min<long long>(n, 8192);
     std::vector<float> sample((size_t) m);
     for (long long j = 0; j < m; ++j) {
-        sample[(size_t) j] = fabsf(r[j * n / m]);
+        sample[(size_t) j] = gpups::topk_sample_magnitude(r[gpups::topk_sample_index(j, n, m)]);
     }
     double fraction = (double) target_k / (double) n;
     float threshold = 0.0f;

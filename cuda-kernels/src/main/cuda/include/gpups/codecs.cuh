@@ -154,7 +154,17 @@ GPUPS_HD long long topk_sample_index(long long j, long long n, long long m) {
     return j * n / m;
 }
 
-/** Whether top-k sends an element of this magnitude: at or above the threshold, and not zero. */
+/**
+ * The magnitude top-k samples for its threshold: |a|, with NaN as 0. A NaN is never selected (topk_selected is false
+ * for it), so it counts as the smallest magnitude; and the sample holds no NaN, which would leave its order
+ * unspecified (nth_element on the CPU and a sort on the GPU path would then pick different thresholds).
+ */
+GPUPS_HD float topk_sample_magnitude(float a) {
+    const float m = fabsf(a);
+    return m == m ? m : 0.0f;
+}
+
+/** Whether top-k sends an element of this magnitude: at or above the threshold, and not zero (never NaN). */
 GPUPS_HD bool topk_selected(float magnitude, float threshold) {
     return magnitude >= threshold && magnitude > 0.0f;
 }

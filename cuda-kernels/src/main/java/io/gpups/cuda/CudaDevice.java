@@ -32,7 +32,6 @@ import java.util.Arrays;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -100,23 +99,30 @@ public final class CudaDevice implements Device {
     private final PinnedStaging staging;
     private final BatchStaging batchStaging;
     private final LaunchConfig.DeviceShape shape;
-    private final Set<CudaBuffer> liveBuffers = ConcurrentHashMap.newKeySet();
+    /** Every buffer not yet freed, with its memory: freed by its own close or, at the latest, by the device's. */
+    private final Map<CudaBuffer, CUdeviceptr> liveBuffers = new ConcurrentHashMap<>();
     private final AtomicLong nextBufferId = new AtomicLong();
     /** A batch's table and gradients on the device; grown on demand. */
-    private CudaBuffer batchScratch;
+    private final ScratchBuffer<CudaBuffer> batchScratch = new ScratchBuffer<>(this::allocate);
     /** Device copy of a host gradient or codec payload; grown on demand. */
-    private CudaBuffer hostGradientScratch;
+    private final ScratchBuffer<CudaBuffer> hostGradientScratch = new ScratchBuffer<>(this::allocate);
     /** An encoded payload before it is copied to the host; grown on demand. */
-    private CudaBuffer encodeScratch;
+    private final ScratchBuffer<CudaBuffer> encodeScratch = new ScratchBuffer<>(this::allocate);
     /** Top-k's sample of magnitudes, then its per-block counts; grown on demand. */
-    private CudaBuffer topkScratch;
+    private final ScratchBuffer<CudaBuffer> topkScratch = new ScratchBuffer<>(this::allocate);
     /** All zeros between calls: a sparse decode-and-apply stores its entries here, steps, and clears them again. */
-    private CudaBuffer sparseGradientScratch;
+    private final ScratchBuffer<CudaBuffer> sparseGradientScratch = new ScratchBuffer<>(this::allocate);
     /** Per-row losses of softmaxCrossEntropy; grown on demand. */
-    private CudaBuffer rowLossScratch;
+    private final ScratchBuffer<CudaBuffer> rowLossScratch = new ScratchBuffer<>(this::allocate);
     /** The 32-bit counter of countCorrect. */
-    private CudaBuffer counterScratch;
+    private final ScratchBuffer<CudaBuffer> counterScratch = new ScratchBuffer<>(this::allocate);
     private volatile boolean closed;
+    /**
+     * Held by {@link #close()} and by every {@link #free} (which a {@link CudaBuffer#close()} on any thread calls), so
+     * a buffer is freed either before the device closes or with it, exactly once, and the context, stream and cuBLAS
+     * handle are released exactly once.
+     */
+    private final Object lifecycle = new Object();
 
     private CudaDevice(int ordinal, String gpuName, CUdevice cuDevice, CUcontext context, CUstream stream,
                        KernelModule kernels, Gemm gemm, LaunchConfig.DeviceShape shape) {
@@ -265,19 +271,29 @@ public final class CudaDevice implements Device {
             CudaErrors.check(queried, "cuPointerGetAttribute(DEVICE_POINTER)");
         }
         CudaBuffer buffer = new CudaBuffer(this, nextBufferId.incrementAndGet(), elements, pointer, address[0]);
-        liveBuffers.add(buffer);
+        synchronized (lifecycle) {
+            if (closed) {
+                cuMemFree(pointer);
+                throw new IllegalStateException(name + " was closed while allocating " + elements + " floats");
+            }
+            liveBuffers.put(buffer, pointer);
+        }
         return buffer;
     }
 
     /** Frees a buffer's memory once the stream's work that may use it is done. */
     void free(CudaBuffer buffer, CUdeviceptr pointer) {
-        liveBuffers.remove(buffer);
-        if (closed) {
-            return; // freed with the device
+        synchronized (lifecycle) {
+            if (liveBuffers.remove(buffer) == null || closed) {
+                return; // freed with the device
+            }
+            CudaErrors.check(cuCtxSetCurrent(context), "cuCtxSetCurrent before freeing " + buffer);
+            // Kernels still queued may use the memory: wait for them. The memory is freed even when that wait reports
+            // an earlier kernel's failure, which is then this call's error.
+            int synced = cuStreamSynchronize(stream);
+            CudaErrors.check(cuMemFree(pointer), "cuMemFree(" + buffer + ")");
+            CudaErrors.check(synced, "cuStreamSynchronize before freeing " + buffer);
         }
-        cuCtxSetCurrent(context);
-        cuStreamSynchronize(stream);
-        cuMemFree(pointer);
     }
 
     @Override
@@ -502,13 +518,11 @@ public final class CudaDevice implements Device {
         long tableBytes = alignUp((long) entries * BATCH_ENTRY_BYTES, BATCH_TABLE_ALIGN);
         long total = tableBytes + gradientBytes;
         ByteBuffer host;
+        CudaBuffer scratch;
         try {
-            batchScratch = scratch(batchScratch, (total + 3) / 4);
+            scratch = batchScratch.atLeast((total + 3) / 4);
             host = batchStaging.fill(total);
         } catch (DeviceOutOfMemoryException e) {
-            if (batchScratch != null && batchScratch.isClosed()) {
-                batchScratch = null;
-            }
             Device.super.applyBatch(updates.subList(from, to));
             return;
         }
@@ -524,7 +538,7 @@ public final class CudaDevice implements Device {
                 gradientOffset += alignUp(bytes, BATCH_GRADIENT_ALIGN);
             }
         }
-        CUdeviceptr table = batchScratch.at(0);
+        CUdeviceptr table = scratch.at(0);
         batchStaging.copyTo(table, total);
         Pointer payloads = Pointer.to(table.withByteOffset(tableBytes));
         int first = 0;
@@ -537,8 +551,9 @@ public final class CudaDevice implements Device {
                 }
                 // Each row as many blocks as its largest entry wants (a thread per float4), at most its share of the
                 // resident blocks; every row grid-strides over its entry, so any count is correct.
-                LaunchConfig perRow = LaunchConfig.forElements((largest + 3) / 4, shape);
-                long share = Math.max(1, LaunchConfig.residentBlocks(perRow.threadsPerBlock(), shape) / rows);
+                int occupancy = occupancy(KernelNames.BATCH_UPDATE, LaunchConfig.blockFor(shape));
+                LaunchConfig perRow = LaunchConfig.forElements((largest + 3) / 4, shape, occupancy);
+                long share = Math.max(1, LaunchConfig.residentBlocks(perRow.threadsPerBlock(), shape, occupancy) / rows);
                 int blocks = (int) Math.min(perRow.blocks(), share);
                 CUfunction f = kernels.function(KernelNames.BATCH_UPDATE);
                 CudaErrors.check(cuLaunchKernel(f, blocks, rows, 1, perRow.threadsPerBlock(), 1, 1, 0, stream,
@@ -580,21 +595,9 @@ public final class CudaDevice implements Device {
     /** The host gradient copied into the scratch buffer (through pinned staging), ordered before later kernels. */
     private CudaBuffer stageHostGradient(ByteBuffer hostGradient, int count) {
         long bytes = DeviceArguments.checkFloats(hostGradient, "hostGradient", count);
-        hostGradientScratch = scratch(hostGradientScratch, count);
-        staging.upload(hostGradient, hostGradientScratch.at(0), bytes);
-        return hostGradientScratch;
-    }
-
-    /** {@code current} when it holds {@code elements}, else a larger replacement (doubling, to amortize). */
-    private CudaBuffer scratch(CudaBuffer current, long elements) {
-        if (current != null && current.elements() >= elements) {
-            return current;
-        }
-        long size = Math.max(elements, current == null ? 1024 : 2 * current.elements());
-        if (current != null) {
-            current.close();
-        }
-        return allocate(size);
+        CudaBuffer scratch = hostGradientScratch.atLeast(count);
+        staging.upload(hostGradient, scratch.at(0), bytes);
+        return scratch;
     }
 
     // ---- gradient codecs -------------------------------------------------------------------------------
@@ -640,8 +643,8 @@ public final class CudaDevice implements Device {
             staging.download(g.at(offset), 4 * n, out);
             return 4 * count;
         }
-        encodeScratch = scratch(encodeScratch, (codec.maxPayloadBytes(count) + 3L) / 4);
-        Pointer payload = ptr(encodeScratch);
+        CudaBuffer encoded = encodeScratch.atLeast((codec.maxPayloadBytes(count) + 3L) / 4);
+        Pointer payload = ptr(encoded);
         int bytes = switch (codec.kind()) {
             case FP16, BF16 -> {
                 launch(codec.kind() == Codec.Kind.FP16 ? KernelNames.ENCODE_FP16 : KernelNames.ENCODE_BF16, n,
@@ -649,8 +652,9 @@ public final class CudaDevice implements Device {
                 yield 2 * count;
             }
             case INT8, SIGN -> {
-                launch(codec.kind() == Codec.Kind.INT8 ? KernelNames.ENCODE_INT8 : KernelNames.ENCODE_SIGN,
-                        LaunchConfig.forBlocks(Codec.blocks(count), Codec.BLOCK, shape), gp, rp, arg(n), payload);
+                String kernel = codec.kind() == Codec.Kind.INT8 ? KernelNames.ENCODE_INT8 : KernelNames.ENCODE_SIGN;
+                launch(kernel, LaunchConfig.forBlocks(Codec.blocks(count), Codec.BLOCK, shape,
+                        occupancy(kernel, Codec.BLOCK)), gp, rp, arg(n), payload);
                 yield codec.maxPayloadBytes(count);
             }
             case RANDOMK -> {
@@ -664,7 +668,7 @@ public final class CudaDevice implements Device {
             case TOPK -> CodecPayloads.SPARSE_HEADER + 8 * encodeTopk(codec, gp, rp, count, payload);
             case NONE -> throw new AssertionError("handled above");
         };
-        staging.download(encodeScratch.at(0), bytes, out);
+        staging.download(encoded.at(0), bytes, out);
         return bytes;
     }
 
@@ -681,18 +685,20 @@ public final class CudaDevice implements Device {
         int m = Math.min(count, TOPK_SAMPLE);
         // Block b of the count and compaction owns tiles [b * tilesPerBlock, (b + 1) * tilesPerBlock) of the chunk.
         long tiles = (n + TOPK_TILE - 1) / TOPK_TILE;
-        long tilesPerBlock = (tiles + LaunchConfig.residentBlocks(TOPK_TILE, shape) - 1)
-                / LaunchConfig.residentBlocks(TOPK_TILE, shape);
+        // Count and compaction split the chunk alike: the smaller residency of the two.
+        int occupancy = Math.min(occupancy(KernelNames.TOPK_COUNT, TOPK_TILE), occupancy(KernelNames.TOPK_COMPACT, TOPK_TILE));
+        long resident = LaunchConfig.residentBlocks(TOPK_TILE, shape, occupancy);
+        long tilesPerBlock = (tiles + resident - 1) / resident;
         int grid = (int) ((tiles + tilesPerBlock - 1) / tilesPerBlock);
-        LaunchConfig config = LaunchConfig.forBlocks(grid, TOPK_TILE, shape);
-        topkScratch = scratch(topkScratch, (long) m + grid);
-        Pointer sample = ptr(topkScratch);
-        Pointer blockCounts = Pointer.to(topkScratch.at(m));
+        LaunchConfig config = LaunchConfig.forBlocks(grid, TOPK_TILE, shape, occupancy);
+        CudaBuffer scratch = topkScratch.atLeast((long) m + grid);
+        Pointer sample = ptr(scratch);
+        Pointer blockCounts = Pointer.to(scratch.at(m));
 
         launchElementwise(KernelNames.ACCUMULATE, n, r, g, arg(n));
         launch(KernelNames.TOPK_SAMPLE, m, r, arg(n), arg((long) m), sample);
         float[] sorted = new float[m];
-        staging.download(topkScratch.at(0), sorted, 0, m);
+        staging.download(scratch.at(0), sorted, 0, m);
         Arrays.sort(sorted);
 
         ByteBuffer counts = ByteBuffer.allocate(4 * grid).order(ByteOrder.LITTLE_ENDIAN);
@@ -703,7 +709,7 @@ public final class CudaDevice implements Device {
             long rank = m - (long) Math.ceil(fraction * m);
             threshold = sorted[(int) Math.max(0, Math.min(m - 1, rank))];
             launch(KernelNames.TOPK_COUNT, config, r, arg(n), arg(threshold), arg(tilesPerBlock), blockCounts);
-            staging.download(topkScratch.at(m), 4L * grid, counts);
+            staging.download(scratch.at(m), 4L * grid, counts);
             selected = 0;
             for (int b = 0; b < grid; b++) {
                 selected += Integer.toUnsignedLong(counts.getInt(4 * b));
@@ -763,14 +769,25 @@ public final class CudaDevice implements Device {
         CudaBuffer p = stagePayload(payload);
         long n = count;
         if (codec.sparse()) {
-            sparseGradientScratch = scratch(sparseGradientScratch, count);
+            CudaBuffer sparse = sparseGradientScratch.atLeast(count);
             RandomKSelection selection = selection(codec, count, k, seed);
-            NativePointerObject[] scatter = {ptr(sparseGradientScratch), ptr(p), arg(n), arg(codec.id), arg((long) k),
+            NativePointerObject[] scatter = {ptr(sparse), ptr(p), arg(n), arg(codec.id), arg((long) k),
                     arg(selection.start()), arg(selection.stride()), arg(SCATTER_STORE)};
-            launch(KernelNames.SPARSE_SCATTER, k, scatter);
-            apply(spec, param, sparseGradientScratch, slots, count, step, gradScale);
-            scatter[scatter.length - 1] = arg(SCATTER_CLEAR);
-            launch(KernelNames.SPARSE_SCATTER, k, scatter);
+            try {
+                launch(KernelNames.SPARSE_SCATTER, k, scatter);
+                apply(spec, param, sparse, slots, count, step, gradScale);
+                scatter[scatter.length - 1] = arg(SCATTER_CLEAR);
+                launch(KernelNames.SPARSE_SCATTER, k, scatter);
+            } catch (RuntimeException | Error e) {
+                // Entries may be stored and not cleared: a later step would apply them. The next sparse call gets a
+                // fresh, zero-filled scratch instead.
+                try {
+                    sparseGradientScratch.discard();
+                } catch (RuntimeException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+                throw e;
+            }
         } else {
             args.add(ptr(p));
             args.add(arg(n));
@@ -826,9 +843,9 @@ public final class CudaDevice implements Device {
     /** The payload's remaining bytes copied to the start of the host-gradient scratch (256-byte aligned). */
     private CudaBuffer stagePayload(ByteBuffer payload) {
         long bytes = payload.remaining();
-        hostGradientScratch = scratch(hostGradientScratch, (bytes + 3) / 4);
-        staging.upload(payload, hostGradientScratch.at(0), bytes);
-        return hostGradientScratch;
+        CudaBuffer scratch = hostGradientScratch.atLeast((bytes + 3) / 4);
+        staging.upload(payload, scratch.at(0), bytes);
+        return scratch;
     }
 
     // ---- worker math --------------------------------------------------------------------------------
@@ -896,10 +913,10 @@ public final class CudaDevice implements Device {
         CudaBuffer l = range("logits", logits, 0, size);
         CudaBuffer y = range("labels", labels, 0, rows);
         CudaBuffer g = range("gradLogits", gradLogits, 0, size);
-        rowLossScratch = scratch(rowLossScratch, rows);
-        launch(KernelNames.SOFTMAX_XENT, rows, ptr(l), ptr(y), arg(rows), arg(cols), ptr(g), ptr(rowLossScratch));
+        CudaBuffer rowLosses = rowLossScratch.atLeast(rows);
+        launch(KernelNames.SOFTMAX_XENT, rows, ptr(l), ptr(y), arg(rows), arg(cols), ptr(g), ptr(rowLosses));
         float[] losses = new float[rows];
-        staging.download(rowLossScratch.at(0), losses, 0, rows);
+        staging.download(rowLosses.at(0), losses, 0, rows);
         double sum = 0;
         for (int r = 0; r < rows; r++) {
             if (Float.isNaN(losses[r])) {
@@ -932,11 +949,11 @@ public final class CudaDevice implements Device {
         if (rows == 0) {
             return 0;
         }
-        counterScratch = scratch(counterScratch, 1);
-        CudaErrors.check(cuMemsetD32Async(counterScratch.at(0), 0, 1, stream), "cuMemsetD32Async(counter)");
-        launch(KernelNames.COUNT_CORRECT, rows, ptr(l), ptr(y), arg(rows), arg(cols), ptr(counterScratch));
+        CudaBuffer counter = counterScratch.atLeast(1);
+        CudaErrors.check(cuMemsetD32Async(counter.at(0), 0, 1, stream), "cuMemsetD32Async(counter)");
+        launch(KernelNames.COUNT_CORRECT, rows, ptr(l), ptr(y), arg(rows), arg(cols), ptr(counter));
         ByteBuffer result = ByteBuffer.allocate(Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
-        staging.download(counterScratch.at(0), Integer.BYTES, result);
+        staging.download(counter.at(0), Integer.BYTES, result);
         return result.getInt(0);
     }
 
@@ -952,26 +969,25 @@ public final class CudaDevice implements Device {
      */
     @Override
     public void close() {
-        if (closed) {
-            return;
-        }
-        cuCtxSetCurrent(context);
-        cuStreamSynchronize(stream);
-        closed = true;
-        for (CudaBuffer buffer : new ArrayList<>(liveBuffers)) {
-            CUdeviceptr p = buffer.isClosed() ? null : buffer.at(0);
-            buffer.close(); // closed: only forgets the pointer
-            if (p != null) {
+        synchronized (lifecycle) {
+            if (closed) {
+                return;
+            }
+            cuCtxSetCurrent(context);
+            cuStreamSynchronize(stream);
+            closed = true;
+            // A buffer closed on another thread meanwhile waits for the lock in free(), then finds itself freed here.
+            for (CUdeviceptr p : liveBuffers.values()) {
                 cuMemFree(p);
             }
+            liveBuffers.clear();
+            staging.close();
+            batchStaging.close();
+            gemm.close();
+            kernels.close();
+            cuStreamDestroy(stream);
+            cuDevicePrimaryCtxRelease(cuDevice);
         }
-        liveBuffers.clear();
-        staging.close();
-        batchStaging.close();
-        gemm.close();
-        kernels.close();
-        cuStreamDestroy(stream);
-        cuDevicePrimaryCtxRelease(cuDevice);
     }
 
     @Override
@@ -988,9 +1004,14 @@ public final class CudaDevice implements Device {
             return;
         }
         CUfunction f = kernels.function(kernel);
-        LaunchConfig config = LaunchConfig.forElements(elements, shape);
+        LaunchConfig config = LaunchConfig.forElements(elements, shape, occupancy(kernel, LaunchConfig.blockFor(shape)));
         CudaErrors.check(cuLaunchKernel(f, config.blocks(), 1, 1, config.threadsPerBlock(), 1, 1, 0, stream,
                 Pointer.to(args), null), "cuLaunchKernel(" + kernel + ", " + elements + " items)");
+    }
+
+    /** Blocks of {@code kernel} one SM holds at {@code threadsPerBlock} threads (registers and shared memory counted). */
+    private int occupancy(String kernel, int threadsPerBlock) {
+        return kernels.blocksPerMultiprocessor(kernel, threadsPerBlock);
     }
 
     /**

@@ -10,10 +10,12 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 import static jcuda.driver.JCudaDriver.cuModuleUnload;
+import static jcuda.driver.JCudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocessor;
 
 /**
  * The kernels of {@code gpups_kernels.cu} loaded into the current context: from the fatbin resource (SASS for sm_80
@@ -24,6 +26,8 @@ final class KernelModule implements AutoCloseable {
 
     private final CUmodule module;
     private final Map<String, CUfunction> functions = new HashMap<>();
+    /** Occupancy by kernel and block size, asked of the driver once each. */
+    private final Map<String, Integer> occupancy = new ConcurrentHashMap<>();
 
     /** Loads the module into the context current on this thread; {@code gpu} and {@code arch} are for messages. */
     KernelModule(String gpu, int arch) {
@@ -69,6 +73,19 @@ final class KernelModule implements AutoCloseable {
             throw new IllegalArgumentException("no kernel " + name + "; kernels: " + List.copyOf(functions.keySet()));
         }
         return f;
+    }
+
+    /**
+     * Blocks of {@code threadsPerBlock} threads of {@code name} one SM holds at once, as the driver computes it from
+     * the kernel's registers and static shared memory ({@code cuOccupancyMaxActiveBlocksPerMultiprocessor}).
+     */
+    int blocksPerMultiprocessor(String name, int threadsPerBlock) {
+        return occupancy.computeIfAbsent(name + "/" + threadsPerBlock, key -> {
+            int[] blocks = new int[1];
+            CudaErrors.check(cuOccupancyMaxActiveBlocksPerMultiprocessor(blocks, function(name), threadsPerBlock, 0),
+                    "cuOccupancyMaxActiveBlocksPerMultiprocessor(" + name + ", " + threadsPerBlock + " threads)");
+            return blocks[0];
+        });
     }
 
     @Override

@@ -91,10 +91,20 @@ class KernelImageTest {
 
     /** The output of {@code command}, which must succeed: a tool that fails is a failed test, not an empty listing. */
     static String run(String... command) throws IOException, InterruptedException {
+        Result r = runToEnd(command);
+        assertEquals(0, r.exitCode(), String.join(" ", command) + " failed:\n" + r.output());
+        return r.output();
+    }
+
+    /** How a command ended: its exit code and its output (stdout and stderr together). */
+    record Result(int exitCode, String output) {
+    }
+
+    /** Runs {@code command} to its end, whatever its exit code (for commands that must fail). */
+    static Result runToEnd(String... command) throws IOException, InterruptedException {
         Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(p.waitFor(120, TimeUnit.SECONDS), String.join(" ", command) + " did not finish");
-        assertEquals(0, p.exitValue(), String.join(" ", command) + " failed:\n" + out);
-        return out;
+        return new Result(p.exitValue(), out);
     }
 }

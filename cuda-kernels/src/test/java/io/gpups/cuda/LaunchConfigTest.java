@@ -40,6 +40,19 @@ class LaunchConfigTest {
                 () -> LaunchConfig.forBlocks(4, 256, new LaunchConfig.DeviceShape(2, 128, 128)));
     }
 
+    /** A kernel whose registers let an SM hold 3 of its 256-thread blocks, not the 8 its threads would allow. */
+    @Test
+    void theKernelsOccupancyCapsTheGridBelowWhatThreadsAloneAllow() {
+        assertEquals(new LaunchConfig(396, 256), LaunchConfig.forElements(1L << 30, H100, 3));
+        assertEquals(396, LaunchConfig.residentBlocks(256, H100, 3));
+        assertEquals(new LaunchConfig(396, 256), LaunchConfig.forBlocks(1L << 20, 256, H100, 3));
+        // Occupancy above the thread limit is capped by the threads; unknown (0) falls back to them.
+        assertEquals(1056, LaunchConfig.residentBlocks(256, H100, 32));
+        assertEquals(1056, LaunchConfig.residentBlocks(256, H100, LaunchConfig.BY_THREADS));
+        // Small ranges still get just enough blocks.
+        assertEquals(new LaunchConfig(2, 256), LaunchConfig.forElements(257, H100, 3));
+    }
+
     @Test
     void nonsenseIsRefused() {
         assertThrows(IllegalArgumentException.class, () -> new LaunchConfig.DeviceShape(0, 2048, 1024));

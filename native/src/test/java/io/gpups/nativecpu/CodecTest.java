@@ -166,6 +166,33 @@ class CodecTest {
 
     // ---- top-k, randomk -----------------------------------------------------------------------------
 
+    /**
+     * NaN in top-k's input is never sent and counts as the smallest magnitude in the threshold's sample: the payload is
+     * the one for the same values with each NaN as 0 (the GPU path sorts a NaN-free sample to the same threshold).
+     */
+    @Test
+    void topkTreatsNaNAsZeroSoTheThresholdIsDefined() {
+        int n = 50_000;
+        Codec codec = Codec.topk(0.05f);
+        float[] withNaN = gaussian(n, 9, 1f);
+        float[] withZero = withNaN.clone();
+        java.util.Random random = new java.util.Random(4);
+        for (int i = 0; i < n; i++) {
+            if (random.nextInt(10) < 3) {
+                withNaN[i] = Float.NaN;
+                withZero[i] = 0f;
+            }
+        }
+        RoundTrip nan = new RoundTrip(codec, withNaN, new float[n], 0);
+        RoundTrip zero = new RoundTrip(codec, withZero, new float[n], 0);
+        assertEquals(zero.payload, nan.payload, "the same indices and values are sent");
+        for (int i = 0; i < n; i++) {
+            if (Float.isNaN(withNaN[i])) {
+                assertTrue(Float.isNaN(nan.residual[i]), "a NaN stays in the residual, unsent: element " + i);
+            }
+        }
+    }
+
     @Test
     void topkSendsTheLargestMagnitudesAndNearlyTheExactTopK() {
         int n = 200_000;
