@@ -6,35 +6,40 @@ import java.util.regex.Pattern;
 /**
  * What {@code gpups local --chaos} breaks, and when:
  * <pre>
- * kill-shard:I@SECONDS    kill shard I that many seconds after training starts
- * kill-shard:I@Nsteps     ... once shard I has applied N steps
- * kill-worker:R@SECONDS   kill worker R that many seconds after training starts
- * kill-worker:R@Nsteps    ... once shard 0 has applied N steps
+ * kill-shard:I@SECONDS         kill shard I that many seconds after training starts, restart it with --restore
+ * kill-shard:I@Nsteps          ... once shard I has applied N steps
+ * kill-shard-fresh:I@SECONDS   as kill-shard, but restart it without --restore: empty, at its initial values
+ * kill-shard-fresh:I@Nsteps    ... once shard I has applied N steps
+ * kill-worker:R@SECONDS        kill worker R that many seconds after training starts
+ * kill-worker:R@Nsteps         ... once shard 0 has applied N steps
  * </pre>
- * ({@code afterSteps} 0 means the seconds form.)
+ * ({@code afterSteps} 0 means the seconds form; {@code fresh}: a shard restarted without restore.)
  */
-record ChaosPlan(Target target, int index, double afterSeconds, long afterSteps) {
+record ChaosPlan(Target target, int index, double afterSeconds, long afterSteps, boolean fresh) {
 
     enum Target { SHARD, WORKER }
 
-    static final String FORMS = "kill-shard:I@SECONDS, kill-shard:I@Nsteps, kill-worker:R@SECONDS or kill-worker:R@Nsteps";
+    static final String FORMS = "kill-shard:I@SECONDS, kill-shard:I@Nsteps, kill-shard-fresh:I@SECONDS, "
+            + "kill-shard-fresh:I@Nsteps, kill-worker:R@SECONDS or kill-worker:R@Nsteps";
 
-    private static final Pattern FORM = Pattern.compile("kill-(shard|worker):(\\d{1,9})@(\\d{1,9}(?:\\.\\d+)?)(steps)?");
+    private static final Pattern FORM = Pattern.compile(
+            "kill-(shard|shard-fresh|worker):(\\d{1,9})@(\\d{1,9}(?:\\.\\d+)?)(steps)?");
 
     static ChaosPlan parse(String text, int servers, int workers) {
         Matcher m = FORM.matcher(text.trim());
         if (!m.matches() || (m.group(4) != null && m.group(3).contains("."))) {
             throw new IllegalArgumentException("--chaos '" + text + "': expected " + FORMS);
         }
-        Target target = m.group(1).equals("shard") ? Target.SHARD : Target.WORKER;
+        Target target = m.group(1).equals("worker") ? Target.WORKER : Target.SHARD;
+        boolean fresh = m.group(1).equals("shard-fresh");
         int index = Integer.parseInt(m.group(2));
         int count = target == Target.SHARD ? servers : workers;
         if (index >= count) {
             throw new IllegalArgumentException("--chaos '" + text + "': " + (target == Target.SHARD ? "shard " : "worker rank ")
                     + index + " out of range 0.." + (count - 1));
         }
-        return m.group(4) != null ? new ChaosPlan(target, index, 0, Long.parseLong(m.group(3)))
-                : new ChaosPlan(target, index, Double.parseDouble(m.group(3)), 0);
+        return m.group(4) != null ? new ChaosPlan(target, index, 0, Long.parseLong(m.group(3)), fresh)
+                : new ChaosPlan(target, index, Double.parseDouble(m.group(3)), 0, fresh);
     }
 
     /** "shard 1", "worker 1". */

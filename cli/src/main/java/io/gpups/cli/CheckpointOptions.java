@@ -25,8 +25,14 @@ final class CheckpointOptions {
 
     @Option(names = "--restore", description = "Restore from the newest complete checkpoint in DIR (a --checkpoint-dir, "
             + "or one ckpt-* directory): chunks are filled from it as clients register them, whatever the shard count "
-            + "was. A torn or corrupt newest checkpoint is logged and the previous one used.")
+            + "was. A torn or corrupt newest checkpoint is logged and the previous one used. DIR missing or holding no "
+            + "checkpoint is an error (the shard does not start), unless --restore-if-present.")
     Path restore;
+
+    @Option(names = "--restore-if-present", description = "With --restore: a DIR that is missing or holds no checkpoint "
+            + "yet is only logged, and chunks start from their initializers (workers that had trained past step 0 then "
+            + "refuse to go on unless they run with --allow-reset).")
+    boolean restoreIfPresent;
 
     /** The same options as {@code gpups server} arguments (paths made absolute), for child shard processes. */
     java.util.List<String> asArgs() {
@@ -40,10 +46,17 @@ final class CheckpointOptions {
         if (restore != null) {
             args.addAll(java.util.List.of("--restore", restore.toAbsolutePath().toString()));
         }
+        if (restoreIfPresent) {
+            args.add("--restore-if-present");
+        }
         return args;
     }
 
     CheckpointSettings settings() {
-        return new CheckpointSettings(directory, every == null ? null : CheckpointSchedule.parse(every), keep, restore);
+        if (restoreIfPresent && restore == null) {
+            throw new IllegalArgumentException("--restore-if-present needs --restore DIR");
+        }
+        return new CheckpointSettings(directory, every == null ? null : CheckpointSchedule.parse(every), keep, restore,
+                restoreIfPresent);
     }
 }

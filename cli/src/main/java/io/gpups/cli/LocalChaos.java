@@ -18,7 +18,9 @@ import java.util.function.IntFunction;
  * brings it back, and keeps what happened for the summary.
  * <ul>
  * <li>A shard is restarted on its port with {@code --restore} from the checkpoint directory; the workers
- * reconnect and go on from the restored step.</li>
+ * reconnect and go on from the restored step. With {@code kill-shard-fresh} it is restarted without
+ * {@code --restore}, empty: the workers find it back at its initial values and stop with an error naming it
+ * (unless they run with {@code --allow-reset}).</li>
  * <li>A worker is restarted, with the same rank and arguments, once every shard has dropped it (after
  * {@code --worker-timeout} of silence); meanwhile the others train without it. The new process joins at the
  * step the shards are collecting (bsp), with the parameters of that step, and trains the rest of the job
@@ -103,8 +105,8 @@ final class LocalChaos {
                     + code + "; its log " + restarted.log() + " ends with:\n" + ChildProcesses.tail(restarted, 10))));
             port.get(120, TimeUnit.SECONDS);
             report.restartSeconds = (System.nanoTime() - killed) / 1e9;
-            out.printf("chaos: shard %d restarted from its checkpoint, listening again %.1f s after the kill%n",
-                    plan.index(), report.restartSeconds);
+            out.printf("chaos: shard %d restarted %s, listening again %.1f s after the kill%n", plan.index(),
+                    plan.fresh() ? "without --restore (empty)" : "from its checkpoint", report.restartSeconds);
         } catch (Exception e) {
             report.failure = e.toString();
             out.println("chaos: restarting the shard failed: " + e);

@@ -50,7 +50,9 @@ final class LocalCommand implements Callable<Integer> {
 
     @Option(names = "--chaos", description = "For demos and tests. kill-shard:I@S kills shard I with SIGKILL S seconds "
             + "after training starts (kill-shard:I@Nsteps: once it has applied N steps) and restarts it on its port with "
-            + "--restore from --checkpoint-dir; workers reconnect and go on from the restored step. kill-worker:R@S (or "
+            + "--restore from --checkpoint-dir; workers reconnect and go on from the restored step. kill-shard-fresh:I@S "
+            + "(or @Nsteps) restarts it without --restore, empty: the workers refuse to go on from its initial values and "
+            + "stop, naming the shard and both steps (unless --allow-reset). kill-worker:R@S (or "
             + "@Nsteps, counted on shard 0) kills worker R with SIGKILL, waits until every shard has dropped it "
             + "(--worker-timeout; bsp only) and restarts it with the same rank: it rejoins at the shards' current step.")
     String chaos;
@@ -146,9 +148,11 @@ final class LocalCommand implements Callable<Integer> {
             ChaosPlan plan = chaos == null ? null : ChaosPlan.parse(chaos, servers, workers);
             LocalChaos chaosRun = plan == null ? null : new LocalChaos(plan, shards, adminOptions(), out);
             if (plan != null && plan.target() == ChaosPlan.Target.SHARD) {
+                // Killed before its first checkpoint, a restored shard starts empty; the workers then refuse to go on.
+                List<String> restore = plan.fresh() ? List.of() : List.of("--restore",
+                        checkpoints.directory.toAbsolutePath().toString(), "--restore-if-present");
                 chaosRun.start(() -> chaosRun.killShard(children, s -> LocalShards.shardArgs(s, shards.get(s).getPort(),
-                        servers, workers, consistency, placement.shard(s), concat(shardExtras.apply(s),
-                                List.of("--restore", checkpoints.directory.toAbsolutePath().toString())))));
+                        servers, workers, consistency, placement.shard(s), concat(shardExtras.apply(s), restore))));
             } else if (plan != null) {
                 // The shards check liveness every 100 ms; a loaded machine may be slower still.
                 chaosRun.start(() -> chaosRun.killWorker(slots, launcher, trainStart, workerTimeoutMillis + 30_000));
@@ -229,9 +233,13 @@ final class LocalCommand implements Callable<Integer> {
         }
         if (chaos != null) {
             ChaosPlan plan = ChaosPlan.parse(chaos, servers, workers);
-            if (plan.target() == ChaosPlan.Target.SHARD && (checkpoints.directory == null || checkpoints.restore != null)) {
+            if (plan.target() == ChaosPlan.Target.SHARD && !plan.fresh()
+                    && (checkpoints.directory == null || checkpoints.restore != null)) {
                 throw new IllegalArgumentException("--chaos " + chaos + " restarts the shard from --checkpoint-dir: give "
                         + "--checkpoint-dir (with --checkpoint-every) and no --restore");
+            }
+            if (plan.fresh() && checkpoints.restore != null) {
+                throw new IllegalArgumentException("--chaos " + chaos + " restarts the shard without --restore: give no --restore");
             }
             if (plan.target() == ChaosPlan.Target.WORKER) {
                 if (workers < 2) {

@@ -100,7 +100,12 @@ final class WorkerCommand implements Callable<Integer> {
             };
             trainer.monitor(io.gpups.worker.metrics.TrainingMonitor.all(observed == null ? List.of(start, bar) : List.of(start, bar,
                     new io.gpups.worker.metrics.WorkerMetrics(observed.registry(), io.micrometer.core.instrument.Tags.empty(), client))));
-            trainer.run();
+            trainer.allowReset(training.allowReset);
+            try {
+                trainer.run();
+            } catch (io.gpups.worker.train.ShardResetException e) {
+                throw new CliException("worker " + rank + ": " + e.getMessage());
+            }
         }
         return 0;
     }
@@ -181,6 +186,11 @@ final class WorkerCommand implements Callable<Integer> {
         @Option(names = "--pull-dtype", defaultValue = "fp32", description = "How pulled parameters travel: fp32 or bf16 (default: ${DEFAULT-VALUE}).")
         String pullDtype;
 
+        @Option(names = "--allow-reset", description = "Go on when a shard comes back from a restart with its parameters "
+                + "at their initial values (started without --restore) while this worker had trained past them; without "
+                + "it the worker stops with an error naming the shard and both steps.")
+        boolean allowReset;
+
         CodecPolicy compression() {
             return CodecPolicy.of(Codec.parse(codec), codecMinBytes);
         }
@@ -201,6 +211,9 @@ final class WorkerCommand implements Callable<Integer> {
             if (data != null) {
                 a.add("--data");
                 a.add(data.toString());
+            }
+            if (allowReset) {
+                a.add("--allow-reset");
             }
             return a;
         }

@@ -88,4 +88,23 @@ class CheckpointCommandTest {
         assertEquals(1, broken.code(), "no complete checkpoint");
         assertTrue(broken.out().contains("NOT USABLE: shard-0.safetensors is missing"), broken.out());
     }
+
+    @Test
+    @org.junit.jupiter.api.Timeout(120) // a shard that started anyway would serve until stopped
+    void aServerToldToRestoreFromADirectoryWithNoCheckpointDoesNotStart() throws Exception {
+        Path empty = java.nio.file.Files.createDirectories(dir.resolve("empty"));
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        PrintStream old = System.err;
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        int code;
+        try {
+            code = Main.run("server", "--port", "0", "--bind", "127.0.0.1", "--shard", "0", "--shards", "1", "--workers", "1",
+                    "--device", "cpu", "--restore", empty.toString());
+        } finally {
+            System.setErr(old);
+        }
+        String text = err.toString(StandardCharsets.UTF_8);
+        assertEquals(2, code, text);
+        assertTrue(text.contains("gpups server: --restore " + empty + ": no checkpoint to restore (it is empty)"), text);
+    }
 }

@@ -129,6 +129,33 @@ class LocalCommandTest {
                 "every child process was stopped, the restarted worker's too");
     }
 
+    /**
+     * Shard 1 is killed with SIGKILL once it has applied 2 steps and restarted without --restore, empty. Both
+     * workers had pulled shard 1's chunks at a version above 0 before it could apply step 1, so the workers that
+     * reconnect find it back at version 0 and stop; {@code local} reports the first of them and exits 1.
+     */
+    @Test
+    void aShardRestartedWithoutRestoreStopsTheWorkersWithAnErrorNamingItAndBothSteps(@TempDir Path dir) throws Exception {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        PrintStream old = System.out;
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+        int code;
+        try {
+            code = Main.run(concat(KILL_JOB, "--run-dir", dir.resolve("run").toString(), "--chaos", "kill-shard-fresh:1@2steps"));
+        } finally {
+            System.setOut(old);
+        }
+        String text = out.toString(StandardCharsets.UTF_8);
+        System.out.println(text);
+        assertEquals(1, code, text);
+        assertTrue(text.contains("chaos: shard 1 restarted without --restore (empty)"), text);
+        assertTrue(text.matches("(?s).*worker-[01] failed \\(exit code 2\\).*"), text);
+        assertTrue(text.matches("(?s).*shard 1 came back with its chunks at version 0, their initial values, but this worker "
+                + "was at step \\d+ and had seen shard 1 at version [1-9]\\d*; shard 0 is at version [1-9]\\d*\\..*"), text);
+        assertEquals(0, ProcessHandle.current().children().filter(ProcessHandle::isAlive).count(),
+                "every child process was stopped");
+    }
+
     private static String[] concat(String[] a, String... b) {
         String[] all = java.util.Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, all, a.length, b.length);
@@ -149,6 +176,7 @@ class LocalCommandTest {
             assertEquals(2, Main.run("local", "--chaos", "kill-worker:1@10steps"));
             assertEquals(2, Main.run("local", "--chaos", "kill-worker:1@10steps", "--worker-timeout", "1500", "--consistency", "asp"));
             assertEquals(2, Main.run("local", "--chaos", "kill-worker:0@10steps", "--worker-timeout", "1500", "--workers", "1"));
+            assertEquals(2, Main.run("local", "--chaos", "kill-shard-fresh:1@10steps", "--restore", "somewhere"));
         } finally {
             System.setErr(old);
         }
@@ -157,7 +185,8 @@ class LocalCommandTest {
         assertTrue(text.contains("consistency 'ssp:x'"), text);
         assertTrue(text.contains("optimizer 'rmsprop'"), text);
         assertTrue(text.contains("--chaos 'kill-worker:1@1.5steps': expected kill-shard:I@SECONDS, kill-shard:I@Nsteps, "
-                + "kill-worker:R@SECONDS or kill-worker:R@Nsteps"), text);
+                + "kill-shard-fresh:I@SECONDS, kill-shard-fresh:I@Nsteps, kill-worker:R@SECONDS or kill-worker:R@Nsteps"), text);
+        assertTrue(text.contains("--chaos kill-shard-fresh:1@10steps restarts the shard without --restore: give no --restore"), text);
         assertTrue(text.contains("--chaos 'kill-worker:2@10steps': worker rank 2 out of range 0..1"), text);
         assertTrue(text.contains("--chaos kill-worker:1@10steps restarts the worker once every shard has dropped it: "
                 + "give --worker-timeout MS"), text);

@@ -39,9 +39,7 @@ final class ChunkState implements AutoCloseable {
         DeviceBuffer[] s = new DeviceBuffer[tensor.spec.optimizer().slots()];
         try {
             p = device.allocate(length);
-            float[] init = new float[length];
-            tensor.spec.initializer().fill(offset, init, length);
-            device.upload(init, 0, p, 0, length);
+            InitialValues.write(tensor.spec.initializer(), offset, device, p, length);
             for (int i = 0; i < s.length; i++) {
                 s[i] = device.allocate(length);
             }

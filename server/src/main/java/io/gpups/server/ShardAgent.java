@@ -51,8 +51,10 @@ final class ShardAgent implements AutoCloseable {
     private final ShardConfig config;
     private final Device device;
     private final boolean bsp;
-    /** Device bytes all registered chunks may take together. */
+    /** Bytes all registrations may take together ({@link RegistrationBytes}). */
     private final long maxRegisteredBytes;
+    /** What the registrations so far take, as {@link RegistrationBytes} counts it. */
+    private long registeredBytes;
     private final LinkedBlockingQueue<Runnable> queue = new LinkedBlockingQueue<>();
     private final Thread thread;
     private volatile boolean running = true;
@@ -307,6 +309,12 @@ final class ShardAgent implements AutoCloseable {
                 return Frames.encode(ch.alloc(), Opcode.OK, requestId, new Messages.RegisterReply(existing.id));
             }
             TensorState t = new TensorState(byId.size(), reg);
+            if (reg.chunks().length == 0) {
+                // A tensor held nowhere here would be written into every checkpoint with none of its chunks.
+                throw new ProtocolException(ErrorCode.BAD_ARGUMENT, "REGISTER '" + reg.spec().name()
+                        + "' lists no chunk: register a tensor only with the shards that hold some of its "
+                        + t.layout.chunks() + " chunk(s)");
+            }
             int previous = -1;
             for (int c : reg.chunks()) {
                 if (c < 0 || c >= t.layout.chunks()) {
@@ -319,13 +327,11 @@ final class ShardAgent implements AutoCloseable {
                 }
                 previous = c;
             }
-            long needed = 0;
-            for (int c : reg.chunks()) {
-                needed += ChunkState.deviceBytes(t.layout.length(c), t.spec.optimizer().slots(), bsp);
-            }
-            if (needed > maxRegisteredBytes - counters.deviceBytes) {
+            long needed = RegistrationBytes.of(reg.spec().name(), t.layout, reg.chunks(), t.spec.optimizer().slots(), bsp);
+            if (needed > maxRegisteredBytes - registeredBytes) {
                 throw new ProtocolException(ErrorCode.OUT_OF_MEMORY, "REGISTER '" + reg.spec().name() + "' needs " + needed
-                        + " device bytes; this shard holds " + counters.deviceBytes + " of its limit " + maxRegisteredBytes);
+                        + " bytes (device memory and " + RegistrationBytes.metadataBytes(reg.spec().name())
+                        + " for its metadata); this shard holds " + registeredBytes + " of its limit " + maxRegisteredBytes);
             }
             try {
                 for (int c : reg.chunks()) {
@@ -348,6 +354,7 @@ final class ShardAgent implements AutoCloseable {
             byId.add(t);
             long bytes = t.chunks.values().stream().mapToLong(ChunkState::deviceBytes).sum();
             counters.deviceBytes += bytes;
+            registeredBytes += needed;
             log.info("registered {} ({} of {} chunks here, {} device bytes)", reg.spec(), reg.chunks().length,
                     t.layout.chunks(), bytes);
             return Frames.encode(ch.alloc(), Opcode.OK, requestId, new Messages.RegisterReply(t.id));

@@ -12,6 +12,7 @@ import io.gpups.server.checkpoint.CheckpointSettings;
 import io.gpups.server.checkpoint.CheckpointWriter;
 import io.gpups.server.checkpoint.Manifest;
 import io.gpups.server.checkpoint.ShardSnapshot;
+import io.gpups.server.checkpoint.StaleCheckpointFiles;
 import io.netty.channel.Channel;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -66,6 +67,9 @@ final class ShardCheckpoints implements AutoCloseable {
         this.settings = settings;
         this.device = device;
         this.agent = agent;
+        if (settings.writes()) {
+            StaleCheckpointFiles.sweep(settings.directory(), config.shard(), System.currentTimeMillis(), log);
+        }
         this.restore = settings.restore() == null ? null : findRestore(settings.restore());
         this.writer = settings.writes() ? new CheckpointWriter(settings.directory(), settings.keep()) : null;
         this.writerThread = settings.writes() ? Executors.newSingleThreadExecutor(r -> daemon(r, "checkpoint-writer")) : null;
@@ -81,9 +85,16 @@ final class ShardCheckpoints implements AutoCloseable {
 
     private CheckpointRestore findRestore(Path dir) {
         try {
-            CheckpointCatalog.Found found = CheckpointCatalog.newestComplete(dir, log);
+            CheckpointCatalog.Found found = java.nio.file.Files.isDirectory(dir) ? CheckpointCatalog.newestComplete(dir, log) : null;
             if (found == null) {
-                log.warn("--restore {}: no checkpoint there yet; chunks start from their initializers", dir);
+                String what = CheckpointCatalog.describeAbsent(dir);
+                if (!settings.restoreIfPresent()) {
+                    throw new IllegalArgumentException("--restore " + dir + ": no checkpoint to restore (" + what + "); "
+                            + "starting from the initializers would reset this shard's parameters. Give the directory "
+                            + "that holds the job's ckpt-* directories, or add --restore-if-present to start empty");
+                }
+                log.warn("--restore {}: no checkpoint there yet ({}); --restore-if-present: chunks start from their initializers",
+                        dir, what);
                 return null;
             }
             Manifest m = found.manifest();
@@ -211,9 +222,10 @@ final class ShardCheckpoints implements AutoCloseable {
                 reply(ch, Frames.error(ch.alloc(), requestId, ErrorCode.INTERNAL, "checkpoint " + s.directoryName()
                         + " failed on shard " + config.shard() + ": " + cause));
             } else {
+                int flags = (r.written() ? Messages.CheckpointReply.WRITTEN : 0)
+                        | (r.setComplete() ? Messages.CheckpointReply.SET_COMPLETE : 0);
                 reply(ch, Frames.encode(ch.alloc(), Opcode.OK, requestId, new Messages.CheckpointReply(
-                        r.minVersion(), r.chunks(), r.written() ? Messages.CheckpointReply.WRITTEN : 0, r.bytes(),
-                        r.directory().getFileName().toString())));
+                        r.minVersion(), r.chunks(), flags, r.bytes(), r.directory().getFileName().toString())));
             }
         });
     }
@@ -246,13 +258,28 @@ final class ShardCheckpoints implements AutoCloseable {
                 System.currentTimeMillis(), tensors);
     }
 
-    private CompletableFuture<CheckpointWriter.Result> write(ShardSnapshot s) {
+    /** What a write did, once the files read back as a restore would read them. */
+    private record Written(Path directory, boolean written, long bytes, int chunks, long minVersion, boolean setComplete) {
+    }
+
+    /**
+     * Writes {@code s} on the writer thread and re-reads it ({@link CheckpointCatalog#verifyWritten}): a write
+     * whose files do not check out fails with what is missing, like a write that failed. A failure is counted
+     * ({@code checkpoint_failures}) and what it left (its empty directory, this shard's temporary files) removed.
+     */
+    private CompletableFuture<Written> write(ShardSnapshot s) {
         pending.incrementAndGet();
         Path protect = restore == null ? null : restore.directory();
         return CompletableFuture.supplyAsync(() -> {
             try {
                 long start = System.nanoTime();
-                CheckpointWriter.Result r = writer.write(s, java.util.function.UnaryOperator.identity(), protect);
+                CheckpointWriter.Result w = writer.write(s, java.util.function.UnaryOperator.identity(), protect);
+                CheckpointCatalog.Verified verified = CheckpointCatalog.verifyWritten(w.directory(), config.shard());
+                if (verified.problem() != null) {
+                    throw new IOException("checkpoint " + w.directory().getFileName() + " was written but cannot be "
+                            + "restored: " + verified.problem());
+                }
+                Written r = new Written(w.directory(), w.written(), w.bytes(), w.chunks(), w.minVersion(), verified.setComplete());
                 lastWritten = signature(s);
                 lastWrittenDirectory = r.directory();
                 if (r.written()) {
@@ -261,7 +288,9 @@ final class ShardCheckpoints implements AutoCloseable {
                 }
                 return r;
             } catch (IOException | RuntimeException e) {
+                agent.counters.checkpointFailures.incrementAndGet();
                 log.error("shard {}: checkpoint {} failed: {}", config.shard(), s.directoryName(), e.toString());
+                StaleCheckpointFiles.afterFailedWrite(settings.directory(), s.directoryName(), config.shard(), log);
                 throw new java.util.concurrent.CompletionException(e);
             } finally {
                 pending.decrementAndGet();
@@ -276,7 +305,7 @@ final class ShardCheckpoints implements AutoCloseable {
         if (writer == null) {
             return;
         }
-        CompletableFuture<CheckpointWriter.Result> done = new CompletableFuture<>();
+        CompletableFuture<Written> done = new CompletableFuture<>();
         agent.submit(() -> {
             try {
                 if (agent.tensors().isEmpty()) {
@@ -299,7 +328,7 @@ final class ShardCheckpoints implements AutoCloseable {
             }
         });
         try {
-            CheckpointWriter.Result r = done.get(10, TimeUnit.MINUTES);
+            Written r = done.get(10, TimeUnit.MINUTES);
             if (r != null) {
                 log.info("shard {}: checkpoint at shutdown: {}", config.shard(), r.directory());
             }

@@ -28,6 +28,8 @@ final class ShardCounters {
     /** Device batch calls ({@link io.gpups.core.device.Device#applyBatch}) and the updates they applied. */
     volatile long updateBatches;
     volatile long batchedUpdates;
+    /** Checkpoint writes that failed or did not read back complete; counted by the checkpoint writer thread. */
+    final java.util.concurrent.atomic.AtomicLong checkpointFailures = new java.util.concurrent.atomic.AtomicLong();
     /** Latency and staleness distributions; NONE unless the shard has metrics. */
     io.gpups.server.metrics.ShardEvents events = io.gpups.server.metrics.ShardEvents.NONE;
 
@@ -90,6 +92,7 @@ final class ShardCounters {
                 + ",\"bytes_pushed_raw\":" + rawBytesPushed
                 + ",\"bytes_pulled\":" + bytesPulled
                 + ",\"errors\":" + errors
+                + ",\"checkpoint_failures\":" + checkpointFailures.get()
                 + ",\"queue_depth\":" + queueDepth
                 + ",\"slowest_clock\":" + (slowestClock == Long.MAX_VALUE ? -1 : slowestClock)
                 + "}";

@@ -36,6 +36,8 @@ final class ShardMeters {
         counter(registry, tags, "gpups.elements.updated", null, "Parameter elements updated by the optimizer", c,
                 x -> x.elementsUpdated);
         counter(registry, tags, "gpups.errors", null, "Requests the agent answered with ERROR", c, x -> x.errors);
+        counter(registry, tags, "gpups.checkpoint.failures", null,
+                "Checkpoint writes that failed, or whose files did not read back complete", c, x -> x.checkpointFailures.get());
         counter(registry, tags, "gpups.workers.dropped", null, "Workers bsp stopped waiting for (heartbeat timeout)", c,
                 x -> x.workersDropped);
         counter(registry, tags, "gpups.workers.rejoined", null, "Dropped workers admitted again", c, x -> x.workersRejoined);

@@ -490,12 +490,14 @@ public final class Messages {
      * </pre>
      * min version: the smallest version of the chunks written; chunks: how many; flags bit 0
      * ({@link #WRITTEN}): files were written (clear when the shard's part already held exactly these
-     * versions); bytes: the data file's length (0 when not written); the directory name is relative to the
-     * shard's checkpoint directory.
+     * versions); flags bit 1 ({@link #SET_COMPLETE}): every shard's part was there when this one was verified, and
+     * the whole checkpoint reads back complete (clear: the other shards' parts were still to come); bytes: the data
+     * file's length (0 when not written); the directory name is relative to the shard's checkpoint directory.
      */
     public record CheckpointReply(long minVersion, int chunks, int flags, long bytes, String directory) implements Message {
         public static final int FIXED_LENGTH = 26;
         public static final int WRITTEN = 1;
+        public static final int SET_COMPLETE = 2;
 
         public int encodedLength() { return FIXED_LENGTH + directory.getBytes(StandardCharsets.UTF_8).length; }
 

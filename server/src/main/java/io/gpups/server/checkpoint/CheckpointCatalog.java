@@ -102,6 +102,75 @@ public final class CheckpointCatalog {
                 + all.get(0).problem());
     }
 
+    /**
+     * How a shard's part of a checkpoint checks out right after it was written.
+     *
+     * @param problem     why the checkpoint cannot be restored, or null
+     * @param setComplete every shard's part was there, and the whole set is complete as a restore would find it
+     */
+    public record Verified(String problem, boolean setComplete) {
+    }
+
+    /**
+     * Re-reads what shard {@code shard} just wrote into {@code dir}, as a restore would: its part reads and says
+     * it is that shard; its data file has the length and SHA-256 the part records and a safetensors header holding
+     * every entry the part names; every tensor in the part lists a chunk. When every shard's part is there, the
+     * whole set must also be complete ({@link #check}, the other shards' checksums being theirs to verify).
+     */
+    public static Verified verifyWritten(Path dir, int shard) {
+        Path partPath = dir.resolve(CheckpointWriter.partFile(shard));
+        Manifest part;
+        try {
+            part = Manifest.read(partPath);
+        } catch (IOException e) {
+            return new Verified(CheckpointWriter.partFile(shard) + " does not read back: " + e.getMessage(), false);
+        }
+        if (!Objects.equals(part.shard(), shard)) {
+            return new Verified(CheckpointWriter.partFile(shard) + " says it is shard " + part.shard(), false);
+        }
+        for (Manifest.TensorEntry t : part.tensors()) {
+            if (t.chunks().isEmpty()) {
+                return new Verified("tensor '" + t.name() + "' has none of its " + t.chunkCount() + " chunk(s) in "
+                        + CheckpointWriter.partFile(shard), false);
+            }
+        }
+        try {
+            checkData(dir, part, true, false);
+        } catch (IOException e) {
+            return new Verified(e.getMessage(), false);
+        }
+        for (int i = 0; i < part.shards(); i++) {
+            if (!Files.exists(dir.resolve(CheckpointWriter.partFile(i)))) {
+                return new Verified(null, false); // the set is complete once the other shards have written theirs
+            }
+        }
+        Found set = check(dir, false, false);
+        return set.complete() ? new Verified(null, true) : new Verified(set.problem(), false);
+    }
+
+    /**
+     * What {@code dir} holds instead of a checkpoint, for a message: "it does not exist", "it is empty", or its
+     * first entries.
+     */
+    public static String describeAbsent(Path dir) {
+        if (!Files.exists(dir)) {
+            return "it does not exist";
+        }
+        if (!Files.isDirectory(dir)) {
+            return "it is not a directory";
+        }
+        try (Stream<Path> s = Files.list(dir)) {
+            List<String> names = s.map(p -> p.getFileName().toString() + (Files.isDirectory(p) ? "/" : "")).sorted().toList();
+            if (names.isEmpty()) {
+                return "it is empty";
+            }
+            return "it holds " + names.size() + " entr" + (names.size() == 1 ? "y" : "ies") + ", no ckpt-* directory: "
+                    + String.join(", ", names.subList(0, Math.min(5, names.size()))) + (names.size() > 5 ? ", ..." : "");
+        } catch (IOException e) {
+            return "it cannot be listed: " + e.getMessage();
+        }
+    }
+
     /** Checks one checkpoint directory; {@code quick} checks only that the files exist with their lengths. */
     public static Found check(Path dir, boolean verifyChecksums, boolean quick) {
         long fallbackTime = 0;

@@ -11,8 +11,11 @@ import java.nio.file.Path;
  * @param keep      complete checkpoints kept in {@code directory} ({@code --checkpoint-keep}); 0 keeps all
  * @param restore   a checkpoint, or a directory of them, whose newest complete one fills registered chunks
  *                  ({@code --restore}); null: chunks start from their initializers
+ * @param restoreIfPresent whether a {@code restore} directory that is missing or holds no checkpoint at all is
+ *                  only logged, the chunks then starting from their initializers ({@code --restore-if-present});
+ *                  false: the shard refuses to start. Checkpoints that are there but none usable are always an error.
  */
-public record CheckpointSettings(Path directory, CheckpointSchedule every, int keep, Path restore) {
+public record CheckpointSettings(Path directory, CheckpointSchedule every, int keep, Path restore, boolean restoreIfPresent) {
 
     public static final int DEFAULT_KEEP = 3;
 
@@ -23,6 +26,11 @@ public record CheckpointSettings(Path directory, CheckpointSchedule every, int k
         if (keep < 0) {
             throw new IllegalArgumentException("--checkpoint-keep must be >= 0, got " + keep);
         }
+    }
+
+    /** Settings where {@code --restore DIR} must find a checkpoint. */
+    public CheckpointSettings(Path directory, CheckpointSchedule every, int keep, Path restore) {
+        this(directory, every, keep, restore, false);
     }
 
     public static CheckpointSettings none() {

@@ -43,6 +43,19 @@ public interface ParameterClient {
      */
     void reconnect(long timeoutMillis);
 
+    /** Per shard, in shard order: the highest chunk version its pull answers have carried, -1 before the first. */
+    default long[] versionsSeen() {
+        return new long[0];
+    }
+
+    /**
+     * Per shard, in shard order, asked now: the highest version among the first chunk of each tensor it holds
+     * (-1 for a shard holding none); all at 0 means the shard holds its initial values.
+     */
+    default CompletableFuture<long[]> versionsNow() {
+        return CompletableFuture.completedFuture(new long[0]);
+    }
+
     /** Gradient bytes sent so far, as encoded (what crossed the wire). */
     long bytesPushed();
 

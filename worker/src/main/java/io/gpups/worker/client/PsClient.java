@@ -89,6 +89,8 @@ public final class PsClient implements ParameterClient, AutoCloseable {
     private final AtomicLong bytesPushed = new AtomicLong();
     private final AtomicLong rawBytesPushed = new AtomicLong();
     private final AtomicLong pushes = new AtomicLong();
+    /** Per shard: the highest chunk version its pull answers have carried, -1 before the first. */
+    private final java.util.concurrent.atomic.AtomicLongArray versionsSeen;
 
     /** A registered tensor: where its chunks are and what each shard calls it. */
     private record Registered(Partitioner.TensorPlacement placement, int[] idOnShard) {
@@ -103,6 +105,10 @@ public final class PsClient implements ParameterClient, AutoCloseable {
         this.options = options;
         this.cluster = cluster;
         this.rank = rank;
+        this.versionsSeen = new java.util.concurrent.atomic.AtomicLongArray(shards.size());
+        for (int s = 0; s < shards.size(); s++) {
+            versionsSeen.set(s, -1);
+        }
         if (rank >= 0) {
             group.scheduleAtFixedRate(this::heartbeat, HEARTBEAT_MILLIS, HEARTBEAT_MILLIS, TimeUnit.MILLISECONDS);
         }
@@ -314,9 +320,57 @@ public final class PsClient implements ParameterClient, AutoCloseable {
             long id = conn.newRequestId();
             ByteBuf frame = Frames.encode(conn.channel().alloc(), Opcode.PULL, id,
                     new Messages.Pull(t.idOnShard()[shard], c, clock, options.pullDtype()));
-            parts.add(conn.send(id, frame, readInto(destination, layout, c)));
+            parts.add(conn.send(id, frame, readInto(destination, layout, c, shard)));
         }
         return minVersion(parts);
+    }
+
+    /** Per shard, in shard order: the highest chunk version its pull answers have carried so far, -1 before the first. */
+    @Override
+    public long[] versionsSeen() {
+        long[] out = new long[shards.size()];
+        for (int s = 0; s < out.length; s++) {
+            out[s] = versionsSeen.get(s);
+        }
+        return out;
+    }
+
+    /**
+     * Per shard, in shard order, asked now: the highest version among the first chunk of each registered tensor it
+     * holds (one PULL at clock 0 per tensor and shard, whose values are not kept; these answers do not count in
+     * {@link #versionsSeen}); -1 for a shard that holds none. A shard whose chunks are all at version 0 holds their
+     * initial values.
+     */
+    @Override
+    public CompletableFuture<long[]> versionsNow() {
+        long[] out = new long[shards.size()];
+        java.util.Arrays.fill(out, -1);
+        List<CompletableFuture<Void>> parts = new ArrayList<>();
+        for (String name : registrationOrder) {
+            Registered t = tensors.get(name);
+            for (int s = 0; s < shards.size(); s++) {
+                int[] chunks = t.placement().chunksOn(s);
+                if (chunks.length == 0) {
+                    continue;
+                }
+                int shard = s;
+                ShardConnection conn = shards.get(s);
+                long id = conn.newRequestId();
+                ByteBuf frame = Frames.encode(conn.channel().alloc(), Opcode.PULL, id,
+                        new Messages.Pull(t.idOnShard()[s], chunks[0], 0, options.pullDtype()));
+                parts.add(conn.send(id, frame, f -> Messages.PullReplyHeader.read(f.payload()).version())
+                        .thenAccept(v -> {
+                            synchronized (out) {
+                                out[shard] = Math.max(out[shard], v);
+                            }
+                        }));
+            }
+        }
+        return CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new)).thenApply(v -> {
+            synchronized (out) {
+                return out.clone();
+            }
+        });
     }
 
     /** Pushes a gradient and receives the parameters after it was applied (under bsp: after the step). */
@@ -327,9 +381,11 @@ public final class PsClient implements ParameterClient, AutoCloseable {
         ChunkLayout layout = t.placement().layout();
         List<CompletableFuture<Long>> parts = new ArrayList<>(layout.chunks());
         for (int c = 0; c < layout.chunks(); c++) {
-            ShardConnection conn = shards.get(t.placement().shardOfChunk()[c]);
+            int shard = t.placement().shardOfChunk()[c];
+            ShardConnection conn = shards.get(shard);
             long id = conn.newRequestId();
-            parts.add(conn.send(id, pushFrame(conn, Opcode.PUSH_PULL, id, t, c, step, gradient), readInto(destination, layout, c)));
+            parts.add(conn.send(id, pushFrame(conn, Opcode.PUSH_PULL, id, t, c, step, gradient),
+                    readInto(destination, layout, c, shard)));
         }
         return minVersion(parts);
     }
@@ -423,12 +479,13 @@ public final class PsClient implements ParameterClient, AutoCloseable {
                 Unpooled.wrappedBuffer(payload));
     }
 
-    private static java.util.function.Function<Frame, Long> readInto(ByteBuffer destination, ChunkLayout layout, int chunk) {
+    private java.util.function.Function<Frame, Long> readInto(ByteBuffer destination, ChunkLayout layout, int chunk, int shard) {
         int base = destination.position() + (int) (layout.offset(chunk) * 4);
         int count = layout.length(chunk);
         return f -> {
             ByteBuf payload = f.payload();
             Messages.PullReplyHeader h = Messages.PullReplyHeader.read(payload);
+            versionsSeen.accumulateAndGet(shard, h.version(), Math::max);
             if (h.count() != count) {
                 throw new PsException(null, "chunk " + chunk + ": shard sent " + h.count() + " values, expected " + count);
             }

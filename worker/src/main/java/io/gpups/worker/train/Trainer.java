@@ -56,6 +56,17 @@ public final class Trainer {
         this.listener = listener;
     }
 
+    /**
+     * Whether to go on when a shard comes back from a restart with its parameters at their initial values
+     * ({@link ShardResetException}); by default the worker stops. Call before {@link #run}.
+     */
+    public Trainer allowReset(boolean allow) {
+        this.allowReset = allow;
+        return this;
+    }
+
+    private boolean allowReset;
+
     /** Tells {@code monitor} about every step, push and epoch (metrics, progress); call before {@link #run}. */
     public Trainer monitor(TrainingMonitor monitor) {
         this.monitor = monitor == null ? TrainingMonitor.NONE : monitor;
@@ -159,9 +170,11 @@ public final class Trainer {
      */
     private long recover(Exchange exchange) {
         long deadline = System.nanoTime() + RECONNECT_MILLIS * 1_000_000L;
+        long[] seen = parameters.versionsSeen();
         while (true) {
             try {
                 parameters.reconnect(Math.max(1, (deadline - System.nanoTime()) / 1_000_000L));
+                refuseReset(seen);
                 return parameters.cluster().consistency().mode() == Consistency.Mode.BSP ? firstStep(exchange) : failedAt;
             } catch (RuntimeException again) {
                 if (!shardLost(again) || System.nanoTime() > deadline) {
@@ -176,6 +189,18 @@ public final class Trainer {
                 }
             }
         }
+    }
+
+    /** After a reconnect: stops, unless {@link #allowReset}, when a shard came back at its initial values. */
+    private void refuseReset(long[] seen) {
+        ShardResetException reset = ShardResetException.check(seen, parameters.versionsNow().join(), failedAt);
+        if (reset == null) {
+            return;
+        }
+        if (!allowReset) {
+            throw reset;
+        }
+        log.warn("worker {}: {}; --allow-reset: going on", config.rank(), reset.getMessage());
     }
 
     /** Whether {@code e} (or a cause) is a lost connection to a shard, as opposed to an error a shard answered. */

@@ -213,7 +213,8 @@ class CheckpointRestoreClusterTest {
         admin.register(model()).get(10, TimeUnit.SECONDS);
         Messages.CheckpointReply r = admin.checkpoint("first").get(30, TimeUnit.SECONDS).get(0);
         assertEquals("ckpt-first-1shards", r.directory());
-        assertEquals(Messages.CheckpointReply.WRITTEN, r.flags());
+        assertEquals(Messages.CheckpointReply.WRITTEN | Messages.CheckpointReply.SET_COMPLETE, r.flags(),
+                "written, and the one shard's part makes the whole set, which reads back complete");
         assertTrue(r.bytes() > 4 * (63 + 25 + 9));
         ExecutionException bad = assertThrows(ExecutionException.class, () -> admin.checkpoint("../escape").get(10, TimeUnit.SECONDS));
         assertEquals(ErrorCode.BAD_ARGUMENT, assertInstanceOf(PsException.class, bad.getCause()).code());

@@ -205,8 +205,9 @@ class SecurityTest {
 
     @Test
     void registeringBeyondTheByteLimitIsOutOfMemoryAndNothingIsAllocated() throws Exception {
-        // sgd on 1000 floats takes 4000 bytes (parameters only under asp); the limit allows one such tensor.
-        InetSocketAddress shard = shard(new ShardSecurity(null, null, 16, 6000));
+        // sgd on 1000 floats takes 4000 device bytes (parameters only under asp) and 4096 + 1 for its metadata;
+        // the limit allows one such tensor.
+        InetSocketAddress shard = shard(new ShardSecurity(null, null, 16, 14000));
         PsClient c = connect(shard, null, null);
         c.register(MODEL).get(10, TimeUnit.SECONDS);
         PsClient other = connect(shard, null, null);
@@ -214,7 +215,7 @@ class SecurityTest {
         ExecutionException e = assertThrows(ExecutionException.class, () -> other.register(second).get(10, TimeUnit.SECONDS));
         PsException ps = assertInstanceOf(PsException.class, e.getCause());
         assertEquals(ErrorCode.OUT_OF_MEMORY, ps.code());
-        assertTrue(ps.getMessage().contains("needs 4000 device bytes; this shard holds 4000 of its limit 6000"), ps.getMessage());
+        assertTrue(ps.getMessage().contains("needs 8097 bytes (device memory and 4097 for its metadata); this shard holds 8097 of its limit 14000"), ps.getMessage());
         works(c);
     }
 
