@@ -130,20 +130,22 @@ abstract class AbstractConsistencyPolicy implements ConsistencyPolicy {
     }
 
     @Override
-    public void reportStalls() {
+    public String reportStalls() {
         if (parked.size() == 0) {
-            return;
+            return null;
         }
         long now = nanoTime.getAsLong();
         if (now - stalledSince < STALL_LOG_NANOS || now - nextStallLog < 0) {
-            return;
+            return null;
         }
         nextStallLog = now + STALL_LOG_NANOS;
-        log.warn("{} pull(s) parked, none answered for {} s: {}{}", parked.size(), (now - stalledSince) / 1_000_000_000L,
-                describeStall(),
-                liveness.dropsSilentWorkers() ? ""
-                        : "; this shard has no --worker-timeout, so it waits for them for ever: restart a worker that died "
-                        + "with its rank, or run shards with --worker-timeout MS");
+        String line = parked.size() + " pull(s) parked, none answered for " + (now - stalledSince) / 1_000_000_000L
+                + " s: " + describeStall()
+                + (liveness.dropsSilentWorkers() ? ""
+                : "; this shard has no --worker-timeout, so it waits for them for ever: restart a worker that died "
+                + "with its rank, or run shards with --worker-timeout MS");
+        log.warn(line);
+        return line;
     }
 
     /** Whom the parked pulls wait for, for the stall log line; called only while some are parked. */

@@ -63,8 +63,11 @@ interface ConsistencyPolicy {
     /** The slowest live worker's clock. */
     long slowestClock();
 
-    /** Between tasks: logs, at most once a minute, whom pulls parked for a minute or more are waiting for. */
-    void reportStalls();
+    /**
+     * Between tasks: logs, at most once a minute, whom pulls parked for a minute or more (with none answered
+     * meanwhile) are waiting for. Returns the line logged, or null.
+     */
+    String reportStalls();
 
     /** Pulls parked now. */
     int parkedPulls();
