@@ -52,11 +52,13 @@ final class LocalCommand implements Callable<Integer> {
             + "after training starts (kill-shard:I@Nsteps: once it has applied N steps) and restarts it on its port with "
             + "--restore from --checkpoint-dir; workers reconnect and go on from the restored step. kill-worker:R@S (or "
             + "@Nsteps, counted on shard 0) kills worker R with SIGKILL, waits until every shard has dropped it "
-            + "(--worker-timeout; bsp only) and restarts it with the same rank: it rejoins at the shards' current step.")
+            + "(--worker-timeout) and restarts it with the same rank: it rejoins at the shards' current step (bsp) or "
+            + "slowest live clock (asp, ssp).")
     String chaos;
 
     @Option(names = "--worker-timeout", defaultValue = "0", description = "Passed to every shard: milliseconds of "
-            + "silence after which a worker is dropped from bsp steps; 0: never (default: ${DEFAULT-VALUE}).")
+            + "silence after which a worker is dropped (bsp steps and the ssp/asp slowest clock stop waiting for it); "
+            + "0: never (default: ${DEFAULT-VALUE}).")
     long workerTimeoutMillis;
 
     @Mixin
@@ -241,10 +243,6 @@ final class LocalCommand implements Callable<Integer> {
                 if (workerTimeoutMillis <= 0) {
                     throw new IllegalArgumentException("--chaos " + chaos + " restarts the worker once every shard has "
                             + "dropped it: give --worker-timeout MS (e.g. 1500)");
-                }
-                if (Consistency.parse(consistency).mode() != Consistency.Mode.BSP) {
-                    throw new IllegalArgumentException("--chaos " + chaos + " needs --consistency bsp (got " + consistency
-                            + "): under asp and ssp a restarted worker would train again from step 0");
                 }
             }
         }
