@@ -36,7 +36,7 @@ final class ShardMeters {
         counter(registry, tags, "gpups.elements.updated", null, "Parameter elements updated by the optimizer", c,
                 x -> x.elementsUpdated);
         counter(registry, tags, "gpups.errors", null, "Requests the agent answered with ERROR", c, x -> x.errors);
-        counter(registry, tags, "gpups.workers.dropped", null, "Workers bsp stopped waiting for (heartbeat timeout)", c,
+        counter(registry, tags, "gpups.workers.dropped", null, "Workers dropped after the heartbeat timeout (any consistency mode)", c,
                 x -> x.workersDropped);
         counter(registry, tags, "gpups.workers.rejoined", null, "Dropped workers admitted again", c, x -> x.workersRejoined);
         Gauge.builder("gpups.queue.depth", agent, ShardAgent::queueDepth)
