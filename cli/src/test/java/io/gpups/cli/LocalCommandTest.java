@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -130,17 +132,19 @@ class LocalCommandTest {
     }
 
     /**
-     * ssp:1, one short epoch: worker 1 is killed at step 10. After the 3 s worker timeout the shard drops it, so
-     * the slowest-clock rule stops waiting for it and worker 0 trains on; restarted with its rank, worker 1
-     * rejoins at the shard's slowest live clock, not at step 0. The rejoin happens in every run: the chaos
+     * ssp:1 and asp, one short epoch: worker 1 is killed at step 10. After the 3 s worker timeout the shard drops
+     * it, so the slowest-clock rule stops waiting for it (ssp) and worker 0 trains on; restarted with its rank,
+     * worker 1 rejoins at the shard's slowest live clock, not at step 0. The rejoin happens in every run: the chaos
      * thread restarts the worker once the shard has dropped it, and {@code local} waits for the restarted process
      * to exit, whether worker 0 is still training then or has finished (the new worker then has no step left).
      */
-    @Test
-    void underSspAKilledWorkerIsDroppedAndRejoinsAtTheCurrentClock(@TempDir Path dir) throws Exception {
-        Path json = dir.resolve("ssp.json");
+    @ParameterizedTest
+    @ValueSource(strings = {"ssp:1", "asp"})
+    void underSspAndAspAKilledWorkerIsDroppedAndRejoinsAtTheCurrentClock(String consistency, @TempDir Path dir)
+            throws Exception {
+        Path json = dir.resolve("chaos.json");
         assertEquals(0, Main.run("local", "--servers", "1", "--workers", "2", "--model", "logreg", "--epochs", "1",
-                "--consistency", "ssp:1", "--progress", "none", "--worker-timeout", "3000", "--chaos", "kill-worker:1@10steps",
+                "--consistency", consistency, "--progress", "none", "--worker-timeout", "3000", "--chaos", "kill-worker:1@10steps",
                 "--json", json.toString(), "--run-dir", dir.resolve("run").toString()));
         JsonNode c = new ObjectMapper().readTree(json.toFile());
         long killed = c.path("chaos_kill_step").asLong();

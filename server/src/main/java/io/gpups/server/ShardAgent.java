@@ -191,8 +191,14 @@ final class ShardAgent implements AutoCloseable {
                     task.run();
                 }
             } catch (Throwable t) {
-                // A task answers its own request; this only guards the thread against a bug.
-                log.error("shard agent task failed", t);
+                // A task answers its own request; this only guards the thread against a bug. On a full heap the
+                // log call can throw again (OutOfMemoryError): the thread must live on, or no later task (a closed
+                // connection's cleanup included) would ever run.
+                try {
+                    log.error("shard agent task failed", t);
+                } catch (Throwable ignored) {
+                    // nothing more can be done for this task
+                }
             }
         }
     }
