@@ -68,6 +68,8 @@ final class ShardAgent implements AutoCloseable {
     /** Checkpoint restore and writing, or null (set before {@link #start}). */
     private ShardCheckpoints checkpoints;
     private final AtomicLong queueDepth = new AtomicLong();
+    /** Stops reading connections while the queue is long (event loops), reads them again once it drains (here). */
+    final AgentBackpressure backpressure = new AgentBackpressure(queueDepth);
 
     /** Most pushes, and payload bytes, the agent takes together as one batch. */
     static final int MAX_BATCH_PUSHES = 64;
@@ -180,6 +182,7 @@ final class ShardAgent implements AutoCloseable {
                 break;
             }
             checkLiveness();
+            backpressure.resumeIfDrained();
             if (task == null) {
                 continue;
             }

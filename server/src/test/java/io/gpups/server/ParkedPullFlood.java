@@ -63,6 +63,22 @@ public final class ParkedPullFlood {
                 List<Socket> sockets = new ArrayList<>();
                 List<Thread> threads = new ArrayList<>();
                 long start = System.nanoTime();
+                // Peaks while the flood runs: heap in use (no GC forced) and tasks queued for the agent.
+                AtomicLong peakHeap = new AtomicLong();
+                AtomicLong peakQueue = new AtomicLong();
+                Thread sampler = new Thread(() -> {
+                    while (!Thread.currentThread().isInterrupted()) {
+                        peakHeap.accumulateAndGet(ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed(), Math::max);
+                        peakQueue.accumulateAndGet(server.agent().queueDepth(), Math::max);
+                        try {
+                            Thread.sleep(20);
+                        } catch (InterruptedException e) {
+                            return;
+                        }
+                    }
+                });
+                sampler.setDaemon(true);
+                sampler.start();
                 for (int r = 1; r < connections; r++) {
                     sockets.add(hello(server.port(), r));
                 }
@@ -79,10 +95,13 @@ public final class ParkedPullFlood {
                     t.join();
                 }
                 double seconds = (System.nanoTime() - start) / 1e9;
+                sampler.interrupt();
                 long parked = stat(admin, "parked_pulls_now");
                 System.out.printf("sent %d pulls over %d connections in %.1f s: %d parked, %d refused (OUT_OF_MEMORY), "
                         + "%d answered with data, %d other answers; shard errors %d%n", perConnection * connections,
                         connections, seconds, parked, refused.get(), data.get(), other.get(), stat(admin, "errors"));
+                System.out.printf("during the flood: at most %.1f MB of heap in use (garbage included), at most %d tasks "
+                        + "queued for the agent%n", peakHeap.get() / 1e6, peakQueue.get());
                 System.out.printf("heap used with every pull parked or refused: %.1f MB%n", heapMb());
                 for (Socket s : sockets) {
                     s.close();
