@@ -23,11 +23,12 @@ import java.util.function.IntFunction;
  * (unless they run with {@code --allow-reset}).</li>
  * <li>A worker is restarted, with the same rank and arguments, once every shard has dropped it (after
  * {@code --worker-timeout} of silence); meanwhile the others train without it. The new process joins at the
- * step the shards are collecting (bsp), with the parameters of that step, and trains the rest of the job
- * from there: the steps it was away for are not made up, and the job ends when every rank has done its
- * last step.</li>
+ * step the shards are collecting (bsp) or at their slowest live clock (asp, ssp), with the parameters of
+ * then, and trains the rest of the job from there: the steps it was away for are not made up, and the job
+ * ends when every rank has done its last step.</li>
  * </ul>
- * A job's step is read from the shards' STATS: updates applied over chunks held.
+ * A job's step is read from the shards' STATS: under bsp updates applied over chunks held; under asp and ssp
+ * (where every push is an update) the slowest live worker's clock.
  */
 final class LocalChaos {
 
@@ -188,6 +189,9 @@ final class LocalChaos {
     }
 
     private static long steps(JsonNode shard) {
+        if (!shard.path("consistency").asText().equals("bsp")) {
+            return Math.max(0, shard.path("slowest_clock").asLong());
+        }
         long chunks = shard.path("chunks").asLong();
         return chunks > 0 ? shard.path("updates").asLong() / chunks : 0;
     }

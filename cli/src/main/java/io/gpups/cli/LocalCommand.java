@@ -54,11 +54,13 @@ final class LocalCommand implements Callable<Integer> {
             + "(or @Nsteps) restarts it without --restore, empty: the workers refuse to go on from its initial values and "
             + "stop, naming the shard and both steps (unless --allow-reset). kill-worker:R@S (or "
             + "@Nsteps, counted on shard 0) kills worker R with SIGKILL, waits until every shard has dropped it "
-            + "(--worker-timeout; bsp only) and restarts it with the same rank: it rejoins at the shards' current step.")
+            + "(--worker-timeout) and restarts it with the same rank: it rejoins at the shards' current step (bsp) or "
+            + "slowest live clock (asp, ssp).")
     String chaos;
 
     @Option(names = "--worker-timeout", defaultValue = "0", description = "Passed to every shard: milliseconds of "
-            + "silence after which a worker is dropped from bsp steps; 0: never (default: ${DEFAULT-VALUE}).")
+            + "silence after which a worker is dropped (bsp steps and the ssp/asp slowest clock stop waiting for it); "
+            + "0: never (default: ${DEFAULT-VALUE}).")
     long workerTimeoutMillis;
 
     @Mixin
@@ -249,10 +251,6 @@ final class LocalCommand implements Callable<Integer> {
                 if (workerTimeoutMillis <= 0) {
                     throw new IllegalArgumentException("--chaos " + chaos + " restarts the worker once every shard has "
                             + "dropped it: give --worker-timeout MS (e.g. 1500)");
-                }
-                if (Consistency.parse(consistency).mode() != Consistency.Mode.BSP) {
-                    throw new IllegalArgumentException("--chaos " + chaos + " needs --consistency bsp (got " + consistency
-                            + "): under asp and ssp a restarted worker would train again from step 0");
                 }
             }
         }

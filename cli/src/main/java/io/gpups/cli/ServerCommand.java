@@ -49,8 +49,10 @@ final class ServerCommand implements Callable<Integer> {
     SecurityOptions security;
 
     @Option(names = "--worker-timeout", defaultValue = "0", description = "Milliseconds of silence (workers send a "
-            + "heartbeat every second) after which a worker is dropped: bsp steps complete with the live workers' "
-            + "gradients until it returns; 0: never (default: ${DEFAULT-VALUE}).")
+            + "heartbeat every second) after which a worker is dropped until it returns: bsp steps complete with the "
+            + "live workers' gradients, and the slowest clock (ssp, asp) is the slowest live worker's; a worker that "
+            + "returns rejoins at the current clock. 0: never; pulls that wait on a silent worker are then logged "
+            + "once a minute (default: ${DEFAULT-VALUE}).")
     long workerTimeoutMillis;
 
     @Option(names = "--max-connections", defaultValue = "" + ShardSecurity.DEFAULT_MAX_CONNECTIONS,

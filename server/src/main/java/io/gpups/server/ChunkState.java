@@ -4,8 +4,6 @@ import io.gpups.core.device.Device;
 import io.gpups.core.device.DeviceBuffer;
 import io.gpups.core.optim.OptimizerSpec;
 
-import java.util.ArrayDeque;
-
 /**
  * One chunk held by this shard: parameters, optimizer state and, under bsp, the gradient sum of the step in
  * progress. Owned by the shard agent thread; no locks.
@@ -26,8 +24,6 @@ final class ChunkState implements AutoCloseable {
     /** bsp: which worker ranks have pushed for the current step. */
     final boolean[] arrived;
     int arrivedCount;
-    /** bsp: pulls waiting for a later version, in arrival order. */
-    final ArrayDeque<ParkedPull> parked = new ArrayDeque<>();
 
     ChunkState(TensorState tensor, int index, Device device, boolean bsp, int workers) {
         this.tensor = tensor;

@@ -21,7 +21,6 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -61,18 +60,18 @@ final class ShardAgent implements AutoCloseable {
 
     private final Map<String, TensorState> byName = new HashMap<>();
     private final List<TensorState> byId = new ArrayList<>();
-    /** ssp: the clock each worker reported; the slowest bounds every pull. */
-    private final long[] workerClock;
     /** Which workers count: bsp steps wait for the live ones, ssp's slowest clock is the slowest live one. */
     final WorkerLiveness liveness;
     private long nextLivenessCheck;
-    /** ssp: pulls waiting for the slowest worker. */
-    private final List<ParkedPull> sspParked = new ArrayList<>();
+    /** When pulls are answered: parked pulls and workers' clocks, per consistency mode. */
+    private final ConsistencyPolicy policy;
 
     final ShardCounters counters = new ShardCounters();
     /** Checkpoint restore and writing, or null (set before {@link #start}). */
     private ShardCheckpoints checkpoints;
     private final AtomicLong queueDepth = new AtomicLong();
+    /** Stops reading connections while the queue is long (event loops), reads them again once it drains (here). */
+    final AgentBackpressure backpressure = new AgentBackpressure(queueDepth);
 
     /** Most pushes, and payload bytes, the agent takes together as one batch. */
     static final int MAX_BATCH_PUSHES = 64;
@@ -94,8 +93,8 @@ final class ShardAgent implements AutoCloseable {
         this.maxRegisteredBytes = maxRegisteredBytes;
         this.device = device;
         this.bsp = config.consistency().mode() == Consistency.Mode.BSP;
-        this.workerClock = new long[config.workers()];
-        this.liveness = new WorkerLiveness(config.workers(), config.workerTimeoutMillis());
+        this.liveness = new WorkerLiveness(config.workers(), config.workerTimeoutMillis(), System::nanoTime);
+        this.policy = ConsistencyPolicy.of(config, liveness, counters, this::answerPull, System::nanoTime);
         this.thread = new Thread(this::run, "gpups-shard-" + config.shard() + "-agent");
         this.thread.setDaemon(true);
     }
@@ -111,6 +110,11 @@ final class ShardAgent implements AutoCloseable {
     /** The registered tensors, by id (agent thread only). */
     List<TensorState> tensors() {
         return byId;
+    }
+
+    /** Sets the limits on parked pulls (from the next pull on); any thread. */
+    void limitParkedPulls(ParkedPulls.Limits limits) {
+        submit(() -> policy.limits(limits));
     }
 
     /** Queues a task for the agent thread; called from event loops, never blocks. */
@@ -180,6 +184,7 @@ final class ShardAgent implements AutoCloseable {
                 break;
             }
             checkLiveness();
+            backpressure.resumeIfDrained();
             if (task == null) {
                 continue;
             }
@@ -191,8 +196,14 @@ final class ShardAgent implements AutoCloseable {
                     task.run();
                 }
             } catch (Throwable t) {
-                // A task answers its own request; this only guards the thread against a bug.
-                log.error("shard agent task failed", t);
+                // A task answers its own request; this only guards the thread against a bug. On a full heap the
+                // log call can throw again (OutOfMemoryError): the thread must live on, or no later task (a closed
+                // connection's cleanup included) would ever run.
+                try {
+                    log.error("shard agent task failed", t);
+                } catch (Throwable ignored) {
+                    // nothing more can be done for this task
+                }
             }
         }
     }
@@ -494,9 +505,9 @@ final class ShardAgent implements AutoCloseable {
     }
 
     /**
-     * Between tasks, at most every 100 ms: drops workers silent past the timeout. Under bsp, steps that
-     * waited only for them complete with the gradients that arrived (averaged over those); under ssp, pulls
-     * that waited only for them are answered.
+     * Between tasks, at most every 100 ms: logs stalled pulls (at most once a minute) and drops workers silent
+     * past the timeout. Under bsp, steps that waited only for them complete with the gradients that arrived
+     * (averaged over those); under ssp, pulls that waited only for them are answered.
      */
     private void checkLiveness() {
         long now = System.nanoTime();
@@ -504,7 +515,7 @@ final class ShardAgent implements AutoCloseable {
             return;
         }
         nextLivenessCheck = now + 100_000_000L;
-        long slowestBefore = slowestClock();
+        policy.reportStalls();
         int[] dropped = liveness.expire();
         if (dropped.length == 0) {
             return;
@@ -525,26 +536,23 @@ final class ShardAgent implements AutoCloseable {
                     }
                 }
             }
-        } else {
-            wakeSspParked(slowestBefore);
         }
+        policy.workersDropped();
     }
 
     /** A request from {@code rank}, seen on the agent thread: a dropped worker that speaks again is back. */
     void workerSpoke(int rank) {
         if (rank >= 0 && liveness.revive(rank)) {
             counters.workersRejoined++;
-            log.info("worker {} is back: it rejoins at the current version", rank);
+            policy.workerRejoined(rank);
+            log.info("worker {} is back: it rejoins at the current {}", rank,
+                    bsp ? "version" : "clock, " + policy.slowestClock());
         }
     }
 
+    /** The chunk's version moved: the pulls it now satisfies are answered. */
     private void wakeParked(ChunkState chunk) {
-        while (!chunk.parked.isEmpty() && chunk.parked.peekFirst().clock() <= chunk.version) {
-            ParkedPull p = chunk.parked.pollFirst();
-            counters.recordWait(System.nanoTime() - p.parkedAtNanos());
-            counters.recordPullAnswered(0);
-            sendParameters(p.channel(), p.requestId(), chunk, p.dtype());
-        }
+        policy.versionMoved(chunk);
     }
 
     private void answerPushed(Channel ch, long requestId, ChunkState chunk, Messages.PushHeader h, boolean thenPull) {
@@ -569,27 +577,21 @@ final class ShardAgent implements AutoCloseable {
     }
 
     private void pullAt(Channel ch, long requestId, ChunkState chunk, long clock, int dtype) {
-        switch (config.consistency().mode()) {
-            case ASP -> {
-                counters.recordPullAnswered(Math.max(0, clock - slowestClock()));
-                sendParameters(ch, requestId, chunk, dtype);
-            }
-            case BSP -> {
-                if (chunk.version >= clock) {
-                    counters.recordPullAnswered(0);
-                    sendParameters(ch, requestId, chunk, dtype);
-                } else {
-                    chunk.parked.addLast(new ParkedPull(ch, requestId, chunk, clock, dtype, System.nanoTime()));
-                }
-            }
-            case SSP -> {
-                if (slowestClock() >= clock - config.consistency().staleness()) {
-                    counters.recordPullAnswered(Math.max(0, clock - slowestClock()));
-                    sendParameters(ch, requestId, chunk, dtype);
-                } else {
-                    sspParked.add(new ParkedPull(ch, requestId, chunk, clock, dtype, System.nanoTime()));
-                }
-            }
+        policy.pull(ch, requestId, rankOf(ch), chunk, clock, dtype);
+    }
+
+    /** The rank the connection said HELLO with (-1: not a worker). Sessions are set once, before any request. */
+    private static int rankOf(Channel ch) {
+        Session session = Session.of(ch);
+        return session == null ? -1 : session.rank;
+    }
+
+    /** A pull answered now or woken: the chunk's parameters, or the error if sending them fails. */
+    private void answerPull(Channel ch, long requestId, ChunkState chunk, int dtype) {
+        try {
+            sendParameters(ch, requestId, chunk, dtype);
+        } catch (RuntimeException e) {
+            internal(ch, requestId, e);
         }
     }
 
@@ -600,28 +602,8 @@ final class ShardAgent implements AutoCloseable {
             return;
         }
         workerSpoke(rank);
-        long before = slowestClock();
-        workerClock[rank] = Math.max(workerClock[rank], c.clock());
         send(ch, requestId, Frames.empty(ch.alloc(), Opcode.OK, requestId));
-        wakeSspParked(before);
-    }
-
-    /** Answers the ssp pulls the slowest live clock now allows, when it moved past {@code before}. */
-    private void wakeSspParked(long before) {
-        long after = slowestClock();
-        if (after > before && !sspParked.isEmpty()) {
-            long bound = config.consistency().staleness();
-            Iterator<ParkedPull> it = sspParked.iterator();
-            while (it.hasNext()) {
-                ParkedPull p = it.next();
-                if (after >= p.clock() - bound) {
-                    it.remove();
-                    counters.recordWait(System.nanoTime() - p.parkedAtNanos());
-                    counters.recordPullAnswered(Math.max(0, p.clock() - after));
-                    sendParameters(p.channel(), p.requestId(), p.chunk(), p.dtype());
-                }
-            }
-        }
+        policy.clock(rank, c.clock());
     }
 
     void checkpoint(Channel ch, long requestId, Messages.Checkpoint request) {
@@ -635,29 +617,18 @@ final class ShardAgent implements AutoCloseable {
 
     void stats(Channel ch, long requestId) {
         String json = counters.toJson(config, byId.size(),
-                byId.stream().mapToInt(t -> t.chunks.size()).sum(), queueDepth.get(), slowestClock());
+                byId.stream().mapToInt(t -> t.chunks.size()).sum(), queueDepth.get(), policy.slowestClock());
         send(ch, requestId, Frames.encode(ch.alloc(), Opcode.DATA, requestId, new Messages.Text(json)));
     }
 
     /** Forgets the parked pulls of a closed connection. */
     void connectionClosed(Channel ch) {
-        sspParked.removeIf(p -> p.channel() == ch);
-        for (TensorState t : byId) {
-            for (ChunkState c : t.chunks.values()) {
-                c.parked.removeIf(p -> p.channel() == ch);
-            }
-        }
+        policy.connectionClosed(ch);
     }
 
-    /** The slowest live worker's clock. */
-    private long slowestClock() {
-        long min = Long.MAX_VALUE;
-        for (int r = 0; r < workerClock.length; r++) {
-            if (liveness.alive(r)) {
-                min = Math.min(min, workerClock[r]);
-            }
-        }
-        return min;
+    /** Pulls parked now (agent thread). */
+    int parkedPulls() {
+        return policy.parkedPulls();
     }
 
     private ChunkState chunk(int tensorId, int chunkIndex, String what) {

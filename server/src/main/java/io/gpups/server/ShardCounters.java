@@ -17,6 +17,8 @@ final class ShardCounters {
     volatile long applyNanos;
     volatile long waitNanos;
     volatile long waits;
+    /** Pulls parked now, waiting for a version or a clock (not a total: it falls as they are answered or dropped). */
+    volatile long parkedPulls;
     volatile long bytesPushed;
     volatile long rawBytesPushed;
     volatile long bytesPulled;
@@ -88,6 +90,7 @@ final class ShardCounters {
                 + ",\"batched_updates\":" + batchedUpdates
                 + ",\"parked_pulls\":" + waits
                 + ",\"parked_seconds\":" + waitNanos / 1e9
+                + ",\"parked_pulls_now\":" + parkedPulls
                 + ",\"bytes_pushed\":" + bytesPushed
                 + ",\"bytes_pushed_raw\":" + rawBytesPushed
                 + ",\"bytes_pulled\":" + bytesPulled

@@ -57,6 +57,7 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
         boolean handedOff = false;
         try {
             handedOff = dispatch(ch, frame);
+            agent.backpressure.requestQueued(ch);
         } catch (ProtocolException e) {
             reject(ch, frame.requestId(), e);
             if (auth != null && Session.of(ch) == null) {

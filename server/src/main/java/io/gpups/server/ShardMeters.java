@@ -38,11 +38,13 @@ final class ShardMeters {
         counter(registry, tags, "gpups.errors", null, "Requests the agent answered with ERROR", c, x -> x.errors);
         counter(registry, tags, "gpups.checkpoint.failures", null,
                 "Checkpoint writes that failed, or whose files did not read back complete", c, x -> x.checkpointFailures.get());
-        counter(registry, tags, "gpups.workers.dropped", null, "Workers bsp stopped waiting for (heartbeat timeout)", c,
+        counter(registry, tags, "gpups.workers.dropped", null, "Workers dropped after the heartbeat timeout (any consistency mode)", c,
                 x -> x.workersDropped);
         counter(registry, tags, "gpups.workers.rejoined", null, "Dropped workers admitted again", c, x -> x.workersRejoined);
         Gauge.builder("gpups.queue.depth", agent, ShardAgent::queueDepth)
                 .description("Tasks waiting in the shard agent's queue").tags(tags).register(registry);
+        Gauge.builder("gpups.pulls.parked", c, x -> x.parkedPulls)
+                .description("Pulls parked now, waiting for a version (bsp) or the slowest clock (ssp)").tags(tags).register(registry);
         Gauge.builder("gpups.device.memory", c, x -> x.deviceBytes).baseUnit("bytes")
                 .description("Device memory held by the shard's chunks: parameters, optimizer slots, bsp sums")
                 .tags(tags).register(registry);

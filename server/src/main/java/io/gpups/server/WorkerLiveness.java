@@ -1,16 +1,20 @@
 package io.gpups.server;
 
 import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.function.LongSupplier;
 
 /**
  * Which workers are alive. Event loops record when each rank was last heard from (any request, heartbeats
  * included) without locks; the shard agent asks, between tasks, which ranks have been silent longer than
- * the timeout and marks them dead, and a dead rank that speaks again is alive again. Under bsp a step
- * completes with the gradients of the live workers; under ssp the slowest clock is the slowest live one.
+ * the timeout and marks them dead, and a dead rank that speaks again is alive again. Every consistency mode
+ * counts only live workers: under bsp a step completes with the gradients of the live workers; under ssp and
+ * asp the slowest clock is the slowest live one.
  *
  * <p>The timeout counts from a rank's first word, not from the shard's start: a job waits for every worker
  * to show up once (a worker process takes seconds to start and load its data, more than a short timeout),
  * and only a worker that went silent after it had spoken is dropped.
+ *
+ * <p>Time comes from the {@code nanoTime} given ({@link System#nanoTime} in a shard), so tests drive it.
  */
 final class WorkerLiveness {
 
@@ -19,13 +23,18 @@ final class WorkerLiveness {
     /** Owned by the agent thread. */
     private final boolean[] alive;
     private final long timeoutNanos;
+    private final LongSupplier nanoTime;
     private int live;
 
     /** {@link #lastHeardNanos} of a rank not heard from yet. */
     private static final long NEVER = Long.MIN_VALUE;
 
-    /** @param timeoutMillis silence after which a worker is dropped; 0 never drops anyone */
-    WorkerLiveness(int workers, long timeoutMillis) {
+    /**
+     * @param timeoutMillis silence after which a worker is dropped; 0 never drops anyone
+     * @param nanoTime      the clock silence is measured on
+     */
+    WorkerLiveness(int workers, long timeoutMillis, LongSupplier nanoTime) {
+        this.nanoTime = nanoTime;
         this.lastHeardNanos = new AtomicLongArray(workers);
         this.alive = new boolean[workers];
         this.timeoutNanos = timeoutMillis * 1_000_000L;
@@ -39,7 +48,7 @@ final class WorkerLiveness {
     /** Any thread: rank {@code rank} just sent something. */
     void heard(int rank) {
         if (rank >= 0 && rank < alive.length) {
-            lastHeardNanos.set(rank, System.nanoTime());
+            lastHeardNanos.set(rank, nanoTime.getAsLong());
         }
     }
 
@@ -62,7 +71,7 @@ final class WorkerLiveness {
         if (timeoutNanos <= 0) {
             return new int[0];
         }
-        long now = System.nanoTime();
+        long now = nanoTime.getAsLong();
         int[] dropped = new int[alive.length];
         int n = 0;
         for (int r = 0; r < alive.length; r++) {
@@ -76,6 +85,15 @@ final class WorkerLiveness {
         return java.util.Arrays.copyOf(dropped, n);
     }
 
+    /** Whether silent workers are dropped at all (a timeout was given). */
+    boolean dropsSilentWorkers() {
+        return timeoutNanos > 0;
+    }
+
+    int workers() {
+        return alive.length;
+    }
+
     boolean alive(int rank) {
         return alive[rank];
     }
@@ -87,6 +105,6 @@ final class WorkerLiveness {
     /** Seconds since the rank was last heard from; NaN if it never was. */
     double silentSeconds(int rank) {
         long heard = lastHeardNanos.get(rank);
-        return heard == NEVER ? Double.NaN : (System.nanoTime() - heard) / 1e9;
+        return heard == NEVER ? Double.NaN : (nanoTime.getAsLong() - heard) / 1e9;
     }
 }

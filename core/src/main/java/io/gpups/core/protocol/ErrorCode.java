@@ -26,7 +26,10 @@ public enum ErrorCode {
     INTERNAL(11),
     /** The shard is shutting down. */
     SHUTTING_DOWN(12),
-    /** The device has no memory for the request, or the shard's registered-bytes limit would be crossed. */
+    /**
+     * The device has no memory for the request, the shard's registered-bytes limit would be crossed, or a pull
+     * would be parked beyond the shard's limits on parked pulls (per connection, per shard).
+     */
     OUT_OF_MEMORY(13),
     /** The HELLO proof does not match the challenge: wrong secret, or a replayed proof. */
     AUTH_FAILED(14);

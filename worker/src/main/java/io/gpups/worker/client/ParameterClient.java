@@ -38,6 +38,14 @@ public interface ParameterClient {
     CompletableFuture<Void> clock(long clock);
 
     /**
+     * The job's clock as the shards see it: the smallest, over shards, of the slowest live worker's clock (0 in a
+     * new job). A worker that joins a job under asp or ssp starts there.
+     */
+    default long slowestClock() {
+        return 0;
+    }
+
+    /**
      * After a request failed because a shard's connection went away: reconnects (and registers again) with
      * backoff, for up to {@code timeoutMillis}; throws {@link PsException} when a shard does not come back.
      */

@@ -402,6 +402,22 @@ public final class PsClient implements ParameterClient, AutoCloseable {
         return CompletableFuture.allOf(parts);
     }
 
+    /** The smallest {@code slowest_clock} in the shards' STATS (-1 there, no live worker, counts as 0). */
+    @Override
+    public long slowestClock() {
+        long min = Long.MAX_VALUE;
+        for (String json : stats().join()) {
+            java.util.regex.Matcher m = SLOWEST_CLOCK.matcher(json);
+            if (!m.find()) {
+                throw new PsException(null, "a shard's STATS has no slowest_clock: " + json);
+            }
+            min = Math.min(min, Math.max(0, Long.parseLong(m.group(1))));
+        }
+        return min == Long.MAX_VALUE ? 0 : min;
+    }
+
+    private static final java.util.regex.Pattern SLOWEST_CLOCK = java.util.regex.Pattern.compile("\"slowest_clock\":(-?\\d+)");
+
     /** Each shard's counters, as the JSON text its STATS answer carries, in shard order. */
     public CompletableFuture<List<String>> stats() {
         List<CompletableFuture<String>> parts = new ArrayList<>();

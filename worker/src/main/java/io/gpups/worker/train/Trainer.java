@@ -224,11 +224,16 @@ public final class Trainer {
     /**
      * Where this worker starts: step 0 in a new job; under bsp, a worker that joins a job already under way
      * (restarted after it was dropped) starts at the step the shards are collecting, so it rejoins at the
-     * current version instead of replaying steps whose updates are already applied.
+     * current version instead of replaying steps whose updates are already applied. Under asp and ssp it
+     * starts at the shards' slowest live clock (which its own clock was raised to when it rejoined).
      */
     private long firstStep(Exchange exchange) {
         if (parameters.cluster().consistency().mode() != Consistency.Mode.BSP) {
-            return 0;
+            long clock = parameters.slowestClock();
+            if (clock > 0) {
+                log.info("worker {}: the shards' slowest clock is {}; joining at step {}", config.rank(), clock, clock);
+            }
+            return clock;
         }
         long applied = exchange.pullAll(0);
         if (applied > 0) {
