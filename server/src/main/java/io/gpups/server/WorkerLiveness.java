@@ -76,6 +76,15 @@ final class WorkerLiveness {
         return java.util.Arrays.copyOf(dropped, n);
     }
 
+    /**
+     * Any thread: true when the timeout is on and {@code rank} has been silent past it (whether or not the
+     * agent has dropped it yet); a connection holding such a rank may be taken over by a new HELLO.
+     */
+    boolean timedOut(int rank) {
+        long heard = lastHeardNanos.get(rank);
+        return timeoutNanos > 0 && heard != NEVER && System.nanoTime() - heard > timeoutNanos;
+    }
+
     boolean alive(int rank) {
         return alive[rank];
     }
