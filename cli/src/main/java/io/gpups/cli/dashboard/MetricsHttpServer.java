@@ -73,6 +73,11 @@ public final class MetricsHttpServer implements AutoCloseable {
         return http.getAddress().getPort();
     }
 
+    /** The address it listens on. */
+    public InetSocketAddress address() {
+        return http.getAddress();
+    }
+
     private void handle(HttpExchange ex) throws IOException {
         try (ex) {
             if (!authorized(ex)) {
