@@ -224,7 +224,7 @@ class AccessTest {
 
     @Test
     void aFloodOfIdleAndTricklingConnectionsCannotKeepOutAWorkerWithTheToken() throws Exception {
-        int max = 16;
+        int max = 50;
         ShardServer server = start("127.0.0.1", 0, perRankAuth(max));
         InetSocketAddress shard = loopback(server);
         List<Socket> flood = new ArrayList<>();
