@@ -11,8 +11,10 @@ import java.util.List;
 /** Authentication and TLS flags, shared by every command that serves or connects. */
 final class SecurityOptions {
 
-    @Option(names = "--auth-token-file", description = "File holding the job's shared secret (at least 16 bytes); "
-            + "every connection proves it knows it (HMAC challenge-response in HELLO).")
+    @Option(names = "--auth-token-file", description = "File holding the job's secret (at least 16 bytes), or one "
+            + "RANK:SECRET line per worker rank plus admin:SECRET: every connection proves it knows the secret of the "
+            + "rank it claims (HMAC challenge-response in HELLO); SHUTDOWN and CHECKPOINT need the admin secret "
+            + "(with one shared secret, that one).")
     Path authTokenFile;
 
     @Option(names = "--tls-cert", description = "PEM certificate chain: a shard's own, or a worker's client certificate.")
@@ -25,7 +27,7 @@ final class SecurityOptions {
             + "(mutual TLS); on a client, the CA the shards' certificates must chain to.")
     Path tlsCa;
 
-    /** The shared secret, or null when no token file is given. */
+    /** The secrets of the token file, or null when none is given. */
     HelloAuth auth() {
         return authTokenFile == null ? null : HelloAuth.fromFile(authTokenFile);
     }

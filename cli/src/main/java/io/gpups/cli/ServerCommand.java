@@ -27,7 +27,8 @@ final class ServerCommand implements Callable<Integer> {
     @Option(names = "--port", required = true, description = "TCP port (0 picks a free one).")
     int port;
 
-    @Option(names = "--bind", defaultValue = "0.0.0.0", description = "Address to listen on (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--bind", defaultValue = "127.0.0.1", description = "Address to listen on (default: ${DEFAULT-VALUE}, "
+            + "this host only; 0.0.0.0 for every interface, e.g. in a container: then use --auth-token-file).")
     String bind;
 
     @Option(names = "--shard", required = true, description = "This shard's index, 0..shards-1.")
@@ -56,8 +57,24 @@ final class ServerCommand implements Callable<Integer> {
     long workerTimeoutMillis;
 
     @Option(names = "--max-connections", defaultValue = "" + ShardSecurity.DEFAULT_MAX_CONNECTIONS,
-            description = "Connections accepted at once; more are closed (default: ${DEFAULT-VALUE}).")
+            description = "Connections accepted at once, at most half of them before their HELLO is done (a newer one "
+                    + "takes the slot of the oldest such); more are closed (default: ${DEFAULT-VALUE}).")
     int maxConnections;
+
+    @Option(names = "--hello-timeout", defaultValue = "" + ShardSecurity.DEFAULT_HELLO_TIMEOUT_MILLIS,
+            description = "Milliseconds a new connection has to complete its HELLO (with the proof, under "
+                    + "--auth-token-file) before it is closed; 0: no limit (default: ${DEFAULT-VALUE}).")
+    long helloTimeoutMillis;
+
+    @Option(names = "--idle-timeout", defaultValue = "" + ShardSecurity.DEFAULT_IDLE_TIMEOUT_MILLIS,
+            description = "Milliseconds after which a connection with no request in flight that sent nothing (clients "
+                    + "send a heartbeat every second) is closed, freeing its slot and its rank; 0: never "
+                    + "(default: ${DEFAULT-VALUE}).")
+    long idleTimeoutMillis;
+
+    @Option(names = "--allow-remote-admin", description = "Without --auth-token-file, take SHUTDOWN and CHECKPOINT "
+            + "from any address; by default only from loopback. (With a token file they need the admin secret.)")
+    boolean allowRemoteAdmin;
 
     @Option(names = "--max-registered-bytes", defaultValue = "0",
             description = "Device bytes the shard's tensors may take (parameters, optimizer state, bsp sums); "
@@ -82,14 +99,21 @@ final class ServerCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (helloTimeoutMillis < 0) {
+            throw new IllegalArgumentException("--hello-timeout must be 0 (none) or more milliseconds, got " + helloTimeoutMillis);
+        }
+        if (idleTimeoutMillis < 0) {
+            throw new IllegalArgumentException("--idle-timeout must be 0 (never) or more milliseconds, got " + idleTimeoutMillis);
+        }
         ShardConfig config = new ShardConfig(bind, port, shard, shards, workers, Consistency.parse(consistency),
                 maxFrameBytes, workerTimeoutMillis).validate();
         try (Device dev = Devices.installed().open(device, log::info)) {
             io.gpups.core.protocol.TlsFiles tls = security.tls();
             ShardSecurity limits = new ShardSecurity(security.auth(), tls == null ? null : tls.serverContext(),
                     maxConnections, maxRegisteredBytes == 0 ? Long.MAX_VALUE : maxRegisteredBytes)
+                    .withAccess(allowRemoteAdmin, helloTimeoutMillis, idleTimeoutMillis)
                     .withFrameMemoryBytes(frameMemoryBytes);
-            io.gpups.cli.dashboard.MetricsOptions.Endpoint observed = metrics.open("server", shard, bind);
+            io.gpups.cli.dashboard.MetricsOptions.Endpoint observed = metrics.open("server", shard);
             ShardServer server = ShardServer.start(config, dev, limits, observed == null ? null : observed.registry(),
                     checkpoints.settings());
             Runtime.getRuntime().addShutdownHook(new Thread(server::close, "gpups-signal"));

@@ -61,6 +61,11 @@ final class WorkerCommand implements Callable<Integer> {
     @Mixin
     SecurityOptions security;
 
+    @Option(names = "--connect-timeout", defaultValue = "60000", description = "Milliseconds to keep trying, with "
+            + "backoff, to reach shards that are not up yet (not listening, full, or still holding this rank on an old "
+            + "connection) before giving up with an error naming the address; 0: one try (default: ${DEFAULT-VALUE}).")
+    long connectTimeoutMillis;
+
     @Mixin
     io.gpups.cli.dashboard.MetricsOptions metrics;
 
@@ -70,6 +75,10 @@ final class WorkerCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (connectTimeoutMillis < 0) {
+            throw new IllegalArgumentException("--connect-timeout must be 0 (one try) or more milliseconds, got "
+                    + connectTimeoutMillis);
+        }
         List<InetSocketAddress> addresses = parseAddresses(servers);
         DataSource source = DataSource.resolve(training.data, log::info);
         TrainerConfig config = TrainerConfig.of(training.model, training.batch, training.epochs, training.optimizer,
@@ -79,10 +88,11 @@ final class WorkerCommand implements Callable<Integer> {
                 source.describe(), training.batch, training.epochs, training.optimizer, training.lr);
         io.gpups.core.protocol.TlsFiles tls = security.tls();
         PsClient.Options options = new PsClient.Options(training.chunkBytes, Frame.DEFAULT_MAX_FRAME_BYTES,
-                training.pullDtype()).secured(security.auth(), tls == null ? null : tls.clientContext());
+                training.pullDtype()).secured(security.auth(), tls == null ? null : tls.clientContext())
+                .withConnectTimeout(connectTimeoutMillis);
         io.gpups.cli.progress.TrainingProgress bar = new io.gpups.cli.progress.TrainingProgress(
                 io.gpups.cli.progress.ProgressMode.parse(progress), System.out);
-        try (io.gpups.cli.dashboard.MetricsOptions.Endpoint observed = metrics.open("worker", rank, "0.0.0.0");
+        try (io.gpups.cli.dashboard.MetricsOptions.Endpoint observed = metrics.open("worker", rank);
              Device dev = Devices.installed().open(device, log::info);
              PsClient client = PsClient.connect(addresses, rank, options)) {
             Trainer trainer = new Trainer(config, client, dev, data, report -> {

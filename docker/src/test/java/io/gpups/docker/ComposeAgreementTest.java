@@ -149,6 +149,15 @@ class ComposeAgreementTest {
     }
 
     @Test
+    void shardsListenOnEveryInterfaceOfTheirContainer() {
+        // A shard binds 127.0.0.1 unless told otherwise: in a container nobody else could reach it.
+        for (String s : shardServices) {
+            assertEquals("0.0.0.0", compose(s).get("--bind"), s + " --bind");
+        }
+        assertEquals("0.0.0.0", k8s(StatefulSet.class).get("--bind"), "the StatefulSet's --bind");
+    }
+
+    @Test
     void shardFlagsAgreeWithKubernetes() {
         CommandLine k = k8s(StatefulSet.class);
         for (String s : shardServices) {

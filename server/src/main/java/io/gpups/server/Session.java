@@ -8,11 +8,26 @@ final class Session {
 
     static final AttributeKey<Session> KEY = AttributeKey.valueOf("gpups.session");
 
+    /**
+     * The user event a connection's pipeline sees (from its head) once its HELLO is proven: without
+     * authentication any well-formed HELLO, with it a HELLO whose proof matched. Handlers that treat
+     * connections before HELLO differently ({@link ConnectionLimit}, {@link ConnectionDeadlines}) watch for it.
+     */
+    static final Object PROVEN = new Object() {
+        @Override
+        public String toString() {
+            return "gpups.session.PROVEN";
+        }
+    };
+
     /** The worker rank from HELLO, or -1 for a client that is not a worker. */
     final int rank;
+    /** True when the HELLO proved the admin secret (with a shared secret: any proven HELLO). */
+    final boolean admin;
 
-    Session(int rank) {
+    Session(int rank, boolean admin) {
         this.rank = rank;
+        this.admin = admin;
     }
 
     static Session of(Channel channel) {

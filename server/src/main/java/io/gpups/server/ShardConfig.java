@@ -24,8 +24,9 @@ public record ShardConfig(String bindHost, int port, int shard, int shards, int 
         this(bindHost, port, shard, shards, workers, consistency, maxFrameBytes, 0);
     }
 
+    /** A shard on loopback only; other hosts reach a shard only when it binds another address. */
     public static ShardConfig of(int port, int shard, int shards, int workers, Consistency consistency) {
-        return new ShardConfig("0.0.0.0", port, shard, shards, workers, consistency, Frame.DEFAULT_MAX_FRAME_BYTES);
+        return new ShardConfig("127.0.0.1", port, shard, shards, workers, consistency, Frame.DEFAULT_MAX_FRAME_BYTES);
     }
 
     public ShardConfig validate() {

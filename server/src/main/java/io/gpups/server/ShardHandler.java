@@ -31,18 +31,23 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
 
     private final ShardConfig config;
     private final ShardAgent agent;
-    /** Shared-secret authentication, or null when the shard accepts any HELLO. */
+    /** HELLO authentication, or null when the shard accepts any HELLO. */
     private final HelloAuth auth;
     private final Runnable onShutdown;
+    /** One live connection per worker rank. */
+    private final RankClaims ranks;
+    private final AdminAccess admin;
 
     /** The challenge this connection was given and has not answered yet. */
     private static final AttributeKey<byte[]> CHALLENGE = AttributeKey.valueOf("gpups.challenge");
 
-    ShardHandler(ShardConfig config, ShardAgent agent, HelloAuth auth, Runnable onShutdown) {
+    ShardHandler(ShardConfig config, ShardAgent agent, ShardSecurity security, Runnable onShutdown) {
         this.config = config;
         this.agent = agent;
-        this.auth = auth;
+        this.auth = security.auth();
         this.onShutdown = onShutdown;
+        this.ranks = new RankClaims(config.workers(), agent.liveness::timedOut);
+        this.admin = new AdminAccess(auth != null, security.allowRemoteAdmin());
     }
 
     @Override
@@ -111,10 +116,23 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
                                 challenge == null ? "(no challenge was issued on this connection)" : "its challenge");
                         throw new ProtocolException(ErrorCode.AUTH_FAILED, challenge == null
                                 ? "HELLO proof without a challenge: say HELLO without a proof first"
-                                : "HELLO proof does not match the challenge: wrong secret");
+                                : !auth.hasSecretFor(hello.rank())
+                                ? "this shard's token file has no secret for " + (hello.rank() < 0 ? "the admin (rank -1)" : "rank " + hello.rank())
+                                : "HELLO proof does not match the challenge: wrong secret" + (auth.shared() ? "" : " for rank " + hello.rank()));
                     }
                 }
-                ch.attr(Session.KEY).set(new Session(hello.rank()));
+                if (hello.rank() >= 0) {
+                    Channel holder = ranks.claim(hello.rank(), ch);
+                    if (holder != null) {
+                        throw new ProtocolException(ErrorCode.CONFLICT, "rank " + hello.rank() + " is held by another live "
+                                + "connection (from " + holder.remoteAddress() + "); a rank is served on one connection at a "
+                                + "time, and is free once that connection closes or times out");
+                    }
+                }
+                if (session == null) {
+                    ch.attr(Session.KEY).set(new Session(hello.rank(), auth != null && (auth.shared() || hello.rank() < 0)));
+                    ch.pipeline().fireUserEventTriggered(Session.PROVEN);
+                }
                 if (hello.rank() >= 0) {
                     agent.liveness.heard(hello.rank());
                     agent.submit(() -> agent.workerSpoke(hello.rank()));
@@ -129,6 +147,7 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
                 return false;
             }
             case PUSH, PUSH_PULL -> {
+                workerOnly(op, session);
                 Messages.PushHeader h = Messages.PushHeader.read(payload, op.name());
                 boolean thenPull = op == Opcode.PUSH_PULL;
                 int rank = session.rank;
@@ -136,12 +155,14 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
                 return true;
             }
             case PULL -> {
+                workerOnly(op, session);
                 Messages.Pull pull = Messages.Pull.read(payload);
                 int rank = session.rank;
                 agent.submit(() -> agent.pull(ch, id, rank, pull));
                 return false;
             }
             case CLOCK -> {
+                workerOnly(op, session);
                 Messages.Clock clock = Messages.Clock.read(payload);
                 int rank = session.rank;
                 agent.submit(() -> agent.clock(ch, id, rank, clock));
@@ -160,16 +181,27 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
             }
             case SHUTDOWN -> {
                 expectEmpty(payload, op);
+                admin.check(op, session, ch.remoteAddress());
                 log.info("SHUTDOWN requested by {}", ch.remoteAddress());
                 ch.writeAndFlush(Frames.empty(ch.alloc(), Opcode.OK, id)).addListener(f -> onShutdown.run());
                 return false;
             }
             case CHECKPOINT -> {
+                admin.check(op, session, ch.remoteAddress());
                 Messages.Checkpoint request = Messages.Checkpoint.read(payload);
                 agent.submit(() -> agent.checkpoint(ch, id, request));
                 return false;
             }
             default -> throw new ProtocolException(ErrorCode.UNKNOWN_OPCODE, op + " is not a request");
+        }
+    }
+
+    /** Worker requests need a worker rank; rank -1 is for admins and observers. */
+    private void workerOnly(Opcode op, Session session) {
+        if (session.rank < 0) {
+            throw new ProtocolException(ErrorCode.FORBIDDEN, op + " needs a worker rank 0.." + (config.workers() - 1)
+                    + "; this connection said HELLO with rank -1, which may only send HELLO, REGISTER, STATS, "
+                    + "HEARTBEAT, CHECKPOINT and SHUTDOWN");
         }
     }
 
@@ -187,6 +219,10 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
         Channel ch = ctx.channel();
+        Session session = Session.of(ch);
+        if (session != null) {
+            ranks.release(session.rank, ch);
+        }
         agent.submit(() -> agent.connectionClosed(ch));
         ctx.fireChannelInactive();
     }

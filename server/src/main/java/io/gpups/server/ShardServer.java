@@ -63,7 +63,7 @@ public final class ShardServer implements AutoCloseable {
         Class<? extends ServerChannel> channelType = epoll ? EpollServerSocketChannel.class : NioServerSocketChannel.class;
         this.boss = new MultiThreadIoEventLoopGroup(1, io);
         this.workers = new MultiThreadIoEventLoopGroup(ioThreads, io);
-        ShardHandler handler = new ShardHandler(config, agent, security.auth(),
+        ShardHandler handler = new ShardHandler(config, agent, security,
                 () -> new Thread(this::close, "gpups-shutdown").start());
         ConnectionLimit limit = new ConnectionLimit(security.maxConnections());
         Tags metricTags = Tags.of("shard", Integer.toString(config.shard()));
@@ -102,6 +102,8 @@ public final class ShardServer implements AutoCloseable {
                             if (requestMetrics != null) {
                                 ch.pipeline().addLast("metrics", requestMetrics);
                             }
+                            ch.pipeline().addLast("deadlines", new ConnectionDeadlines(security.helloTimeoutMillis(),
+                                    security.idleTimeoutMillis()));
                             ch.pipeline().addLast("shard", handler);
                         }
                     })

@@ -94,6 +94,15 @@ final class WorkerLiveness {
         return alive.length;
     }
 
+    /**
+     * Any thread: true when the timeout is on and {@code rank} has been silent past it (whether or not the
+     * agent has dropped it yet); a connection holding such a rank may be taken over by a new HELLO.
+     */
+    boolean timedOut(int rank) {
+        long heard = lastHeardNanos.get(rank);
+        return timeoutNanos > 0 && heard != NEVER && nanoTime.getAsLong() - heard > timeoutNanos;
+    }
+
     boolean alive(int rank) {
         return alive[rank];
     }

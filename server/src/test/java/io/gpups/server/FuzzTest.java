@@ -56,7 +56,7 @@ class FuzzTest {
         leaks.start();
         leakLog.addAppender(leaks);
         try (Device device = Devices.installed().open("cpu", line -> { })) {
-            ShardServer server = ShardServer.start(new ShardConfig("127.0.0.1", 0, 0, 1, 1, Consistency.parse("asp"), 1 << 16),
+            ShardServer server = ShardServer.start(new ShardConfig("127.0.0.1", 0, 0, 1, 2, Consistency.parse("asp"), 1 << 16),
                     device);
             try (RawClient good = new RawClient(server.port())) {
                 assertEquals(Opcode.OK.code, good.call(Opcode.HELLO, new Messages.Hello(0, 0)).opcode());
@@ -112,7 +112,8 @@ class FuzzTest {
     /** Well-formed requests of every kind, as bytes, from which mutations start. */
     private static List<byte[]> validFrames(int id) {
         List<byte[]> frames = new ArrayList<>();
-        frames.add(bytes(Opcode.HELLO, new Messages.Hello(0, 0)));
+        // Rank 1: rank 0 is the well-formed client's, held by its connection.
+        frames.add(bytes(Opcode.HELLO, new Messages.Hello(1, 0)));
         frames.add(bytes(Opcode.REGISTER, new Messages.Register(W, 64, new int[] {0})));
         frames.add(bytes(Opcode.PULL, new Messages.Pull(id, 0, 0)));
         frames.add(bytes(Opcode.CLOCK, new Messages.Clock(3)));
@@ -253,7 +254,7 @@ class FuzzTest {
             reader.setDaemon(true);
             reader.start();
             if (sayHello) {
-                send(bytes(Opcode.HELLO, new Messages.Hello(0, 0)));
+                send(bytes(Opcode.HELLO, new Messages.Hello(1, 0)));
             }
         }
 

@@ -36,7 +36,7 @@ class ShardServerTest {
     @BeforeEach
     void start() throws Exception {
         device = Devices.installed().open("cpu", line -> { });
-        server = ShardServer.start(new ShardConfig("127.0.0.1", 0, 0, 1, 1, Consistency.parse("asp"), 4096), device);
+        server = ShardServer.start(new ShardConfig("127.0.0.1", 0, 0, 1, 2, Consistency.parse("asp"), 4096), device);
     }
 
     @AfterEach
@@ -50,7 +50,7 @@ class ShardServerTest {
         RawClient.Answer a = c.call(Opcode.HELLO, new Messages.Hello(rank, 0));
         assertEquals(Opcode.OK.code, a.opcode());
         Messages.HelloReply reply = Messages.HelloReply.read(a.payload());
-        assertEquals(new Messages.HelloReply(0, 1, 1, Consistency.parse("asp")), reply);
+        assertEquals(new Messages.HelloReply(0, 1, 2, Consistency.parse("asp")), reply);
         return c;
     }
 
@@ -107,7 +107,7 @@ class ShardServerTest {
 
             // Anything before HELLO.
             assertError(bad.call(Opcode.PULL, new Messages.Pull(id, 0, 0)), ErrorCode.NOT_HELLO, "PULL before HELLO");
-            assertEquals(Opcode.OK.code, bad.call(Opcode.HELLO, new Messages.Hello(0, 0)).opcode());
+            assertEquals(Opcode.OK.code, bad.call(Opcode.HELLO, new Messages.Hello(1, 0)).opcode());
             assertError(bad.call(Opcode.HELLO, new Messages.Hello(5, 0)), ErrorCode.BAD_ARGUMENT, "HELLO rank 5 out of range");
 
             // Unknown opcode: a well-formed frame whose opcode byte names nothing.
@@ -149,7 +149,7 @@ class ShardServerTest {
 
     @Test
     void lengthOverTheMaximumClosesTheConnectionAndOthersKeepWorking() throws Exception {
-        try (RawClient good = hello(0); RawClient bad = hello(0)) {
+        try (RawClient good = hello(0); RawClient bad = hello(1)) {
             int id = register(good, W, 0, 1);
             bad.send(Unpooled.buffer().writeIntLE(1 << 20).writeShortLE(Frame.MAGIC).writeByte(1).writeByte(3));
             assertTrue(bad.closedByPeer());
@@ -180,7 +180,7 @@ class ShardServerTest {
 
     @Test
     void malformedCompressedPayloadsAreErrorsAndTheShardKeepsServing() throws Exception {
-        try (RawClient good = hello(0); RawClient bad = hello(0)) {
+        try (RawClient good = hello(0); RawClient bad = hello(1)) {
             int id = register(good, W, 0, 1);
             assertError(bad.read(bad.pushRaw(Opcode.PUSH, new Messages.PushHeader(id, 0, 0, Codec.Kind.TOPK, 0, 4),
                     Unpooled.buffer().writeIntLE(5).writeIntLE(0))), ErrorCode.SIZE_MISMATCH, "topk k 5 out of range 0..4");

@@ -30,6 +30,10 @@ public final class DashboardCommand implements Callable<Integer> {
     @Option(names = "--bind", defaultValue = "127.0.0.1", description = "Address to listen on (default: ${DEFAULT-VALUE}).")
     String bind;
 
+    @Option(names = "--metrics-token-file", description = "Bearer token the processes' metrics ports require (their "
+            + "--metrics-token-file), sent with every scrape.")
+    java.nio.file.Path tokenFile;
+
     @Option(names = "--interval-ms", defaultValue = "1000", description = "How often every process is scraped (default: ${DEFAULT-VALUE}).")
     long intervalMillis;
 
@@ -38,7 +42,8 @@ public final class DashboardCommand implements Callable<Integer> {
         if (intervalMillis < 50) {
             throw new IllegalArgumentException("--interval-ms must be >= 50, got " + intervalMillis);
         }
-        try (MetricsHttpServer http = start(bind, port, targets(servers, workers), Duration.ofMillis(intervalMillis))) {
+        String token = tokenFile == null ? null : MetricsToken.read(tokenFile);
+        try (MetricsHttpServer http = start(bind, port, targets(servers, workers, token), Duration.ofMillis(intervalMillis))) {
             System.out.printf("dashboard on http://%s:%d/ (%d shard(s), %d worker(s)); Ctrl-C stops it%n", bind, http.port(),
                     servers.size(), workers.size());
             CountDownLatch stop = new CountDownLatch(1);
@@ -50,12 +55,17 @@ public final class DashboardCommand implements Callable<Integer> {
 
     /** Targets named server-0.., worker-0.. from metrics addresses. */
     public static List<MetricsCollector.Target> targets(List<String> servers, List<String> workers) {
+        return targets(servers, workers, null);
+    }
+
+    /** As above, scraping with a bearer {@code token} (null: none). */
+    public static List<MetricsCollector.Target> targets(List<String> servers, List<String> workers, String token) {
         List<MetricsCollector.Target> out = new ArrayList<>();
         for (int i = 0; i < servers.size(); i++) {
-            out.add(MetricsCollector.Target.http("server-" + i, "server", check(servers.get(i))));
+            out.add(MetricsCollector.Target.http("server-" + i, "server", check(servers.get(i)), token));
         }
         for (int i = 0; i < workers.size(); i++) {
-            out.add(MetricsCollector.Target.http("worker-" + i, "worker", check(workers.get(i))));
+            out.add(MetricsCollector.Target.http("worker-" + i, "worker", check(workers.get(i)), token));
         }
         return out;
     }

@@ -39,11 +39,19 @@ public final class MetricsCollector implements AutoCloseable {
 
         /** A process serving {@code GET /metrics} at {@code hostPort}. */
         public static Target http(String name, String role, String hostPort) {
+            return http(name, role, hostPort, null);
+        }
+
+        /** As above, sending {@code Authorization: Bearer token} (null: no header). */
+        public static Target http(String name, String role, String hostPort, String token) {
             URI uri = URI.create("http://" + hostPort + "/metrics");
             HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
             return new Target(name, role, uri.toString(), () -> {
-                HttpResponse<String> r = client.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(3)).build(),
-                        HttpResponse.BodyHandlers.ofString());
+                HttpRequest.Builder request = HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(3));
+                if (token != null) {
+                    request.header("Authorization", "Bearer " + token);
+                }
+                HttpResponse<String> r = client.send(request.build(), HttpResponse.BodyHandlers.ofString());
                 if (r.statusCode() != 200) {
                     throw new IllegalStateException("HTTP " + r.statusCode());
                 }

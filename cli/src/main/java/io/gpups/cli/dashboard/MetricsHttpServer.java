@@ -23,7 +23,9 @@ import java.util.concurrent.Executors;
  * Built on the JDK's {@code com.sun.net.httpserver}: no dependency, a few dozen lines, and its one thread
  * is apart from the shard's Netty event loops, so a slow scrape or a browser never delays a push. The
  * traffic is a scrape every few seconds and a page polling once a second, far below what it needs to be
- * fast at. No authentication: bind it to an address only trusted scrapers reach.
+ * fast at. It binds 127.0.0.1 unless told otherwise; with a token, every request must carry
+ * {@code Authorization: Bearer TOKEN} (compared in constant time) or is answered 401. Bind it elsewhere
+ * only with a token, or where only trusted scrapers reach it.
  */
 public final class MetricsHttpServer implements AutoCloseable {
 
@@ -33,11 +35,14 @@ public final class MetricsHttpServer implements AutoCloseable {
     private final ExecutorService executor;
     private final PrometheusMeterRegistry registry;
     private final MetricsCollector collector;
+    /** "Bearer TOKEN" as bytes, or null for no check. */
+    private final byte[] expectedAuthorization;
 
-    private MetricsHttpServer(String host, int port, PrometheusMeterRegistry registry, MetricsCollector collector)
-            throws IOException {
+    private MetricsHttpServer(String host, int port, PrometheusMeterRegistry registry, MetricsCollector collector,
+                              String token) throws IOException {
         this.registry = registry;
         this.collector = collector;
+        this.expectedAuthorization = token == null ? null : ("Bearer " + token).getBytes(StandardCharsets.UTF_8);
         this.http = HttpServer.create(new InetSocketAddress(host, port), 16);
         this.executor = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "gpups-metrics-http");
@@ -55,15 +60,32 @@ public final class MetricsHttpServer implements AutoCloseable {
      */
     public static MetricsHttpServer start(String host, int port, PrometheusMeterRegistry registry,
                                           MetricsCollector collector) throws IOException {
-        return new MetricsHttpServer(host, port, registry, collector);
+        return new MetricsHttpServer(host, port, registry, collector, null);
+    }
+
+    /** As above; with a {@code token} (null: none), a request without {@code Authorization: Bearer TOKEN} gets 401. */
+    public static MetricsHttpServer start(String host, int port, PrometheusMeterRegistry registry,
+                                          MetricsCollector collector, String token) throws IOException {
+        return new MetricsHttpServer(host, port, registry, collector, token);
     }
 
     public int port() {
         return http.getAddress().getPort();
     }
 
+    /** The address it listens on. */
+    public InetSocketAddress address() {
+        return http.getAddress();
+    }
+
     private void handle(HttpExchange ex) throws IOException {
         try (ex) {
+            if (!authorized(ex)) {
+                ex.getResponseHeaders().set("WWW-Authenticate", "Bearer realm=\"gpups\"");
+                send(ex, 401, "text/plain; charset=utf-8", "this endpoint needs 'Authorization: Bearer TOKEN' "
+                        + "(the process's --metrics-token-file)\n");
+                return;
+            }
             if (!ex.getRequestMethod().equals("GET") && !ex.getRequestMethod().equals("HEAD")) {
                 send(ex, 405, "text/plain; charset=utf-8", "only GET\n");
                 return;
@@ -94,6 +116,14 @@ public final class MetricsHttpServer implements AutoCloseable {
         } catch (RuntimeException e) {
             // The exchange is closed; the server keeps serving.
         }
+    }
+
+    private boolean authorized(HttpExchange ex) {
+        if (expectedAuthorization == null) {
+            return true;
+        }
+        String given = ex.getRequestHeaders().getFirst("Authorization");
+        return given != null && java.security.MessageDigest.isEqual(expectedAuthorization, given.getBytes(StandardCharsets.UTF_8));
     }
 
     private void dashboard(HttpExchange ex, String resource, String type) throws IOException {

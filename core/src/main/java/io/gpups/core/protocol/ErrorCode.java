@@ -32,7 +32,13 @@ public enum ErrorCode {
      */
     OUT_OF_MEMORY(13),
     /** The HELLO proof does not match the challenge: wrong secret, or a replayed proof. */
-    AUTH_FAILED(14);
+    AUTH_FAILED(14),
+    /**
+     * The connection may not make this request: a worker request (PUSH, PULL, PUSH_PULL, CLOCK) from a
+     * connection that is not a worker (rank -1), or an admin request (SHUTDOWN, CHECKPOINT) without the admin
+     * secret or, on a shard without authentication, from an address that is not loopback.
+     */
+    FORBIDDEN(16);
 
     public final int code;
 

@@ -54,8 +54,22 @@ public final class PsClient implements ParameterClient, AutoCloseable {
      * @param pullDtype     how pulled parameters travel: {@link Messages#DTYPE_FP32} or {@link Messages#DTYPE_BF16}
      * @param auth          the shared secret for shards that require authentication, or null
      * @param ssl           TLS for every connection, or null for plain TCP
+     * @param connectTimeoutMillis how long {@link #connect} tries again to reach a shard that is not up yet
+     *                      (not listening, closing connections before HELLO, or still holding this rank on an
+     *                      old connection), with backoff; 0: one try
      */
-    public record Options(int chunkBytes, int maxFrameBytes, int pullDtype, HelloAuth auth, SslContext ssl) {
+    public record Options(int chunkBytes, int maxFrameBytes, int pullDtype, HelloAuth auth, SslContext ssl,
+                          long connectTimeoutMillis) {
+        public Options {
+            if (connectTimeoutMillis < 0) {
+                throw new IllegalArgumentException("connect timeout must be >= 0 ms (0: one try), got " + connectTimeoutMillis);
+            }
+        }
+
+        public Options(int chunkBytes, int maxFrameBytes, int pullDtype, HelloAuth auth, SslContext ssl) {
+            this(chunkBytes, maxFrameBytes, pullDtype, auth, ssl, 0);
+        }
+
         public Options(int chunkBytes, int maxFrameBytes) {
             this(chunkBytes, maxFrameBytes, Messages.DTYPE_FP32);
         }
@@ -66,7 +80,12 @@ public final class PsClient implements ParameterClient, AutoCloseable {
 
         /** These options with authentication and TLS as given (either may be null). */
         public Options secured(HelloAuth auth, SslContext ssl) {
-            return new Options(chunkBytes, maxFrameBytes, pullDtype, auth, ssl);
+            return new Options(chunkBytes, maxFrameBytes, pullDtype, auth, ssl, connectTimeoutMillis);
+        }
+
+        /** These options, trying to reach each shard for up to {@code millis} at connect. */
+        public Options withConnectTimeout(long millis) {
+            return new Options(chunkBytes, maxFrameBytes, pullDtype, auth, ssl, millis);
         }
 
         public static Options defaults() {
@@ -109,9 +128,8 @@ public final class PsClient implements ParameterClient, AutoCloseable {
         for (int s = 0; s < shards.size(); s++) {
             versionsSeen.set(s, -1);
         }
-        if (rank >= 0) {
-            group.scheduleAtFixedRate(this::heartbeat, HEARTBEAT_MILLIS, HEARTBEAT_MILLIS, TimeUnit.MILLISECONDS);
-        }
+        // Observers (rank -1) too: a shard closes connections that are idle past its idle timeout.
+        group.scheduleAtFixedRate(this::heartbeat, HEARTBEAT_MILLIS, HEARTBEAT_MILLIS, TimeUnit.MILLISECONDS);
     }
 
     /** One HEARTBEAT to every shard; its answer (or a failure, e.g. a closed connection) needs no action. */
@@ -126,7 +144,8 @@ public final class PsClient implements ParameterClient, AutoCloseable {
 
     /**
      * Connects to every shard (in shard-index order) and says HELLO as worker {@code rank} (-1 for a client
-     * that is not a worker). Fails when a shard is unreachable or the shards disagree about the job.
+     * that is not a worker). A shard that is not up yet is tried again for up to the options' connect
+     * timeout. Fails when a shard stays unreachable, refuses the HELLO, or the shards disagree about the job.
      */
     public static PsClient connect(List<InetSocketAddress> addresses, int rank, Options options) {
         if (addresses.isEmpty()) {
@@ -137,14 +156,23 @@ public final class PsClient implements ParameterClient, AutoCloseable {
         Class<? extends Channel> type = epoll ? EpollSocketChannel.class : NioSocketChannel.class;
         EventLoopGroup group = new MultiThreadIoEventLoopGroup(Math.min(addresses.size(), 2), io);
         List<ShardConnection> connections = new ArrayList<>();
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(options.connectTimeoutMillis());
         try {
-            for (int i = 0; i < addresses.size(); i++) {
-                connections.add(new ShardConnection(i, addresses.get(i), group, type, options.maxFrameBytes(), options.ssl()));
-            }
             ClusterInfo cluster = null;
-            for (int i = 0; i < connections.size(); i++) {
-                ShardConnection c = connections.get(i);
-                Messages.HelloReply reply = hello(c, rank, options);
+            for (int i = 0; i < addresses.size(); i++) {
+                int shard = i;
+                InetSocketAddress address = addresses.get(i);
+                Greeted greeted = FirstConnect.retry("shard " + i + " at " + address, options.connectTimeoutMillis(), deadline, () -> {
+                    ShardConnection c = new ShardConnection(shard, address, group, type, options.maxFrameBytes(), options.ssl());
+                    try {
+                        return new Greeted(c, hello(c, rank, options));
+                    } catch (Exception e) {
+                        c.close();
+                        throw e;
+                    }
+                });
+                connections.add(greeted.connection());
+                Messages.HelloReply reply = greeted.reply();
                 if (reply.shard() != i || reply.shards() != addresses.size()) {
                     throw new IllegalStateException("shard at " + addresses.get(i) + " is shard " + reply.shard() + " of "
                             + reply.shards() + ", but it was given as shard " + i + " of " + addresses.size());
@@ -163,6 +191,9 @@ public final class PsClient implements ParameterClient, AutoCloseable {
             Throwable cause = e instanceof java.util.concurrent.ExecutionException ? e.getCause() : e;
             throw new PsException(null, "connecting to " + addresses + " failed: " + cause.getMessage());
         }
+    }
+
+    private record Greeted(ShardConnection connection, Messages.HelloReply reply) {
     }
 
     /** HELLO, answering the shard's challenge when it requires authentication. */

@@ -132,10 +132,19 @@ final class ShardConnection implements AutoCloseable {
     }
 
     private void failAll(String reason) {
+        failAll(reason, null);
+    }
+
+    /** Fails every request in flight; {@code cause} (may be null) tells a TLS failure from a closed connection. */
+    private void failAll(String reason, Throwable cause) {
         for (Long id : pending.keySet()) {
             Pending<?> p = pending.remove(id);
             if (p != null) {
-                p.future().completeExceptionally(new PsException(null, reason));
+                PsException e = new PsException(null, reason);
+                if (cause != null) {
+                    e.initCause(cause);
+                }
+                p.future().completeExceptionally(e);
             }
         }
     }
@@ -167,7 +176,7 @@ final class ShardConnection implements AutoCloseable {
             if (ctx.channel() == channel) {
                 lost = true;
             }
-            failAll("connection to shard " + shard + " at " + address + " failed: " + cause.getMessage());
+            failAll("connection to shard " + shard + " at " + address + " failed: " + cause.getMessage(), cause);
             ctx.close();
         }
     }
