@@ -28,6 +28,9 @@ final class ShardCounters {
     /** Device batch calls ({@link io.gpups.core.device.Device#applyBatch}) and the updates they applied. */
     volatile long updateBatches;
     volatile long batchedUpdates;
+    /** Pushes whose decoded gradient held NaN or infinite values, and how many such values they held. */
+    volatile long nonFinitePushes;
+    volatile long nonFiniteValues;
     /** Latency and staleness distributions; NONE unless the shard has metrics. */
     io.gpups.server.metrics.ShardEvents events = io.gpups.server.metrics.ShardEvents.NONE;
 
@@ -51,6 +54,11 @@ final class ShardCounters {
     void recordUpdateBatch(int updates) {
         updateBatches++;
         batchedUpdates += updates;
+    }
+
+    void recordNonFinite(long values) {
+        nonFinitePushes++;
+        nonFiniteValues += values;
     }
 
     void recordWait(long nanos) {
@@ -90,6 +98,8 @@ final class ShardCounters {
                 + ",\"bytes_pushed_raw\":" + rawBytesPushed
                 + ",\"bytes_pulled\":" + bytesPulled
                 + ",\"errors\":" + errors
+                + ",\"nonfinite_pushes\":" + nonFinitePushes
+                + ",\"nonfinite_values\":" + nonFiniteValues
                 + ",\"queue_depth\":" + queueDepth
                 + ",\"slowest_clock\":" + (slowestClock == Long.MAX_VALUE ? -1 : slowestClock)
                 + "}";

@@ -29,7 +29,12 @@ public enum ErrorCode {
     /** The device has no memory for the request, or the shard's registered-bytes limit would be crossed. */
     OUT_OF_MEMORY(13),
     /** The HELLO proof does not match the challenge: wrong secret, or a replayed proof. */
-    AUTH_FAILED(14);
+    AUTH_FAILED(14),
+    /**
+     * A pushed gradient holds NaN or infinite values (as decoded); the shard refused it (its {@code --nonfinite}
+     * policy is reject). The message names the tensor, chunk, rank, step and how many values were not finite.
+     */
+    NON_FINITE(15);
 
     public final int code;
 
