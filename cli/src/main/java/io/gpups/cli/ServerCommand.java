@@ -72,17 +72,21 @@ final class ServerCommand implements Callable<Integer> {
     @Mixin
     CheckpointOptions checkpoints;
 
+    @Mixin
+    NonFiniteOptions nonFinite;
+
     @Override
     public Integer call() throws Exception {
         ShardConfig config = new ShardConfig(bind, port, shard, shards, workers, Consistency.parse(consistency),
                 maxFrameBytes, workerTimeoutMillis).validate();
+        io.gpups.server.NonFinitePolicy nonFinitePolicy = nonFinite.policy();
         try (Device dev = Devices.installed().open(device, log::info)) {
             io.gpups.core.protocol.TlsFiles tls = security.tls();
             ShardSecurity limits = new ShardSecurity(security.auth(), tls == null ? null : tls.serverContext(),
                     maxConnections, maxRegisteredBytes == 0 ? Long.MAX_VALUE : maxRegisteredBytes);
             io.gpups.cli.dashboard.MetricsOptions.Endpoint observed = metrics.open("server", shard, bind);
             ShardServer server = ShardServer.start(config, dev, limits, observed == null ? null : observed.registry(),
-                    checkpoints.settings());
+                    checkpoints.settings(), nonFinitePolicy);
             Runtime.getRuntime().addShutdownHook(new Thread(server::close, "gpups-signal"));
             System.out.println(READY + server.port());
             System.out.flush();
