@@ -401,10 +401,16 @@ final class ShardAgent implements AutoCloseable {
                 pushBsp(ch, requestId, rank, h, chunk, gradient, thenPull);
             } else {
                 long start = updateClock();
-                apply(chunk, gradient, nonFiniteValues -> refuseIfRejected(
-                        nonFinite.found(thenPull ? "PUSH_PULL" : "PUSH", chunk.tensor.spec.name(), chunk.index, rank,
-                                h.step(), nonFiniteValues, chunk.length)));
+                ProtocolException refused = null;
+                try {
+                    apply(chunk, gradient, nonFiniteValues -> refuseIfRejected(
+                            nonFinite.found(thenPull ? "PUSH_PULL" : "PUSH", chunk.tensor.spec.name(), chunk.index, rank,
+                                    h.step(), nonFiniteValues, chunk.length)));
+                } catch (ProtocolException e) {
+                    refused = e; // the fused step ran (over the finite values) and the version moved: an update
+                }
                 counters.recordUpdate(chunk.length, updateClock() - start);
+                refuseIfRejected(refused);
                 if (thenPull) {
                     pullAt(ch, requestId, chunk, h.step() + 1, h.pullDtype());
                 } else {

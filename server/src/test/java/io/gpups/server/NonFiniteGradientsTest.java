@@ -137,6 +137,7 @@ class NonFiniteGradientsTest {
             assertEquals(1, stat(honest, "nonfinite_pushes"));
             assertEquals(4, stat(honest, "nonfinite_values"));
             assertEquals(1, stat(honest, "errors"));
+            assertEquals(2, stat(honest, "updates"), "under asp the refused push's fused step ran: an update");
             assertOk(push(honest, id, 1, 0.5f, -1f, 2f, 0.25f), "the honest worker goes on");
             for (float v : honest.pull(id, 0, 0)) {
                 assertTrue(Float.isFinite(v), "parameter " + v);
@@ -342,6 +343,7 @@ class NonFiniteGradientsTest {
             assertEquals(2, stat(w0, "nonfinite_pushes"));
             assertEquals(5, stat(w0, "nonfinite_values"));
             assertEquals(2, stat(w0, "errors"));
+            assertEquals(4, stat(w0, "updates"), "queued or not, a refused asp push counts as an update");
         }
     }
 
