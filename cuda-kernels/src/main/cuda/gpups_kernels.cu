@@ -6,6 +6,7 @@
 #include "gpups/codecs.cuh"
 #include "gpups/common.cuh"
 #include "gpups/elementwise.cuh"
+#include "gpups/finite.cuh"
 #include "gpups/nn.cuh"
 #include "gpups/optimizers.cuh"
 
@@ -150,6 +151,79 @@ struct AdamWStep {
     }
 };
 
+/**
+ * for_each_element over a guarded step (one that returns 1 for a non-finite gradient): this thread's count of
+ * non-finite gradients, summed in a register as the elements go by, on the float4 path and the scalar tail alike.
+ */
+template <class Step, class... Operand>
+__device__ __forceinline__ unsigned long long for_each_element_counted(long long n, Step step, Operand... x) {
+    unsigned long long non_finite = 0;
+    for_each_element(n, [&](auto&&... v) { non_finite += (unsigned long long) step(v...); }, x...);
+    return non_finite;
+}
+
+/**
+ * Adds a thread's count to the launch's counter in device memory. Only threads that saw a non-finite gradient
+ * touch it, so a finite push costs no atomic at all.
+ */
+__device__ __forceinline__ void add_non_finite(unsigned long long* counter, unsigned long long count) {
+    if (count != 0) {
+        atomicAdd(counter, count);
+    }
+}
+
+// The guarded steps of the fused decode kernels (finite.cuh): each returns 1 when its gradient is not finite.
+
+struct GuardedAccumulateStep {
+    __device__ __forceinline__ int operator()(float& acc, float g) const { return gpups::accumulate_guarded(acc, g); }
+};
+
+struct GuardedSgdStep {
+    gpups::SgdParams h;
+    int guard;
+    __device__ __forceinline__ int operator()(float& p, float g) const { return gpups::sgd_step_guarded(p, g, h, guard); }
+};
+
+struct GuardedMomentumStep {
+    gpups::MomentumParams h;
+    int guard;
+    __device__ __forceinline__ int operator()(float& p, float& v, float g) const {
+        return gpups::momentum_step_guarded(p, v, g, h, guard);
+    }
+};
+
+struct GuardedNesterovStep {
+    gpups::NesterovParams h;
+    int guard;
+    __device__ __forceinline__ int operator()(float& p, float& v, float g) const {
+        return gpups::nesterov_step_guarded(p, v, g, h, guard);
+    }
+};
+
+struct GuardedAdagradStep {
+    gpups::AdagradParams h;
+    int guard;
+    __device__ __forceinline__ int operator()(float& p, float& h_acc, float g) const {
+        return gpups::adagrad_step_guarded(p, h_acc, g, h, guard);
+    }
+};
+
+struct GuardedAdamStep {
+    gpups::AdamParams h;
+    int guard;
+    __device__ __forceinline__ int operator()(float& p, float& m, float& v, float g) const {
+        return gpups::adam_step_guarded(p, m, v, g, h, guard);
+    }
+};
+
+struct GuardedAdamWStep {
+    gpups::AdamParams h;
+    int guard;
+    __device__ __forceinline__ int operator()(float& p, float& m, float& v, float g) const {
+        return gpups::adamw_step_guarded(p, m, v, g, h, guard);
+    }
+};
+
 }  // namespace
 
 // ---- server math ----------------------------------------------------------------------------
@@ -236,19 +310,23 @@ __device__ __forceinline__ void with_dense_decoder(int codec, const unsigned cha
 /** What gpups_sparse_scatter does at each entry's index. */
 enum ScatterMode { SCATTER_ADD = 0, SCATTER_STORE = 1, SCATTER_CLEAR = 2 };
 
+/** This thread's share of a scatter; returns how many of the values it added were not finite (SCATTER_ADD only). */
 template <class Sparse>
-__device__ __forceinline__ void scatter_loop(float* dst, Sparse entries, long long n, long long k, int mode) {
+__device__ __forceinline__ unsigned long long scatter_loop(float* dst, Sparse entries, long long n, long long k,
+                                                           int mode) {
+    unsigned long long non_finite = 0;
     GPUPS_GRID_STRIDE(j, k) {
         const long long i = entries.index(j);
         if (i >= n) {
             continue;  // a checked payload has none; never write outside the chunk
         }
         if (mode == SCATTER_ADD) {
-            gpups::accumulate(dst[i], entries.value(j));
+            non_finite += (unsigned long long) gpups::accumulate_guarded(dst[i], entries.value(j));
         } else {
             dst[i] = mode == SCATTER_STORE ? entries.value(j) : 0.0f;
         }
     }
+    return non_finite;
 }
 
 /**
@@ -301,69 +379,83 @@ struct SumOp {
 
 }  // namespace
 
-/** acc += decode(payload) for a dense codec (none, fp16, bf16, int8, sign). */
-extern "C" __global__ void gpups_decode_accumulate(float* acc, const unsigned char* payload, long long n, int codec) {
+/**
+ * acc += decode(payload) for a dense codec (none, fp16, bf16, int8, sign), where the decoded value is finite; the
+ * others are counted into *non_finite (zeroed by the host before the launch) and leave acc as it was.
+ */
+extern "C" __global__ void gpups_decode_accumulate(float* acc, const unsigned char* payload, long long n, int codec,
+                                                   unsigned long long* non_finite) {
     with_dense_decoder(codec, payload, n, [&](auto grad) {
-        for_each_element(n, AccumulateStep{}, acc, grad);
+        add_non_finite(non_finite, for_each_element_counted(n, GuardedAccumulateStep{}, acc, grad));
     });
 }
 
 /**
- * The k entries of a sparse payload (topk or randomk) into dst: added (decode-accumulate), stored (into zeros, for
- * decode-and-apply) or cleared (the zeros restored). Entries of one payload have distinct indices (top-k's are
+ * The k entries of a sparse payload (topk or randomk) into dst: added (decode-accumulate: finite values only, the
+ * others counted into *non_finite), stored as sent (into zeros, for decode-and-apply, whose guarded kernel counts
+ * and guards them) or cleared (the zeros restored). Entries of one payload have distinct indices (top-k's are
  * strictly ascending, randomk's stride is coprime to n), so no two threads touch one element.
  */
 extern "C" __global__ void gpups_sparse_scatter(float* dst, const unsigned char* payload, long long n, int codec,
-                                                long long k, long long start, long long stride, int mode) {
+                                                long long k, long long start, long long stride, int mode,
+                                                unsigned long long* non_finite) {
     const unsigned char* p = device_payload(payload);
+    unsigned long long count = 0;
     if (codec == gpups::CODEC_ID_TOPK) {
-        scatter_loop(dst, gpups::TopkPayload{p, k}, n, k, mode);
+        count = scatter_loop(dst, gpups::TopkPayload{p, k}, n, k, mode);
     } else {
-        scatter_loop(dst, gpups::RandomkPayload{p, start, stride, n}, n, k, mode);
+        count = scatter_loop(dst, gpups::RandomkPayload{p, start, stride, n}, n, k, mode);
     }
+    add_non_finite(non_finite, count);
 }
 
-// Fused decode-and-apply: the optimizer step with element i's gradient decoded from the payload in registers.
+// Fused decode-and-apply: the optimizer step with element i's gradient decoded from the payload in registers,
+// guarded (finite.cuh: guard is a GUARD_* id), non-finite gradients counted into *non_finite (zeroed by the host).
 
 extern "C" __global__ void gpups_decode_sgd(float* p, const unsigned char* payload, long long n, int codec,
-                                            gpups::SgdParams h) {
+                                            gpups::SgdParams h, int guard, unsigned long long* non_finite) {
     with_dense_decoder(codec, payload, n, [&](auto grad) {
-        for_each_element(n, SgdStep{h}, p, grad);
+        add_non_finite(non_finite, for_each_element_counted(n, GuardedSgdStep{h, guard}, p, grad));
     });
 }
 
 extern "C" __global__ void gpups_decode_momentum(float* p, float* v, const unsigned char* payload, long long n,
-                                                 int codec, gpups::MomentumParams h) {
+                                                 int codec, gpups::MomentumParams h, int guard,
+                                                 unsigned long long* non_finite) {
     with_dense_decoder(codec, payload, n, [&](auto grad) {
-        for_each_element(n, MomentumStep{h}, p, v, grad);
+        add_non_finite(non_finite, for_each_element_counted(n, GuardedMomentumStep{h, guard}, p, v, grad));
     });
 }
 
 extern "C" __global__ void gpups_decode_nesterov(float* p, float* v, const unsigned char* payload, long long n,
-                                                 int codec, gpups::NesterovParams h) {
+                                                 int codec, gpups::NesterovParams h, int guard,
+                                                 unsigned long long* non_finite) {
     with_dense_decoder(codec, payload, n, [&](auto grad) {
-        for_each_element(n, NesterovStep{h}, p, v, grad);
+        add_non_finite(non_finite, for_each_element_counted(n, GuardedNesterovStep{h, guard}, p, v, grad));
     });
 }
 
 extern "C" __global__ void gpups_decode_adagrad(float* p, float* h_acc, const unsigned char* payload, long long n,
-                                                int codec, gpups::AdagradParams h) {
+                                                int codec, gpups::AdagradParams h, int guard,
+                                                unsigned long long* non_finite) {
     with_dense_decoder(codec, payload, n, [&](auto grad) {
-        for_each_element(n, AdagradStep{h}, p, h_acc, grad);
+        add_non_finite(non_finite, for_each_element_counted(n, GuardedAdagradStep{h, guard}, p, h_acc, grad));
     });
 }
 
 extern "C" __global__ void gpups_decode_adam(float* p, float* m, float* v, const unsigned char* payload, long long n,
-                                             int codec, gpups::AdamParams h) {
+                                             int codec, gpups::AdamParams h, int guard,
+                                             unsigned long long* non_finite) {
     with_dense_decoder(codec, payload, n, [&](auto grad) {
-        for_each_element(n, AdamStep{h}, p, m, v, grad);
+        add_non_finite(non_finite, for_each_element_counted(n, GuardedAdamStep{h, guard}, p, m, v, grad));
     });
 }
 
 extern "C" __global__ void gpups_decode_adamw(float* p, float* m, float* v, const unsigned char* payload, long long n,
-                                              int codec, gpups::AdamParams h) {
+                                              int codec, gpups::AdamParams h, int guard,
+                                              unsigned long long* non_finite) {
     with_dense_decoder(codec, payload, n, [&](auto grad) {
-        for_each_element(n, AdamWStep{h}, p, m, v, grad);
+        add_non_finite(non_finite, for_each_element_counted(n, GuardedAdamWStep{h, guard}, p, m, v, grad));
     });
 }
 
@@ -384,7 +476,7 @@ struct BatchEntry {
     long long gradient;  // byte offset of the entry's n x f32 gradient from the payload base, a multiple of 16
     long long n;
     int kind;            // the optimizer's id (OptimizerSpec.OptimizerKind), or BATCH_ACCUMULATE
-    int unused;
+    int guard;           // what an optimizer step does with a non-finite gradient (finite.cuh, GUARD_*)
     float params[8];     // the optimizer's parameter struct, its fields in declaration order (KernelParameters)
 };
 static_assert(sizeof(BatchEntry) == 80, "CudaDevice writes 80-byte batch entries");
@@ -405,29 +497,43 @@ __device__ __forceinline__ Params batch_params(const BatchEntry& e) {
 
 }  // namespace
 
-extern "C" __global__ void gpups_batch_update(const BatchEntry* table, const unsigned char* payloads) {
+/**
+ * Entry blockIdx.y of the table, with the guarded steps of the one-chunk decode kernels (codec none); its count of
+ * non-finite gradients goes to non_finite[blockIdx.y] (one counter per entry, zeroed by the host).
+ */
+extern "C" __global__ void gpups_batch_update(const BatchEntry* table, const unsigned char* payloads,
+                                              unsigned long long* non_finite) {
     const BatchEntry e = table[blockIdx.y];
     const float* g = reinterpret_cast<const float*>(payloads + e.gradient);
+    unsigned long long count = 0;
     switch (e.kind) {
-        case BATCH_ACCUMULATE: for_each_element(e.n, AccumulateStep{}, e.param, g); break;
-        case BATCH_SGD: for_each_element(e.n, SgdStep{batch_params<gpups::SgdParams>(e)}, e.param, g); break;
+        case BATCH_ACCUMULATE: count = for_each_element_counted(e.n, GuardedAccumulateStep{}, e.param, g); break;
+        case BATCH_SGD:
+            count = for_each_element_counted(e.n, GuardedSgdStep{batch_params<gpups::SgdParams>(e), e.guard}, e.param, g);
+            break;
         case BATCH_MOMENTUM:
-            for_each_element(e.n, MomentumStep{batch_params<gpups::MomentumParams>(e)}, e.param, e.slot0, g);
+            count = for_each_element_counted(e.n, GuardedMomentumStep{batch_params<gpups::MomentumParams>(e), e.guard},
+                                             e.param, e.slot0, g);
             break;
         case BATCH_NESTEROV:
-            for_each_element(e.n, NesterovStep{batch_params<gpups::NesterovParams>(e)}, e.param, e.slot0, g);
+            count = for_each_element_counted(e.n, GuardedNesterovStep{batch_params<gpups::NesterovParams>(e), e.guard},
+                                             e.param, e.slot0, g);
             break;
         case BATCH_ADAGRAD:
-            for_each_element(e.n, AdagradStep{batch_params<gpups::AdagradParams>(e)}, e.param, e.slot0, g);
+            count = for_each_element_counted(e.n, GuardedAdagradStep{batch_params<gpups::AdagradParams>(e), e.guard},
+                                             e.param, e.slot0, g);
             break;
         case BATCH_ADAM:
-            for_each_element(e.n, AdamStep{batch_params<gpups::AdamParams>(e)}, e.param, e.slot0, e.slot1, g);
+            count = for_each_element_counted(e.n, GuardedAdamStep{batch_params<gpups::AdamParams>(e), e.guard},
+                                             e.param, e.slot0, e.slot1, g);
             break;
         case BATCH_ADAMW:
-            for_each_element(e.n, AdamWStep{batch_params<gpups::AdamParams>(e)}, e.param, e.slot0, e.slot1, g);
+            count = for_each_element_counted(e.n, GuardedAdamWStep{batch_params<gpups::AdamParams>(e), e.guard},
+                                             e.param, e.slot0, e.slot1, g);
             break;
         default: break;
     }
+    add_non_finite(non_finite + blockIdx.y, count);
 }
 
 // Encoding (worker), into a device scratch that the host copies back. With error feedback, a = g + r is formed in

@@ -24,6 +24,7 @@
 #include "gpups/codecs.cuh"
 #include "gpups/common.cuh"
 #include "gpups/elementwise.cuh"
+#include "gpups/finite.cuh"
 #include "gpups/nn.cuh"
 #include "gpups/optimizers.cuh"
 
@@ -475,45 +476,97 @@ inline void for_each_sparse(int kind, const unsigned char* payload, long long n,
     }
 }
 
-/** acc += decode(payload), without inflating a dense copy. */
-inline void decode_accumulate(int kind, const unsigned char* payload, long long n, long long start, long long stride,
-                              float* acc) {
-    if (!with_dense_decoder(kind, payload, n,
-                            [&](auto grad, long long begin, long long end) { accumulate_loop(acc + begin, grad, end - begin); })) {
-        for_each_sparse(kind, payload, n, start, stride, [&](long long i, float v) { acc[i] += v; });
+/** acc += grad over finite gradients; returns how many were not finite (those elements stay as they were). */
+template <class Gradient>
+inline long long accumulate_guarded_loop(float* acc, Gradient grad, long long count) {
+    long long non_finite = 0;
+    for (long long i = 0; i < count; ++i) {
+        non_finite += accumulate_guarded(acc[i], grad[i]);
     }
+    return non_finite;
 }
 
-/** Optimizer ids (io.gpups.core.optim.OptimizerSpec.OptimizerKind); h holds the kind's parameter struct. */
+/**
+ * acc += decode(payload), without inflating a dense copy. Decoded values that are not finite are counted and not
+ * added: returns their count.
+ */
+inline long long decode_accumulate(int kind, const unsigned char* payload, long long n, long long start,
+                                   long long stride, float* acc) {
+    long long non_finite = 0;
+    if (!with_dense_decoder(kind, payload, n, [&](auto grad, long long begin, long long end) {
+            non_finite += accumulate_guarded_loop(acc + begin, grad, end - begin);
+        })) {
+        for_each_sparse(kind, payload, n, start, stride, [&](long long i, float v) {
+            non_finite += accumulate_guarded(acc[i], v);
+        });
+    }
+    return non_finite;
+}
+
+/**
+ * The guarded optimizer step (finite.cuh) over n elements. optimizer is the id of
+ * io.gpups.core.optim.OptimizerSpec.OptimizerKind, h holds its parameter struct. Returns how many
+ * gradients were not finite.
+ */
 template <class Gradient>
-inline void apply_optimizer(int optimizer, float* p, float* s0, float* s1, Gradient grad, long long n, const float* h) {
+inline long long apply_optimizer_guarded(int optimizer, float* p, float* s0, float* s1, Gradient grad, long long n,
+                                         const float* h, int guard) {
+    long long non_finite = 0;
     switch (optimizer) {
-        case 0: sgd_loop(p, grad, n, SgdParams{h[0], h[1], h[2]}); break;
-        case 1: momentum_loop(p, s0, grad, n, MomentumParams{h[0], h[1], h[2], h[3]}); break;
-        case 2: nesterov_loop(p, s0, grad, n, NesterovParams{h[0], h[1], h[2], h[3]}); break;
-        case 3: adagrad_loop(p, s0, grad, n, AdagradParams{h[0], h[1], h[2], h[3]}); break;
-        case 4: adam_loop(p, s0, s1, grad, n, AdamParams{h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]}); break;
-        case 5: adamw_loop(p, s0, s1, grad, n, AdamParams{h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]}); break;
+        case 0: {
+            const SgdParams o{h[0], h[1], h[2]};
+            for (long long i = 0; i < n; ++i) non_finite += sgd_step_guarded(p[i], grad[i], o, guard);
+            break;
+        }
+        case 1: {
+            const MomentumParams o{h[0], h[1], h[2], h[3]};
+            for (long long i = 0; i < n; ++i) non_finite += momentum_step_guarded(p[i], s0[i], grad[i], o, guard);
+            break;
+        }
+        case 2: {
+            const NesterovParams o{h[0], h[1], h[2], h[3]};
+            for (long long i = 0; i < n; ++i) non_finite += nesterov_step_guarded(p[i], s0[i], grad[i], o, guard);
+            break;
+        }
+        case 3: {
+            const AdagradParams o{h[0], h[1], h[2], h[3]};
+            for (long long i = 0; i < n; ++i) non_finite += adagrad_step_guarded(p[i], s0[i], grad[i], o, guard);
+            break;
+        }
+        case 4: {
+            const AdamParams o{h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]};
+            for (long long i = 0; i < n; ++i) non_finite += adam_step_guarded(p[i], s0[i], s1[i], grad[i], o, guard);
+            break;
+        }
+        case 5: {
+            const AdamParams o{h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]};
+            for (long long i = 0; i < n; ++i) non_finite += adamw_step_guarded(p[i], s0[i], s1[i], grad[i], o, guard);
+            break;
+        }
         default: throw std::invalid_argument("unknown optimizer id " + std::to_string(optimizer));
     }
+    return non_finite;
 }
 
 /**
  * One optimizer step with the gradient decoded from a payload. Dense codecs are decoded inside the
  * optimizer loop; sparse ones are scattered into scratch (n zeros, left zero again afterwards), since every
- * element gets a step (Adam's moments decay where the gradient is 0).
+ * element gets a step (Adam's moments decay where the gradient is 0). Gradients that are not finite are counted
+ * and handled as guard says (finite.cuh): returns their count.
  */
-inline void decode_apply(int kind, const unsigned char* payload, long long n, long long start, long long stride,
-                         int optimizer, float* p, float* s0, float* s1, float* scratch, const float* h) {
+inline long long decode_apply(int kind, const unsigned char* payload, long long n, long long start, long long stride,
+                              int optimizer, float* p, float* s0, float* s1, float* scratch, const float* h, int guard) {
+    long long non_finite = 0;
     if (with_dense_decoder(kind, payload, n, [&](auto grad, long long begin, long long end) {
-            apply_optimizer(optimizer, p + begin, s0 == nullptr ? nullptr : s0 + begin,
-                            s1 == nullptr ? nullptr : s1 + begin, grad, end - begin, h);
+            non_finite += apply_optimizer_guarded(optimizer, p + begin, s0 == nullptr ? nullptr : s0 + begin,
+                                                  s1 == nullptr ? nullptr : s1 + begin, grad, end - begin, h, guard);
         })) {
-        return;
+        return non_finite;
     }
     for_each_sparse(kind, payload, n, start, stride, [&](long long i, float v) { scratch[i] = v; });
-    apply_optimizer(optimizer, p, s0, s1, FloatGradient{scratch}, n, h);
+    non_finite = apply_optimizer_guarded(optimizer, p, s0, s1, FloatGradient{scratch}, n, h, guard);
     for_each_sparse(kind, payload, n, start, stride, [&](long long i, float) { scratch[i] = 0.0f; });
+    return non_finite;
 }
 
 // ---- worker math --------------------------------------------------------------------------------

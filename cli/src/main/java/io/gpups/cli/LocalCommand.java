@@ -66,6 +66,9 @@ final class LocalCommand implements Callable<Integer> {
     @Mixin
     CheckpointOptions checkpoints;
 
+    @Mixin
+    NonFiniteOptions nonFinite;
+
     @Option(names = "--consistency", defaultValue = "bsp", description = "bsp, asp or ssp:S (default: ${DEFAULT-VALUE}).")
     String consistency;
 
@@ -115,7 +118,7 @@ final class LocalCommand implements Callable<Integer> {
              LocalJobView view = new LocalJobView(servers, workers, dashboardPort, ProgressMode.parse(progress), out)) {
             java.util.function.IntFunction<List<String>> shardExtras =
                     s -> concat(concat(concat(security.asArgs(), checkpoints.asArgs()), view.shardArgs(s)),
-                            List.of("--worker-timeout", "" + workerTimeoutMillis));
+                            concat(List.of("--worker-timeout", "" + workerTimeoutMillis), nonFinite.asArgs()));
             List<InetSocketAddress> shards = LocalShards.start(children, servers, workers, consistency, placement::shard,
                     shardExtras);
             String serverList = String.join(",", shards.stream().map(a -> "127.0.0.1:" + a.getPort()).toList());
@@ -233,6 +236,7 @@ final class LocalCommand implements Callable<Integer> {
         if (workerTimeoutMillis < 0) {
             throw new IllegalArgumentException("--worker-timeout must be 0 (never) or more milliseconds, got " + workerTimeoutMillis);
         }
+        nonFinite.policy();
         if (chaos != null) {
             ChaosPlan plan = ChaosPlan.parse(chaos, servers, workers);
             if (plan.target() == ChaosPlan.Target.SHARD && !plan.fresh()

@@ -26,6 +26,11 @@ public final class Main {
                 cmd.getErr().println("gpups " + cmd.getCommandName() + ": " + e.getMessage());
                 return 2;
             }
+            if (e instanceof io.gpups.worker.train.NonFiniteLossException) {
+                // Names rank, step, epoch and the loss: one line that `gpups local` shows from the worker's log.
+                cmd.getErr().println("gpups " + cmd.getCommandName() + ": " + e.getMessage());
+                return 3;
+            }
             throw e;
         });
         return cl.execute(args);

@@ -97,6 +97,9 @@ final class ServerCommand implements Callable<Integer> {
     @Mixin
     CheckpointOptions checkpoints;
 
+    @Mixin
+    NonFiniteOptions nonFinite;
+
     @Override
     public Integer call() throws Exception {
         if (helloTimeoutMillis < 0) {
@@ -107,6 +110,7 @@ final class ServerCommand implements Callable<Integer> {
         }
         ShardConfig config = new ShardConfig(bind, port, shard, shards, workers, Consistency.parse(consistency),
                 maxFrameBytes, workerTimeoutMillis).validate();
+        io.gpups.server.NonFinitePolicy nonFinitePolicy = nonFinite.policy();
         try (Device dev = Devices.installed().open(device, log::info)) {
             io.gpups.core.protocol.TlsFiles tls = security.tls();
             ShardSecurity limits = new ShardSecurity(security.auth(), tls == null ? null : tls.serverContext(),
@@ -115,7 +119,7 @@ final class ServerCommand implements Callable<Integer> {
                     .withFrameMemoryBytes(frameMemoryBytes);
             io.gpups.cli.dashboard.MetricsOptions.Endpoint observed = metrics.open("server", shard);
             ShardServer server = ShardServer.start(config, dev, limits, observed == null ? null : observed.registry(),
-                    checkpoints.settings());
+                    checkpoints.settings(), nonFinitePolicy);
             Runtime.getRuntime().addShutdownHook(new Thread(server::close, "gpups-signal"));
             System.out.println(READY + server.port());
             System.out.flush();

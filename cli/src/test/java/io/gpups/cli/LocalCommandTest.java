@@ -43,6 +43,32 @@ class LocalCommandTest {
     }
 
     /**
+     * A worker whose loss turns NaN (sgd at lr 1e30 overflows the MLP's activations within a step or two) stops with
+     * exit code 3, and {@code local} says which rank failed and shows the line naming its step, epoch and loss.
+     */
+    @Test
+    void aWorkerWithANonFiniteLossStopsTheJobNamingItsRankAndStep(@TempDir Path dir) throws Exception {
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        PrintStream old = System.out;
+        System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
+        int code;
+        try {
+            code = Main.run("local", "--servers", "1", "--workers", "2", "--model", "mlp:256,128", "--optimizer", "sgd",
+                    "--lr", "1e30", "--epochs", "1", "--progress", "none", "--run-dir", dir.resolve("run").toString());
+        } finally {
+            System.setOut(old);
+        }
+        String out = buf.toString(StandardCharsets.UTF_8);
+        assertTrue(code != 0, out);
+        java.util.regex.Matcher failed = java.util.regex.Pattern.compile("worker-(\\d) failed \\(exit code 3\\)").matcher(out);
+        assertTrue(failed.find(), out);
+        assertTrue(java.util.regex.Pattern.compile("worker " + failed.group(1) + ": training loss (NaN|-?Infinity) at step \\d+ "
+                + "\\(epoch 0, batch \\d+ of \\d+\\)").matcher(out).find(), out);
+        assertEquals(0, ProcessHandle.current().children().filter(ProcessHandle::isAlive).count(),
+                "every child process was stopped");
+    }
+
+    /**
      * The job both kill tests run: 6 epochs of logistic regression (2,808 steps of batch 64 per worker on
      * Fashion-MNIST, about 1 s per epoch on 2 cores), 2 shards, 2 workers, bsp. A killed worker is away for
      * 3-6 s (the timeout, then a new JVM loading the data) while the other trains on alone at up to 450 steps

@@ -8,6 +8,7 @@ import io.gpups.core.device.Device;
 import io.gpups.core.device.DeviceArguments;
 import io.gpups.core.device.DeviceBuffer;
 import io.gpups.core.device.DeviceOutOfMemoryException;
+import io.gpups.core.device.NonFiniteGuard;
 import io.gpups.core.optim.KernelParameters;
 import io.gpups.core.optim.OptimizerSpec;
 import jcuda.NativePointerObject;
@@ -79,6 +80,10 @@ import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
  *   <li><b>Batches.</b> {@link #applyBatch} gathers a table of updates and their gradients into one pinned buffer,
  *       copies it with one DMA and applies it with one launch of {@code gpups_batch_update} per wave of updates that
  *       touch distinct buffers (one wave unless a batch updates a chunk twice).</li>
+ *   <li><b>Non-finite gradients.</b> The fused decode kernels and the batch kernel count them as they go (a register
+ *       per thread; an atomic add to a 64-bit counter in device memory only from threads that saw one) and keep them
+ *       out of the update. The counters are read back when the call returns, so a fused decode or a batch waits for
+ *       its kernels.</li>
  *   <li><b>GEMM.</b> cuBLAS in its default math mode (full fp32, no TF32), so results match the CPU device's
  *       OpenBLAS within fp32 rounding.</li>
  * </ul>
@@ -116,6 +121,8 @@ public final class CudaDevice implements Device {
     private final ScratchBuffer<CudaBuffer> rowLossScratch = new ScratchBuffer<>(this::allocate);
     /** The 32-bit counter of countCorrect. */
     private final ScratchBuffer<CudaBuffer> counterScratch = new ScratchBuffer<>(this::allocate);
+    /** The 64-bit counters of non-finite gradients of a fused decode (one) or a batch (one per entry). */
+    private final ScratchBuffer<CudaBuffer> nonFiniteScratch = new ScratchBuffer<>(this::allocate);
     private volatile boolean closed;
     /**
      * Held by {@link #close()} and by every {@link #free} (which a {@link CudaBuffer#close()} on any thread calls), so
@@ -437,32 +444,34 @@ public final class CudaDevice implements Device {
      * (nothing of it queued yet), go the one-update way.
      */
     @Override
-    public void applyBatch(List<? extends BatchedUpdate> updates) {
+    public long[] applyBatch(List<? extends BatchedUpdate> updates) {
         enter();
         Device.checkBatch(updates);
         List<CudaBuffer[]> buffers = new ArrayList<>(updates.size());
         for (BatchedUpdate u : updates) {
             buffers.add(checkBatched(u));
         }
+        long[] nonFinite = new long[updates.size()];
         int from = 0;
         long bytes = 0;
         for (int i = 0; i < updates.size(); i++) {
             long size = BATCH_ENTRY_BYTES + alignUp(4L * updates.get(i).count(), BATCH_GRADIENT_ALIGN);
             if (size + BATCH_TABLE_ALIGN > BATCH_MAX_BYTES) {
-                applyBatchPart(updates, buffers, from, i);
-                Device.super.applyBatch(updates.subList(i, i + 1));
+                applyBatchPart(updates, buffers, from, i, nonFinite);
+                nonFinite[i] = Device.super.applyBatch(updates.subList(i, i + 1))[0];
                 from = i + 1;
                 bytes = 0;
                 continue;
             }
             if (bytes + size + BATCH_TABLE_ALIGN > BATCH_MAX_BYTES) {
-                applyBatchPart(updates, buffers, from, i);
+                applyBatchPart(updates, buffers, from, i, nonFinite);
                 from = i;
                 bytes = 0;
             }
             bytes += size;
         }
-        applyBatchPart(updates, buffers, from, updates.size());
+        applyBatchPart(updates, buffers, from, updates.size(), nonFinite);
+        return nonFinite;
     }
 
     /** The update's buffers (accumulator, or parameters then slots), after checking every argument. */
@@ -485,8 +494,12 @@ public final class CudaDevice implements Device {
         throw new IllegalArgumentException("unknown batched update " + update);
     }
 
-    /** Updates {@code [from, to)}, checked, whose table and gradients fit one copy. */
-    private void applyBatchPart(List<? extends BatchedUpdate> updates, List<CudaBuffer[]> buffers, int from, int to) {
+    /**
+     * Updates {@code [from, to)}, checked, whose table and gradients fit one copy; their counts of non-finite
+     * gradients go to {@code nonFinite[from, to)}.
+     */
+    private void applyBatchPart(List<? extends BatchedUpdate> updates, List<CudaBuffer[]> buffers, int from, int to,
+                                long[] nonFinite) {
         List<List<Integer>> waves = new ArrayList<>();
         Map<CudaBuffer, Integer> lastWave = new IdentityHashMap<>();
         int entries = 0;
@@ -523,9 +536,11 @@ public final class CudaDevice implements Device {
             scratch = batchScratch.atLeast((total + 3) / 4);
             host = batchStaging.fill(total);
         } catch (DeviceOutOfMemoryException e) {
-            Device.super.applyBatch(updates.subList(from, to));
+            long[] counts = Device.super.applyBatch(updates.subList(from, to));
+            System.arraycopy(counts, 0, nonFinite, from, counts.length);
             return;
         }
+        int[] entryUpdate = new int[entries];
         int entry = 0;
         long gradientOffset = 0;
         for (List<Integer> wave : waves) {
@@ -533,6 +548,7 @@ public final class CudaDevice implements Device {
                 BatchedUpdate u = updates.get(i);
                 int bytes = 4 * u.count();
                 writeEntry(host, entry * BATCH_ENTRY_BYTES, u, buffers.get(i), gradientOffset);
+                entryUpdate[entry] = i;
                 host.put((int) (tableBytes + gradientOffset), u.gradient(), u.gradient().position(), bytes);
                 entry++;
                 gradientOffset += alignUp(bytes, BATCH_GRADIENT_ALIGN);
@@ -541,6 +557,7 @@ public final class CudaDevice implements Device {
         CUdeviceptr table = scratch.at(0);
         batchStaging.copyTo(table, total);
         Pointer payloads = Pointer.to(table.withByteOffset(tableBytes));
+        CUdeviceptr counters = zeroedNonFiniteCounters(entries);
         int first = 0;
         for (List<Integer> wave : waves) {
             for (int start = 0; start < wave.size(); start += MAX_GRID_ROWS) {
@@ -558,11 +575,33 @@ public final class CudaDevice implements Device {
                 CUfunction f = kernels.function(KernelNames.BATCH_UPDATE);
                 CudaErrors.check(cuLaunchKernel(f, blocks, rows, 1, perRow.threadsPerBlock(), 1, 1, 0, stream,
                                 Pointer.to(Pointer.to(table.withByteOffset((long) (first + start) * BATCH_ENTRY_BYTES)),
-                                        payloads), null),
+                                        payloads, Pointer.to(counters.withByteOffset(8L * (first + start)))), null),
                         "cuLaunchKernel(" + KernelNames.BATCH_UPDATE + ", " + rows + " entries)");
             }
             first += wave.size();
         }
+        long[] counts = readNonFiniteCounters(entries);
+        for (int e = 0; e < entries; e++) {
+            nonFinite[entryUpdate[e]] = counts[e];
+        }
+    }
+
+    /** {@code count} 64-bit counters of non-finite gradients in device memory, zeroed on the stream. */
+    private CUdeviceptr zeroedNonFiniteCounters(int count) {
+        CUdeviceptr counters = nonFiniteScratch.atLeast(2L * count).at(0);
+        CudaErrors.check(cuMemsetD32Async(counters, 0, 2L * count, stream), "cuMemsetD32Async(non-finite counters)");
+        return counters;
+    }
+
+    /** The counters of {@link #zeroedNonFiniteCounters}, read back once every kernel issued before has run. */
+    private long[] readNonFiniteCounters(int count) {
+        ByteBuffer result = ByteBuffer.allocate(8 * count).order(ByteOrder.LITTLE_ENDIAN);
+        staging.download(nonFiniteScratch.current().at(0), 8L * count, result);
+        long[] counts = new long[count];
+        for (int i = 0; i < count; i++) {
+            counts[i] = result.getLong(8 * i);
+        }
+        return counts;
     }
 
     /**
@@ -577,12 +616,14 @@ public final class CudaDevice implements Device {
         host.putLong(at + 32, update.count());
         float[] params = new float[0];
         int kind = BATCH_ACCUMULATE;
+        int guard = NonFiniteGuard.SKIP.id;
         if (update instanceof BatchedUpdate.OptimizerStep o) {
             kind = o.spec().kind().id;
+            guard = o.guard().id;
             params = KernelParameters.of(o.spec(), o.step(), o.gradScale());
         }
         host.putInt(at + 40, kind);
-        host.putInt(at + 44, 0);
+        host.putInt(at + 44, guard);
         for (int k = 0; k < 8; k++) {
             host.putFloat(at + 48 + 4 * k, k < params.length ? params[k] : 0f);
         }
@@ -733,52 +774,75 @@ public final class CudaDevice implements Device {
      * written.
      */
     @Override
-    public void decodeAccumulate(Codec.Kind codec, ByteBuffer payload, int count, long seed, DeviceBuffer acc) {
+    public long decodeAccumulate(Codec.Kind codec, ByteBuffer payload, int count, long seed, DeviceBuffer acc) {
         CudaBuffer a = range("acc", acc, 0, count);
         if (count == 0) {
-            return;
+            return 0;
         }
         int k = checkPayload(codec, payload, count);
         CudaBuffer p = stagePayload(payload);
         long n = count;
+        Pointer counter = Pointer.to(zeroedNonFiniteCounters(1));
         if (codec.sparse()) {
             RandomKSelection selection = selection(codec, count, k, seed);
             launch(KernelNames.SPARSE_SCATTER, k, ptr(a), ptr(p), arg(n), arg(codec.id), arg((long) k),
-                    arg(selection.start()), arg(selection.stride()), arg(SCATTER_ADD));
+                    arg(selection.start()), arg(selection.stride()), arg(SCATTER_ADD), counter);
         } else {
-            launchElementwise(KernelNames.DECODE_ACCUMULATE, n, ptr(a), ptr(p), arg(n), arg(codec.id));
+            launchElementwise(KernelNames.DECODE_ACCUMULATE, n, ptr(a), ptr(p), arg(n), arg(codec.id), counter);
         }
+        return readNonFiniteCounters(1)[0];
     }
 
     /**
      * {@inheritDoc}
      *
-     * <p>A dense codec is decoded inside the optimizer kernel. A sparse one is stored into a zeroed scratch, the plain
-     * optimizer kernel steps every element (Adam's moments decay where the gradient is 0), and the entries are
-     * cleared again: three launches, as the CPU device's three loops.
+     * <p>A dense codec is decoded inside the optimizer kernel. A sparse one is stored into a zeroed scratch, the fused
+     * kernel steps every element with the scratch as its float32 payload (Adam's moments decay where the gradient is
+     * 0; a non-finite value sent is counted and guarded there), and the entries are cleared again: three launches, as
+     * the CPU device's three loops.
      */
     @Override
-    public void decodeApplyOptimizer(Codec.Kind codec, ByteBuffer payload, int count, long seed, OptimizerSpec spec,
-                                     DeviceBuffer param, DeviceBuffer[] slots, long step, float gradScale) {
+    public long decodeApplyOptimizer(Codec.Kind codec, ByteBuffer payload, int count, long seed, OptimizerSpec spec,
+                                     DeviceBuffer param, DeviceBuffer[] slots, long step, float gradScale,
+                                     NonFiniteGuard guard) {
         checkOptimizer(spec, slots, step);
+        if (guard == null) {
+            throw new IllegalArgumentException("non-finite guard is null");
+        }
         List<NativePointerObject> args = optimizerState(spec, param, slots, count);
         if (count == 0) {
-            return;
+            return 0;
         }
         int k = checkPayload(codec, payload, count);
         CudaBuffer p = stagePayload(payload);
         long n = count;
-        if (codec.sparse()) {
-            CudaBuffer sparse = sparseGradientScratch.atLeast(count);
-            RandomKSelection selection = selection(codec, count, k, seed);
-            NativePointerObject[] scatter = {ptr(sparse), ptr(p), arg(n), arg(codec.id), arg((long) k),
-                    arg(selection.start()), arg(selection.stride()), arg(SCATTER_STORE)};
-            try {
+        Pointer counter = Pointer.to(zeroedNonFiniteCounters(1));
+        CudaBuffer gradient = p;
+        int gradientCodec = codec.id;
+        NativePointerObject[] scatter = null;
+        try {
+            if (codec.sparse()) {
+                CudaBuffer sparse = sparseGradientScratch.atLeast(count);
+                RandomKSelection selection = selection(codec, count, k, seed);
+                scatter = new NativePointerObject[] {ptr(sparse), ptr(p), arg(n), arg(codec.id),
+                        arg((long) k), arg(selection.start()), arg(selection.stride()), arg(SCATTER_STORE), counter};
                 launch(KernelNames.SPARSE_SCATTER, k, scatter);
-                apply(spec, param, sparse, slots, count, step, gradScale);
-                scatter[scatter.length - 1] = arg(SCATTER_CLEAR);
+                gradient = sparse;
+                gradientCodec = Codec.Kind.NONE.id;
+            }
+            args.add(ptr(gradient));
+            args.add(arg(n));
+            args.add(arg(gradientCodec));
+            args.add(struct(KernelParameters.of(spec, step, gradScale)));
+            args.add(arg(guard.id));
+            args.add(counter);
+            launchElementwise(KernelNames.decodeOptimizer(spec.kind()), n, args.toArray(NativePointerObject[]::new));
+            if (scatter != null) {
+                scatter[scatter.length - 2] = arg(SCATTER_CLEAR);
                 launch(KernelNames.SPARSE_SCATTER, k, scatter);
-            } catch (RuntimeException | Error e) {
+            }
+        } catch (RuntimeException | Error e) {
+            if (scatter != null) {
                 // Entries may be stored and not cleared: a later step would apply them. The next sparse call gets a
                 // fresh, zero-filled scratch instead.
                 try {
@@ -786,15 +850,10 @@ public final class CudaDevice implements Device {
                 } catch (RuntimeException suppressed) {
                     e.addSuppressed(suppressed);
                 }
-                throw e;
             }
-        } else {
-            args.add(ptr(p));
-            args.add(arg(n));
-            args.add(arg(codec.id));
-            args.add(struct(KernelParameters.of(spec, step, gradScale)));
-            launchElementwise(KernelNames.decodeOptimizer(spec.kind()), n, args.toArray(NativePointerObject[]::new));
+            throw e;
         }
+        return readNonFiniteCounters(1)[0];
     }
 
     /**

@@ -401,6 +401,132 @@ class CudaCpuParityTest {
         }
     }
 
+    // ---- non-finite gradients ------------------------------------------------------------------------
+
+    /** n floats with NaN and infinities on the float4 path (elements 0, n/2, n/2 + 1) and in its scalar tail (n-2, n-1). */
+    private static float[] poisoned(int n) {
+        float[] v = gaussian(n, 41);
+        v[0] = Float.NaN;
+        v[n / 2] = Float.POSITIVE_INFINITY;
+        v[n / 2 + 1] = Float.NEGATIVE_INFINITY;
+        v[n - 2] = Float.NEGATIVE_INFINITY;
+        v[n - 1] = Float.NaN;
+        return v;
+    }
+
+    /** Payloads of every codec with non-finite decoded values, and how many each holds. */
+    private static List<Object[]> nonFinitePayloads(int n) {
+        List<Object[]> out = new ArrayList<>();
+        float[] v = poisoned(n);
+        ByteBuffer f32 = ByteBuffer.allocateDirect(4 * n).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer fp16 = ByteBuffer.allocateDirect(2 * n).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer bf16 = ByteBuffer.allocateDirect(2 * n).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < n; i++) {
+            f32.putFloat(4 * i, v[i]);
+            int bits = Float.floatToRawIntBits(v[i]);
+            boolean finite = Float.isFinite(v[i]);
+            fp16.putShort(2 * i, (short) (Float.isNaN(v[i]) ? 0x7e00 : !finite ? (v[i] > 0 ? 0x7c00 : 0xfc00) : 0x3c00));
+            bf16.putShort(2 * i, (short) (Float.isNaN(v[i]) ? 0x7fc0 : bits >>> 16));
+        }
+        out.add(new Object[] {Codec.Kind.NONE, f32, 5L});
+        out.add(new Object[] {Codec.Kind.FP16, fp16, 5L});
+        out.add(new Object[] {Codec.Kind.BF16, bf16, 5L});
+        int blocks = Codec.blocks(n);
+        ByteBuffer int8 = ByteBuffer.allocateDirect(4 * blocks + n).order(ByteOrder.LITTLE_ENDIAN);
+        for (int b = 0; b < blocks; b++) {
+            int8.putFloat(4 * b, b == 1 ? Float.NaN : 0.01f);
+        }
+        for (int i = 0; i < n; i++) {
+            int8.put(4 * blocks + i, (byte) (i % 7 - 3));
+        }
+        out.add(new Object[] {Codec.Kind.INT8, int8, (long) Math.min(Codec.BLOCK, n - Codec.BLOCK)});
+        int k = 6;
+        ByteBuffer topk = ByteBuffer.allocateDirect(8 + 8 * k).order(ByteOrder.LITTLE_ENDIAN);
+        topk.putInt(0, k);
+        for (int j = 0; j < k; j++) {
+            topk.putInt(8 + 4 * j, j * (n / k));
+            topk.putFloat(8 + 4 * k + 4 * j, j % 2 == 0 ? Float.POSITIVE_INFINITY : 0.5f);
+        }
+        out.add(new Object[] {Codec.Kind.TOPK, topk, 3L});
+        return out;
+    }
+
+    @Test
+    void nonFiniteGradientsAreCountedAndGuardedAsOnTheCpu() {
+        int n = 1003; // 250 float4 quads and a scalar tail of 3
+        OptimizerSpec adam = new OptimizerSpec.Adam(1e-3f, 0.9f, 0.999f, 1e-8f, 1e-4f);
+        for (Object[] c : nonFinitePayloads(n)) {
+            Codec.Kind codec = (Codec.Kind) c[0];
+            ByteBuffer payload = (ByteBuffer) c[1];
+            long expected = (Long) c[2];
+            DeviceBuffer[] acc = both(gaussian(n, 42));
+            assertEquals(expected, cpu.decodeAccumulate(codec, payload.duplicate(), n, 0, acc[0]), codec + " cpu accumulate");
+            assertEquals(expected, cuda.decodeAccumulate(codec, payload.duplicate(), n, 0, acc[1]), codec + " cuda accumulate");
+            exact(acc, codec + " accumulate");
+            for (io.gpups.core.device.NonFiniteGuard guard : io.gpups.core.device.NonFiniteGuard.values()) {
+                DeviceBuffer[] p = both(gaussian(n, 43));
+                DeviceBuffer[] m = both(gaussian(n, 44));
+                DeviceBuffer[] v = both(absolute(gaussian(n, 45)));
+                float[] before = get(cpu, p[0]);
+                assertEquals(expected, cpu.decodeApplyOptimizer(codec, payload.duplicate(), n, 0, adam, p[0],
+                        new DeviceBuffer[] {m[0], v[0]}, 3, 0.5f, guard), codec + " " + guard + " cpu count");
+                assertEquals(expected, cuda.decodeApplyOptimizer(codec, payload.duplicate(), n, 0, adam, p[1],
+                        new DeviceBuffer[] {m[1], v[1]}, 3, 0.5f, guard), codec + " " + guard + " cuda count");
+                assertParity(p, OPT_ABS, OPT_REL, codec + " " + guard + " param");
+                assertParity(m, OPT_ABS, OPT_REL, codec + " " + guard + " m");
+                assertParity(v, OPT_ABS, OPT_REL, codec + " " + guard + " v");
+                float[] after = get(cuda, p[1]);
+                for (int i = 0; i < n; i++) {
+                    assertTrue(Float.isFinite(after[i]), codec + " " + guard + ": cuda parameter " + i + " is " + after[i]);
+                }
+                if (guard == io.gpups.core.device.NonFiniteGuard.SKIP && codec == Codec.Kind.NONE) {
+                    for (int i : new int[] {0, n / 2, n / 2 + 1, n - 2, n - 1}) {
+                        assertEquals(before[i], after[i], "skipped element " + i + " is untouched");
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void aBatchCountsEachUpdatesNonFiniteValuesAsOnTheCpu() {
+        int n = 1003;
+        OptimizerSpec adam = new OptimizerSpec.Adam(1e-3f, 0.9f, 0.999f, 1e-8f, 0f);
+        DeviceBuffer[] acc = both(gaussian(n, 51));
+        DeviceBuffer[] p = both(gaussian(n, 52));
+        DeviceBuffer[] m = both(new float[n]);
+        DeviceBuffer[] v = both(new float[n]);
+        DeviceBuffer[] clean = both(gaussian(n, 53));
+        ByteBuffer bad = (ByteBuffer) nonFinitePayloads(n).get(0)[1];
+        ByteBuffer good = DeviceContractTest.littleEndian(gaussian(n, 54), true, 0);
+        long[][] counts = new long[2][];
+        for (int d = 0; d < 2; d++) {
+            Device on = d == 0 ? cpu : cuda;
+            counts[d] = on.applyBatch(List.of(
+                    new BatchedUpdate.Accumulate(acc[d], bad.duplicate(), n),
+                    new BatchedUpdate.OptimizerStep(adam, p[d], new DeviceBuffer[] {m[d], v[d]}, bad.duplicate(), n, 1, 1f,
+                            io.gpups.core.device.NonFiniteGuard.SKIP),
+                    new BatchedUpdate.Accumulate(clean[d], good.duplicate(), n),
+                    new BatchedUpdate.Accumulate(acc[d], bad.duplicate(), n)));
+        }
+        assertArrayEquals(new long[] {5, 5, 0, 5}, counts[0], "cpu");
+        assertArrayEquals(counts[0], counts[1], "cuda");
+        exact(acc, "accumulator updated twice (two waves)");
+        exact(clean, "clean accumulator");
+        assertParity(p, OPT_ABS, OPT_REL, "param");
+    }
+
+    private static float[] gaussian(int n, long seed) {
+        return DeviceContractTest.gaussian(new Random(seed), n, 1.0);
+    }
+
+    private static float[] absolute(float[] v) {
+        for (int i = 0; i < v.length; i++) {
+            v[i] = Math.abs(v[i]) * 0.01f;
+        }
+        return v;
+    }
+
     /**
      * More gradient bytes than one copy takes ({@link CudaDevice#BATCH_MAX_BYTES}): the CUDA device applies the batch
      * in parts, in order; accumulation stays exact, including a chunk updated in two parts.

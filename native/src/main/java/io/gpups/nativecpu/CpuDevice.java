@@ -5,6 +5,7 @@ import io.gpups.core.codec.RandomKSelection;
 import io.gpups.core.device.Device;
 import io.gpups.core.device.DeviceArguments;
 import io.gpups.core.device.DeviceBuffer;
+import io.gpups.core.device.NonFiniteGuard;
 import io.gpups.core.optim.KernelParameters;
 import io.gpups.core.optim.OptimizerSpec;
 import org.bytedeco.javacpp.BytePointer;
@@ -17,6 +18,7 @@ import java.util.ArrayList;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
 
 import static org.bytedeco.openblas.global.openblas_nolapack.CblasNoTrans;
 import static org.bytedeco.openblas.global.openblas_nolapack.CblasRowMajor;
@@ -358,26 +360,30 @@ public final class CpuDevice implements Device {
     }
 
     @Override
-    public void decodeAccumulate(Codec.Kind codec, ByteBuffer payload, int count, long seed, DeviceBuffer acc) {
+    public long decodeAccumulate(Codec.Kind codec, ByteBuffer payload, int count, long seed, DeviceBuffer acc) {
         CpuDeviceBuffer a = range("acc", acc, 0, count);
         if (count == 0) {
-            return;
+            return 0;
         }
         RandomKSelection selection = selection(codec, payload, count, seed);
         int width = elementwiseWidth(codec);
         try (HostBytes p = HostBytes.readingBytes(payload, "payload", payload.remaining())) {
-            decode(count, width, (o, n) -> CpuKernels.decode_accumulate(codec.id, bytesAt(p.pointer(), width * o), n,
-                    selection.start(), selection.stride(), a.at(o)));
+            return decode(count, width, (o, n) -> CpuKernels.decode_accumulate(codec.id, bytesAt(p.pointer(), width * o),
+                    n, selection.start(), selection.stride(), a.at(o)));
         }
     }
 
     @Override
-    public void decodeApplyOptimizer(Codec.Kind codec, ByteBuffer payload, int count, long seed, OptimizerSpec spec,
-                                     DeviceBuffer param, DeviceBuffer[] slots, long step, float gradScale) {
+    public long decodeApplyOptimizer(Codec.Kind codec, ByteBuffer payload, int count, long seed, OptimizerSpec spec,
+                                     DeviceBuffer param, DeviceBuffer[] slots, long step, float gradScale,
+                                     NonFiniteGuard guard) {
         checkOptimizer(spec, slots, step);
+        if (guard == null) {
+            throw new IllegalArgumentException("non-finite guard is null");
+        }
         CpuDeviceBuffer[] state = optimizerBuffers(param, slots, count);
         if (count == 0) {
-            return;
+            return 0;
         }
         FloatPointer zeros = null;
         if (codec.sparse()) {
@@ -394,19 +400,30 @@ public final class CpuDevice implements Device {
         float[] h = KernelParameters.of(spec, step, gradScale);
         int width = elementwiseWidth(codec);
         try (HostBytes g = HostBytes.readingBytes(payload, "payload", payload.remaining())) {
-            decode(count, width, (o, n) -> CpuKernels.decode_apply(codec.id, bytesAt(g.pointer(), width * o), n,
+            return decode(count, width, (o, n) -> CpuKernels.decode_apply(codec.id, bytesAt(g.pointer(), width * o), n,
                     selection.start(), selection.stride(), spec.kind().id, state[0].at(o),
-                    state.length > 1 ? state[1].at(o) : null, state.length > 2 ? state[2].at(o) : null, scratchZeros, h));
+                    state.length > 1 ? state[1].at(o) : null, state.length > 2 ? state[2].at(o) : null, scratchZeros, h,
+                    guard.id));
         }
     }
 
-    /** A decode over {@code count} elements: split over the threads when the codec is elementwise, else whole. */
-    private void decode(int count, int width, RangeSplitter.Slice slice) {
-        if (width > 0) {
-            splitter.run(count, slice);
-        } else {
-            slice.run(0, count);
+    /** One slice of a decode: returns how many decoded values of the slice were not finite. */
+    @FunctionalInterface
+    private interface CountingSlice {
+        long run(long offset, long count);
+    }
+
+    /**
+     * A decode over {@code count} elements: split over the threads when the codec is elementwise, else whole.
+     * Returns the slices' counts of non-finite values, summed.
+     */
+    private long decode(int count, int width, CountingSlice slice) {
+        if (width == 0) {
+            return slice.run(0, count);
         }
+        LongAdder nonFinite = new LongAdder();
+        splitter.run(count, (o, n) -> nonFinite.add(slice.run(o, n)));
+        return nonFinite.sum();
     }
 
     /**

@@ -109,13 +109,18 @@ final class CpuKernels {
     static native int encode_topk(FloatPointer g, FloatPointer r, long n, int targetK, int capacity,
                                   @Cast("unsigned char*") BytePointer out);
 
-    static native void decode_accumulate(int codec, @Cast("const unsigned char*") BytePointer payload, long n,
+    /** Returns how many decoded values were not finite (those were not added). */
+    static native long decode_accumulate(int codec, @Cast("const unsigned char*") BytePointer payload, long n,
                                          long start, long stride, FloatPointer acc);
 
-    /** {@code hyper} holds the optimizer's parameter struct of optimizers.cuh, field by field. */
-    static native void decode_apply(int codec, @Cast("const unsigned char*") BytePointer payload, long n,
+    /**
+     * {@code hyper} holds the optimizer's parameter struct of optimizers.cuh, field by field; {@code guard} is a
+     * {@link io.gpups.core.device.NonFiniteGuard} id. Returns how many decoded gradients were not finite.
+     */
+    static native long decode_apply(int codec, @Cast("const unsigned char*") BytePointer payload, long n,
                                     long start, long stride, int optimizer, FloatPointer p, FloatPointer s0,
-                                    FloatPointer s1, FloatPointer scratch, @Cast("const float*") float[] hyper);
+                                    FloatPointer s1, FloatPointer scratch, @Cast("const float*") float[] hyper,
+                                    int guard);
 
     // ---- worker math --------------------------------------------------------------------------------
 

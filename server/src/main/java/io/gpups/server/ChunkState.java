@@ -24,6 +24,8 @@ final class ChunkState implements AutoCloseable {
     /** bsp: which worker ranks have pushed for the current step. */
     final boolean[] arrived;
     int arrivedCount;
+    /** bsp: how many of the arrived workers pushed with no contribution (--nonfinite skip-step); the step's mean leaves them out. */
+    int emptyArrivals;
 
     ChunkState(TensorState tensor, int index, Device device, boolean bsp, int workers) {
         this.tensor = tensor;

@@ -26,6 +26,7 @@ import java.util.Map;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongConsumer;
 
 /**
  * The one thread that owns a shard's device and chunk state (DESIGN.md, Threads). Event loops decode and
@@ -67,6 +68,8 @@ final class ShardAgent implements AutoCloseable {
     private final ConsistencyPolicy policy;
 
     final ShardCounters counters = new ShardCounters();
+    /** What pushes with NaN or infinite gradients get (set before {@link #start}). */
+    private NonFinitePushes nonFinite = new NonFinitePushes(NonFinitePolicy.REJECT, counters, new NonFiniteLog());
     /** Checkpoint restore and writing, or null (set before {@link #start}). */
     private ShardCheckpoints checkpoints;
     private final AtomicLong queueDepth = new AtomicLong();
@@ -79,6 +82,8 @@ final class ShardAgent implements AutoCloseable {
     /** While a batch runs: the updates queued for {@link Device#applyBatch}, and whose they are; else null. */
     private List<BatchedUpdate> queuedUpdates;
     private List<Request> queuedOwners;
+    /** What each queued update's push does once its count of non-finite gradient values is known and not 0. */
+    private List<LongConsumer> queuedOnNonFinite;
     /** While a batch runs: its answers in the order they were made; else null. */
     private List<HeldAnswer> heldAnswers;
     /** While a batch runs: the requests whose queued update failed on the device, with the failure. */
@@ -105,6 +110,10 @@ final class ShardAgent implements AutoCloseable {
 
     void checkpoints(ShardCheckpoints checkpoints) {
         this.checkpoints = checkpoints;
+    }
+
+    void nonFinite(NonFinitePolicy policy, NonFiniteLog log) {
+        this.nonFinite = new NonFinitePushes(policy, counters, log);
     }
 
     /** The registered tensors, by id (agent thread only). */
@@ -229,6 +238,7 @@ final class ShardAgent implements AutoCloseable {
     private void runBatch(List<PushTask> batch) {
         queuedUpdates = new ArrayList<>();
         queuedOwners = new ArrayList<>();
+        queuedOnNonFinite = new ArrayList<>();
         heldAnswers = new ArrayList<>();
         List<HeldAnswer> answers = heldAnswers;
         try {
@@ -242,6 +252,7 @@ final class ShardAgent implements AutoCloseable {
             current = null;
             queuedUpdates = null;
             queuedOwners = null;
+            queuedOnNonFinite = null;
             heldAnswers = null;
             for (PushTask p : batch) {
                 p.frame.release();
@@ -263,7 +274,8 @@ final class ShardAgent implements AutoCloseable {
     /**
      * Issues the updates queued by the batch being run, with one {@link Device#applyBatch} call. Called before any
      * other use of the device while a batch runs; does nothing otherwise. Never throws: a failure marks the pushes
-     * whose updates these were, and their answers become the error.
+     * whose updates these were, and their answers become the error. Then each push whose gradient held non-finite
+     * values is handled as --nonfinite says; a refusal becomes its answer the same way.
      */
     void issueQueuedUpdates() {
         if (queuedUpdates == null || queuedUpdates.isEmpty()) {
@@ -271,11 +283,14 @@ final class ShardAgent implements AutoCloseable {
         }
         List<BatchedUpdate> updates = queuedUpdates;
         List<Request> owners = queuedOwners;
+        List<LongConsumer> onNonFinite = queuedOnNonFinite;
         queuedUpdates = new ArrayList<>();
         queuedOwners = new ArrayList<>();
+        queuedOnNonFinite = new ArrayList<>();
         long start = System.nanoTime();
+        long[] nonFiniteCounts = null;
         try {
-            device.applyBatch(updates);
+            nonFiniteCounts = device.applyBatch(updates);
             counters.recordUpdateBatch(updates.size());
         } catch (RuntimeException e) {
             log.warn("{} queued update(s) failed on the device; their pushes are answered with the error",
@@ -287,6 +302,15 @@ final class ShardAgent implements AutoCloseable {
         long elapsed = System.nanoTime() - start;
         issueNanos += elapsed;
         counters.addApplyNanos(elapsed);
+        for (int i = 0; nonFiniteCounts != null && i < nonFiniteCounts.length; i++) {
+            if (nonFiniteCounts[i] != 0) {
+                try {
+                    onNonFinite.get(i).accept(nonFiniteCounts[i]);
+                } catch (RuntimeException e) {
+                    failedUpdates.put(owners.get(i), e);
+                }
+            }
+        }
     }
 
     /** Whether a push's update with this gradient waits for the batch's {@link Device#applyBatch}. */
@@ -294,9 +318,10 @@ final class ShardAgent implements AutoCloseable {
         return queuedUpdates != null && g.codec() == Codec.Kind.NONE;
     }
 
-    private void queue(BatchedUpdate update) {
+    private void queue(BatchedUpdate update, LongConsumer onNonFinite) {
         queuedUpdates.add(update);
         queuedOwners.add(current);
+        queuedOnNonFinite.add(onNonFinite);
     }
 
     /**
@@ -394,8 +419,16 @@ final class ShardAgent implements AutoCloseable {
                 pushBsp(ch, requestId, rank, h, chunk, gradient, thenPull);
             } else {
                 long start = updateClock();
-                apply(chunk, gradient);
+                ProtocolException refused = null;
+                try {
+                    apply(chunk, gradient, nonFiniteValues -> refuseIfRejected(
+                            nonFinite.found(thenPull ? "PUSH_PULL" : "PUSH", chunk.tensor.spec.name(), chunk.index, rank,
+                                    h.step(), nonFiniteValues, chunk.length)));
+                } catch (ProtocolException e) {
+                    refused = e; // the fused step ran (over the finite values) and the version moved: an update
+                }
                 counters.recordUpdate(chunk.length, updateClock() - start);
+                refuseIfRejected(refused);
                 if (thenPull) {
                     pullAt(ch, requestId, chunk, h.step() + 1, h.pullDtype());
                 } else {
@@ -413,20 +446,73 @@ final class ShardAgent implements AutoCloseable {
     private record Gradient(Codec.Kind codec, ByteBuffer payload, long seed) {
     }
 
-    /** One optimizer step of a chunk with one worker's gradient, decoded in the same pass (or queued, in a batch). */
-    private void apply(ChunkState chunk, Gradient g) {
+    /**
+     * One optimizer step of a chunk with one worker's gradient, decoded in the same pass (or queued, in a batch); the
+     * chunk's version moves on. When the decode found non-finite values, {@code onNonFinite} gets their count: now,
+     * or once the batch's updates are issued.
+     */
+    private void apply(ChunkState chunk, Gradient g, LongConsumer onNonFinite) {
         if (queues(g)) {
             queue(new BatchedUpdate.OptimizerStep(chunk.tensor.spec.optimizer(), chunk.param, chunk.slots, g.payload(),
-                    chunk.length, chunk.version + 1, 1f));
+                    chunk.length, chunk.version + 1, 1f, nonFinite.guard()), onNonFinite);
+            stepped(chunk);
         } else {
-            issueQueuedUpdates();
-            device.decodeApplyOptimizer(g.codec(), g.payload(), chunk.length, g.seed(), chunk.tensor.spec.optimizer(),
-                    chunk.param, chunk.slots, chunk.version + 1, 1f);
+            long nonFiniteValues = decodeApply(chunk, g);
+            stepped(chunk);
+            if (nonFiniteValues != 0) {
+                onNonFinite.accept(nonFiniteValues);
+            }
         }
+    }
+
+    /** The fused decode-and-step of a chunk, now; returns how many gradient values were not finite. */
+    private long decodeApply(ChunkState chunk, Gradient g) {
+        issueQueuedUpdates();
+        return device.decodeApplyOptimizer(g.codec(), g.payload(), chunk.length, g.seed(), chunk.tensor.spec.optimizer(),
+                chunk.param, chunk.slots, chunk.version + 1, 1f, nonFinite.guard());
+    }
+
+    private void stepped(ChunkState chunk) {
         chunk.version++;
         if (checkpoints != null) {
             checkpoints.afterUpdate(chunk);
         }
+    }
+
+    private static void refuseIfRejected(ProtocolException refusal) {
+        if (refusal != null) {
+            throw refusal;
+        }
+    }
+
+    /**
+     * A bsp push whose gradient held {@code nonFiniteValues} NaN or infinite values, already added (its finite values)
+     * into the step's sum and marked arrived: counted, logged, and handled as --nonfinite says. Under reject and
+     * skip-step its finite values are taken out of the sum again: exactly (the sum is cleared) when it is the step's
+     * only gradient so far, else by subtracting them, which leaves each element of the sum within a rounding of what
+     * it was. Under reject it then throws the refusal, its worker not arrived; under skip-step it stays arrived with no
+     * contribution.
+     */
+    private void nonFiniteBspPush(ChunkState chunk, int rank, Messages.PushHeader h, Gradient g, long nonFiniteValues,
+                                  boolean thenPull) {
+        ProtocolException refusal = nonFinite.found(thenPull ? "PUSH_PULL" : "PUSH", chunk.tensor.spec.name(),
+                chunk.index, rank, h.step(), nonFiniteValues, chunk.length);
+        if (!nonFinite.dropsContribution()) {
+            return;
+        }
+        if (chunk.arrivedCount - chunk.emptyArrivals == 1) {
+            device.fill(chunk.accumulator, 0f, chunk.length);
+        } else {
+            device.scale(chunk.accumulator, -1f, chunk.length);
+            device.decodeAccumulate(g.codec(), g.payload(), chunk.length, g.seed(), chunk.accumulator);
+            device.scale(chunk.accumulator, -1f, chunk.length);
+        }
+        if (refusal != null) {
+            chunk.arrived[rank] = false;
+            chunk.arrivedCount--;
+            throw refusal;
+        }
+        chunk.emptyArrivals++;
     }
 
     private void pushBsp(Channel ch, long requestId, int rank, Messages.PushHeader h, ChunkState chunk,
@@ -445,6 +531,10 @@ final class ShardAgent implements AutoCloseable {
             throw new ProtocolException(ErrorCode.STALE_STEP, "bsp PUSH for step " + h.step() + " of '"
                     + chunk.tensor.spec.name() + "' chunk " + chunk.index + ", but the chunk is collecting step " + chunk.version);
         }
+        if (chunk.arrived[rank] && nonFinite.policy() == NonFinitePolicy.REJECT) {
+            // The gradient that arrived may be a queued one still to be refused: know before calling this a duplicate.
+            issueQueuedUpdates();
+        }
         if (chunk.arrived[rank]) {
             counters.duplicatePushes++;
             answerPushed(ch, requestId, chunk, h, thenPull);
@@ -452,19 +542,42 @@ final class ShardAgent implements AutoCloseable {
         }
         long start = updateClock();
         if (config.workers() == 1) {
-            apply(chunk, gradient);
+            // Never queued: a refused push must not move the version (its worker's next push is for the same step).
+            long nonFiniteValues = decodeApply(chunk, gradient);
+            if (nonFiniteValues != 0) {
+                refuseIfRejected(nonFinite.found(thenPull ? "PUSH_PULL" : "PUSH", chunk.tensor.spec.name(),
+                        chunk.index, rank, h.step(), nonFiniteValues, chunk.length));
+            }
+            stepped(chunk);
         } else {
+            LongConsumer onNonFinite = nonFiniteValues -> nonFiniteBspPush(chunk, rank, h, gradient, nonFiniteValues,
+                    thenPull);
+            long nonFiniteValues = 0;
             if (queues(gradient)) {
-                queue(new BatchedUpdate.Accumulate(chunk.accumulator, gradient.payload(), chunk.length));
+                queue(new BatchedUpdate.Accumulate(chunk.accumulator, gradient.payload(), chunk.length), onNonFinite);
             } else {
                 issueQueuedUpdates();
-                device.decodeAccumulate(gradient.codec(), gradient.payload(), chunk.length, gradient.seed(),
-                        chunk.accumulator);
+                nonFiniteValues = device.decodeAccumulate(gradient.codec(), gradient.payload(), chunk.length,
+                        gradient.seed(), chunk.accumulator);
             }
             chunk.arrived[rank] = true;
             chunk.arrivedCount++;
+            if (nonFiniteValues != 0) {
+                onNonFinite.accept(nonFiniteValues);
+            }
             if (everyLiveWorkerArrived(chunk)) {
-                completeStep(chunk);
+                issueQueuedUpdates(); // a queued gradient of this step may yet be refused
+                if (everyLiveWorkerArrived(chunk)) {
+                    completeStep(chunk);
+                }
+            }
+        }
+        if (thenPull && queuedUpdates != null) {
+            // The pull may wait for the step: whether this push was refused must be known first.
+            issueQueuedUpdates();
+            RuntimeException failure = failedUpdates.remove(current);
+            if (failure != null) {
+                throw failure;
             }
         }
         if (chunk.version > h.step()) {
@@ -493,11 +606,15 @@ final class ShardAgent implements AutoCloseable {
      */
     private void completeStep(ChunkState chunk) {
         issueQueuedUpdates();
-        device.applyOptimizer(chunk.tensor.spec.optimizer(), chunk.param, chunk.accumulator, chunk.slots,
-                chunk.length, chunk.version + 1, 1f / chunk.arrivedCount);
+        int contributions = chunk.arrivedCount - chunk.emptyArrivals;
+        if (contributions > 0) {
+            device.applyOptimizer(chunk.tensor.spec.optimizer(), chunk.param, chunk.accumulator, chunk.slots,
+                    chunk.length, chunk.version + 1, 1f / contributions);
+        }
         device.fill(chunk.accumulator, 0f, chunk.length);
         java.util.Arrays.fill(chunk.arrived, false);
         chunk.arrivedCount = 0;
+        chunk.emptyArrivals = 0;
         chunk.version++;
         if (checkpoints != null) {
             checkpoints.afterUpdate(chunk);
@@ -710,6 +827,9 @@ final class ShardAgent implements AutoCloseable {
      */
     private ByteBuf errorFrame(Channel ch, long requestId, RuntimeException e) {
         counters.errors++;
+        if (e instanceof ProtocolException refused) {
+            return Frames.error(ch.alloc(), requestId, refused.code(), refused.getMessage());
+        }
         if (e instanceof DeviceOutOfMemoryException oom) {
             return Frames.error(ch.alloc(), requestId, ErrorCode.OUT_OF_MEMORY, oom.getMessage());
         }

@@ -32,6 +32,9 @@ final class ShardCounters {
     volatile long batchedUpdates;
     /** Checkpoint writes that failed or did not read back complete; counted by the checkpoint writer thread. */
     final java.util.concurrent.atomic.AtomicLong checkpointFailures = new java.util.concurrent.atomic.AtomicLong();
+    /** Pushes whose decoded gradient held NaN or infinite values, and how many such values they held. */
+    volatile long nonFinitePushes;
+    volatile long nonFiniteValues;
     /** Latency and staleness distributions; NONE unless the shard has metrics. */
     io.gpups.server.metrics.ShardEvents events = io.gpups.server.metrics.ShardEvents.NONE;
 
@@ -55,6 +58,11 @@ final class ShardCounters {
     void recordUpdateBatch(int updates) {
         updateBatches++;
         batchedUpdates += updates;
+    }
+
+    void recordNonFinite(long values) {
+        nonFinitePushes++;
+        nonFiniteValues += values;
     }
 
     void recordWait(long nanos) {
@@ -96,6 +104,8 @@ final class ShardCounters {
                 + ",\"bytes_pulled\":" + bytesPulled
                 + ",\"errors\":" + errors
                 + ",\"checkpoint_failures\":" + checkpointFailures.get()
+                + ",\"nonfinite_pushes\":" + nonFinitePushes
+                + ",\"nonfinite_values\":" + nonFiniteValues
                 + ",\"queue_depth\":" + queueDepth
                 + ",\"slowest_clock\":" + (slowestClock == Long.MAX_VALUE ? -1 : slowestClock)
                 + "}";

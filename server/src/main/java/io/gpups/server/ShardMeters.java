@@ -38,6 +38,12 @@ final class ShardMeters {
         counter(registry, tags, "gpups.errors", null, "Requests the agent answered with ERROR", c, x -> x.errors);
         counter(registry, tags, "gpups.checkpoint.failures", null,
                 "Checkpoint writes that failed, or whose files did not read back complete", c, x -> x.checkpointFailures.get());
+        counter(registry, tags, "gpups.nonfinite.pushes", null,
+                "Pushes whose decoded gradient held NaN or infinite values (handled as --nonfinite says)", c,
+                x -> x.nonFinitePushes);
+        counter(registry, tags, "gpups.nonfinite.values", null,
+                "NaN or infinite gradient values received; none reached parameters, optimizer state or sums", c,
+                x -> x.nonFiniteValues);
         counter(registry, tags, "gpups.workers.dropped", null, "Workers dropped after the heartbeat timeout (any consistency mode)", c,
                 x -> x.workersDropped);
         counter(registry, tags, "gpups.workers.rejoined", null, "Dropped workers admitted again", c, x -> x.workersRejoined);

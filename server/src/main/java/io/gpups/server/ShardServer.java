@@ -51,11 +51,13 @@ public final class ShardServer implements AutoCloseable {
     private final CompletableFuture<Void> terminated = new CompletableFuture<>();
 
     private ShardServer(ShardConfig config, Device device, ShardSecurity security, MeterRegistry metrics,
-                        CheckpointSettings checkpointSettings, int ioThreads) throws InterruptedException {
+                        CheckpointSettings checkpointSettings, NonFinitePolicy nonFinite, int ioThreads)
+            throws InterruptedException {
         this.config = config.validate();
         this.frameMemory = FrameMemoryBudget.of(security.frameMemoryBytes() == 0
                 ? FrameMemoryBudget.defaultBytes(config.maxFrameBytes()) : security.frameMemoryBytes(), config.maxFrameBytes());
         this.agent = new ShardAgent(config, device, security.maxRegisteredBytes());
+        agent.nonFinite(nonFinite, new NonFiniteLog());
         this.checkpoints = new ShardCheckpoints(config, checkpointSettings, device, agent);
         agent.checkpoints(checkpoints);
         boolean epoll = Epoll.isAvailable();
@@ -141,7 +143,16 @@ public final class ShardServer implements AutoCloseable {
      */
     public static ShardServer start(ShardConfig config, Device device, ShardSecurity security, MeterRegistry metrics,
                                     CheckpointSettings checkpoints) throws InterruptedException {
-        return new ShardServer(config, device, security, metrics, checkpoints, 2);
+        return start(config, device, security, metrics, checkpoints, NonFinitePolicy.REJECT);
+    }
+
+    /** As above, handling pushes with NaN or infinite gradient values as {@code nonFinite} says. */
+    public static ShardServer start(ShardConfig config, Device device, ShardSecurity security, MeterRegistry metrics,
+                                    CheckpointSettings checkpoints, NonFinitePolicy nonFinite) throws InterruptedException {
+        if (nonFinite == null) {
+            throw new IllegalArgumentException("non-finite policy is null");
+        }
+        return new ShardServer(config, device, security, metrics, checkpoints, nonFinite, 2);
     }
 
     public int port() {

@@ -75,6 +75,23 @@ class ShardMetricsTest {
         assertEquals(0, registry.get("gpups.queue.depth").gauge().value());
     }
 
+    @Test
+    void countsNonFinitePushesAndTheirValues() throws Exception {
+        try (RawClient c = new RawClient(server.port())) {
+            assertEquals(Opcode.OK.code, c.call(Opcode.HELLO, new Messages.Hello(0, 0)).opcode());
+            int id = Messages.RegisterReply.read(c.call(Opcode.REGISTER, new Messages.Register(W, 4, new int[] {0, 1}))
+                    .payload()).tensorId();
+            RawClient.assertError(c.read(c.push(Opcode.PUSH, new Messages.PushHeader(id, 0, 0, 4),
+                    new float[] {Float.NaN, 1f, Float.NEGATIVE_INFINITY, 2f})), ErrorCode.NON_FINITE, "2 of 4");
+            RawClient.assertError(c.read(c.push(Opcode.PUSH, new Messages.PushHeader(id, 1, 0, 2),
+                    new float[] {Float.NaN, Float.NaN})), ErrorCode.NON_FINITE, "2 of 2");
+            assertEquals(Opcode.OK.code, c.read(c.push(Opcode.PUSH, new Messages.PushHeader(id, 1, 0, 2), new float[2])).opcode());
+        }
+        assertEquals(2, registry.get("gpups.nonfinite.pushes").functionCounter().count());
+        assertEquals(4, registry.get("gpups.nonfinite.values").functionCounter().count());
+        assertEquals(2, registry.get("gpups.request.errors").tags("op", "push", "code", "non_finite").counter().count());
+    }
+
     private double count(String name, String... tags) {
         return registry.get(name).tags(tags).counter().count();
     }

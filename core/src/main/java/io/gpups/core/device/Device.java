@@ -81,17 +81,33 @@ public interface Device extends AutoCloseable {
     /**
      * {@code acc[i] += decoded[i]} for a payload in host memory ({@code payload}'s remaining bytes, already
      * checked against the chunk by {@link io.gpups.core.codec.CodecPayloads}), decoded on the device, fused
-     * into the accumulation.
+     * into the accumulation. A decoded value that is not finite (NaN, +Inf, -Inf) is counted in the same pass and
+     * not added: {@code acc[i]} stays as it was.
+     *
+     * @return how many decoded values were not finite (sparse codecs: how many of the sent values)
      */
-    void decodeAccumulate(Codec.Kind codec, ByteBuffer payload, int count, long seed, DeviceBuffer acc);
+    long decodeAccumulate(Codec.Kind codec, ByteBuffer payload, int count, long seed, DeviceBuffer acc);
 
-    /** One optimizer step (as {@link #applyOptimizer}) with the gradient decoded from a payload, fused. */
-    void decodeApplyOptimizer(Codec.Kind codec, ByteBuffer payload, int count, long seed, OptimizerSpec spec,
-                              DeviceBuffer param, DeviceBuffer[] slots, long step, float gradScale);
+    /**
+     * One optimizer step (as {@link #applyOptimizer}) with the gradient decoded from a payload, fused. A decoded
+     * gradient that is not finite is counted in the same pass and handled as {@code guard} says; it never reaches
+     * the parameters or the optimizer state.
+     *
+     * @return how many decoded gradients were not finite
+     */
+    long decodeApplyOptimizer(Codec.Kind codec, ByteBuffer payload, int count, long seed, OptimizerSpec spec,
+                              DeviceBuffer param, DeviceBuffer[] slots, long step, float gradScale, NonFiniteGuard guard);
+
+    /** {@link #decodeApplyOptimizer(Codec.Kind, ByteBuffer, int, long, OptimizerSpec, DeviceBuffer, DeviceBuffer[], long, float, NonFiniteGuard)} with {@link NonFiniteGuard#SKIP}. */
+    default long decodeApplyOptimizer(Codec.Kind codec, ByteBuffer payload, int count, long seed, OptimizerSpec spec,
+                                      DeviceBuffer param, DeviceBuffer[] slots, long step, float gradScale) {
+        return decodeApplyOptimizer(codec, payload, count, seed, spec, param, slots, step, gradScale, NonFiniteGuard.SKIP);
+    }
 
     /**
      * Applies {@code updates} as if one by one, in list order, through {@link #decodeAccumulate} and
-     * {@link #decodeApplyOptimizer} with codec none (seed 0): the same results, bit for bit. Updates may share buffers
+     * {@link #decodeApplyOptimizer} with codec none (seed 0): the same results, bit for bit, and the same counts of
+     * non-finite gradients. Updates may share buffers
      * (two pushes to one chunk); those are applied in list order. Updates with different buffers must not overlap in
      * memory (distinct chunks never do). The gradients are read during the call: the caller may release them when it
      * returns.
@@ -100,17 +116,22 @@ public interface Device extends AutoCloseable {
      * A device may do it in fewer launches: the CUDA device issues one kernel launch for updates that touch distinct
      * buffers, with the gradients in one host-to-device copy. If a call fails on a buffer argument or on the device,
      * updates before the failing one may have been applied.
+     *
+     * @return for each update, in list order, how many of its gradient values were not finite
      */
-    default void applyBatch(List<? extends BatchedUpdate> updates) {
+    default long[] applyBatch(List<? extends BatchedUpdate> updates) {
         checkBatch(updates);
-        for (BatchedUpdate u : updates) {
+        long[] nonFinite = new long[updates.size()];
+        for (int i = 0; i < updates.size(); i++) {
+            BatchedUpdate u = updates.get(i);
             if (u instanceof BatchedUpdate.Accumulate a) {
-                decodeAccumulate(Codec.Kind.NONE, a.gradient(), a.count(), 0, a.acc());
+                nonFinite[i] = decodeAccumulate(Codec.Kind.NONE, a.gradient(), a.count(), 0, a.acc());
             } else if (u instanceof BatchedUpdate.OptimizerStep o) {
-                decodeApplyOptimizer(Codec.Kind.NONE, o.gradient(), o.count(), 0, o.spec(), o.param(), o.slots(),
-                        o.step(), o.gradScale());
+                nonFinite[i] = decodeApplyOptimizer(Codec.Kind.NONE, o.gradient(), o.count(), 0, o.spec(), o.param(),
+                        o.slots(), o.step(), o.gradScale(), o.guard());
             }
         }
+        return nonFinite;
     }
 
     /** {@link #applyBatch}'s checks before anything is applied: no null update, each gradient holds its count. */

@@ -34,6 +34,11 @@ public enum ErrorCode {
     /** The HELLO proof does not match the challenge: wrong secret, or a replayed proof. */
     AUTH_FAILED(14),
     /**
+     * A pushed gradient holds NaN or infinite values (as decoded); the shard refused it (its {@code --nonfinite}
+     * policy is reject). The message names the tensor, chunk, rank, step and how many values were not finite.
+     */
+    NON_FINITE(15),
+    /**
      * The connection may not make this request: a worker request (PUSH, PULL, PUSH_PULL, CLOCK) from a
      * connection that is not a worker (rank -1), or an admin request (SHUTDOWN, CHECKPOINT) without the admin
      * secret or, on a shard without authentication, from an address that is not loopback.

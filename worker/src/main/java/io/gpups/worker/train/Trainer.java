@@ -109,6 +109,10 @@ public final class Trainer {
                             exchange.pullAll(step);
                             batch.upload(share, s * config.batch(), config.batch(), device, onDevice);
                             double loss = onDevice.forwardBackward(config.batch());
+                            if (!Double.isFinite(loss)) {
+                                throw new NonFiniteLossException(config.rank(), step, epoch, s,
+                                        sharding.stepsPerEpoch(), loss);
+                            }
                             lossSum += loss;
                             exchange.pushAll(step);
                             parameters.clock(step + 1).join();

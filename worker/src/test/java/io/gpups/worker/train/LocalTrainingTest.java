@@ -192,6 +192,29 @@ class LocalTrainingTest {
         }
     }
 
+    @Test
+    void aWorkerWhoseLossIsNotFiniteStopsNamingRankStepEpochAndLoss() {
+        // Every training feature NaN: the first step's loss is NaN.
+        float[] features = data.train().features().clone();
+        java.util.Arrays.fill(features, Float.NaN);
+        io.gpups.worker.data.Dataset train = data.train();
+        TrainTestSplit poisoned = new TrainTestSplit(new io.gpups.worker.data.Dataset(train.name(), features,
+                train.labels(), train.featureCount(), train.classes()), data.test());
+        List<EpochReport> heard = new ArrayList<>();
+        try (InProcessParameters parameters = new InProcessParameters(device)) {
+            Trainer trainer = new Trainer(config("logreg", "sgd", 0.1f, 2, 1), parameters, device, poisoned, heard::add);
+            NonFiniteLossException e = assertThrows(NonFiniteLossException.class, trainer::run);
+            assertEquals(0, e.rank());
+            assertEquals(0, e.epoch());
+            assertEquals(0, e.step());
+            assertTrue(Double.isNaN(e.loss()), "loss " + e.loss());
+            assertTrue(e.getMessage().startsWith("worker 0: training loss NaN at step 0 (epoch 0, batch 1 of "
+                    + SYNTHETIC.trainSamples() / 100 + ")"), e.getMessage());
+            assertEquals(0, parameters.pushes(), "nothing is pushed for the step whose loss is NaN");
+            assertEquals(List.of(), heard, "no epoch is reported");
+        }
+    }
+
     private static List<EpochReport> train(String model, String optimizer, float lr, int epochs) {
         List<EpochReport> heard = new ArrayList<>();
         try (InProcessParameters parameters = new InProcessParameters(device)) {
