@@ -57,8 +57,13 @@ class CheckpointVerificationTest {
     }
 
     private RawClient hello() throws Exception {
+        return hello(-1);
+    }
+
+    /** A connection that said HELLO as {@code rank} (-1: an admin tool; a worker rank to PULL). */
+    private RawClient hello(int rank) throws Exception {
         RawClient c = new RawClient(server.port());
-        assertEquals(Opcode.OK.code, c.call(Opcode.HELLO, new Messages.Hello(-1, 0)).opcode());
+        assertEquals(Opcode.OK.code, c.call(Opcode.HELLO, new Messages.Hello(rank, 0)).opcode());
         return c;
     }
 
@@ -180,7 +185,7 @@ class CheckpointVerificationTest {
     void restoreIfPresentStartsFromTheInitializersWhenTheDirectoryHoldsNoCheckpoint() throws Exception {
         Path empty = Files.createDirectories(dir.resolve("empty"));
         start(0, 1, new CheckpointSettings(null, null, 0, empty, true));
-        try (RawClient c = hello()) {
+        try (RawClient c = hello(0)) {
             RawClient.Answer a = c.call(Opcode.REGISTER, new Messages.Register(W, 4, new int[] {0, 1}));
             assertEquals(Opcode.OK.code, a.opcode(), () -> a.error().message());
             int id = Messages.RegisterReply.read(a.payload()).tensorId();
