@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -16,6 +17,7 @@
 #include "cuda_host_model.h"
 
 #include "gpups_kernels.cu"
+#include "model_probes.h"
 
 namespace gpups_host {
 
@@ -100,6 +102,20 @@ inline const Kernel* kernels(int* count) {
     return table;
 }
 
+/** The model's own probe kernels (model_probes.h). */
+inline const Kernel* probes(int* count) {
+    static const Kernel table[] = {
+            GPUPS_HOST_KERNEL(probe_shfl_xor),
+            GPUPS_HOST_KERNEL(probe_ballot),
+            GPUPS_HOST_KERNEL(probe_ballot_lane_outside_mask),
+            GPUPS_HOST_KERNEL(probe_divergent_syncthreads),
+            GPUPS_HOST_KERNEL(probe_shared_reverse),
+            GPUPS_HOST_KERNEL(probe_atomics),
+    };
+    *count = (int) (sizeof table / sizeof table[0]);
+    return table;
+}
+
 #undef GPUPS_HOST_KERNEL
 
 /** The kernels' names, comma-separated, in table order. */
@@ -119,15 +135,18 @@ inline const char* kernel_names() {
 /** Runs kernel `name` over the grid; returns when every block is done. */
 inline void launch(const char* name, int grid_x, int grid_y, int grid_z, int block_x, int block_y, int block_z,
                    const char* args, const int* offsets, const int* sizes, int count) {
-    int kernel_count = 0;
-    const Kernel* table = kernels(&kernel_count);
-    for (int i = 0; i < kernel_count; ++i) {
-        if (std::strcmp(table[i].name, name) == 0) {
-            if (grid_x < 1 || grid_y < 1 || grid_z < 1 || block_x < 1 || block_y < 1 || block_z < 1) {
-                throw std::invalid_argument(std::string(name) + ": grid and block dimensions must be >= 1");
+    for (const Kernel* (*list)(int*) : {&kernels, &probes}) {
+        int kernel_count = 0;
+        const Kernel* table = list(&kernel_count);
+        for (int i = 0; i < kernel_count; ++i) {
+            if (std::strcmp(table[i].name, name) == 0) {
+                if (grid_x < 1 || grid_y < 1 || grid_z < 1 || block_x < 1 || block_y < 1 || block_z < 1) {
+                    throw std::invalid_argument(std::string(name) + ": grid and block dimensions must be >= 1");
+                }
+                table[i].launch(dim3(grid_x, grid_y, grid_z), dim3(block_x, block_y, block_z), args, offsets, sizes,
+                                count);
+                return;
             }
-            table[i].launch(dim3(grid_x, grid_y, grid_z), dim3(block_x, block_y, block_z), args, offsets, sizes, count);
-            return;
         }
     }
     throw std::invalid_argument(std::string("no kernel named ") + name);
