@@ -97,6 +97,7 @@ inline const Kernel* kernels(int* count) {
             GPUPS_HOST_KERNEL(gpups_column_sums),
             GPUPS_HOST_KERNEL(gpups_softmax_xent),
             GPUPS_HOST_KERNEL(gpups_count_correct),
+            GPUPS_HOST_KERNEL(gpups_sgemm),
     };
     *count = (int) (sizeof table / sizeof table[0]);
     return table;

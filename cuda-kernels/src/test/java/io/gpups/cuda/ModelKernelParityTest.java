@@ -3,6 +3,7 @@ package io.gpups.cuda;
 import io.gpups.core.codec.Codec;
 import io.gpups.core.codec.RandomKSelection;
 import io.gpups.core.device.DeviceBuffer;
+import io.gpups.core.device.NonFiniteGuard;
 import io.gpups.core.optim.KernelParameters;
 import io.gpups.core.optim.OptimizerSpec;
 import io.gpups.core.optim.OptimizerSpec.OptimizerKind;
@@ -97,7 +98,7 @@ class ModelKernelParityTest {
         }
         assertEquals(inSource, ModelKernels.names(), "host_kernels.h's table vs the __global__ functions");
         assertEquals(KernelNames.ALL.stream().sorted().toList(), ModelKernels.names().stream().sorted().toList());
-        assertEquals(32, inSource.size());
+        assertEquals(33, inSource.size());
     }
 
     // ---- server math --------------------------------------------------------------------------------
@@ -172,8 +173,10 @@ class ModelKernelParityTest {
             float[] x = random(n, 6);
 
             ModelMemory acc = operand(c, x);
+            ModelMemory nonFinite = counters(1);
             ModelKernels.launchElementwise(KernelNames.DECODE_ACCUMULATE, n, c.shape(), acc.floatAt(c.offset()),
-                    staged.at(0), (long) n, codec.kind().id);
+                    staged.at(0), (long) n, codec.kind().id, nonFinite.at(0));
+            assertEquals(0L, nonFinite.buffer().getLong(0), "finite values: no non-finite count");
             try (DeviceBuffer a = cpuBuffer(x)) {
                 cpu.decodeAccumulate(codec.kind(), payload, n, SEED, a);
                 assertOperand("decode-accumulate " + codec, c, cpuFloats(a, n), acc);
@@ -194,6 +197,8 @@ class ModelKernelParityTest {
                 args.add((long) n);
                 args.add(codec.kind().id);
                 args.add(KernelParameters.of(spec, STEP, GRAD_SCALE));
+                args.add(NonFiniteGuard.SKIP.id);
+                args.add(nonFinite.at(0));
                 ModelKernels.launchElementwise(KernelNames.decodeOptimizer(kind), n, c.shape(), args.toArray());
                 try (CpuState state = new CpuState(p, slots)) {
                     cpu.decodeApplyOptimizer(codec.kind(), payload, n, SEED, spec, state.param, state.slots, STEP,
@@ -247,10 +252,19 @@ class ModelKernelParityTest {
         }
     }
 
+    /** {@code n} 64-bit non-finite counters, zeroed (a kernel adds to them). */
+    private static ModelMemory counters(int n) {
+        ModelMemory m = ModelMemory.bytes(8L * n);
+        for (int i = 0; i < n; i++) {
+            m.buffer().putLong(8 * i, 0L);
+        }
+        return m;
+    }
+
     private static void scatter(Case c, long dst, ModelMemory staged, int n, Codec codec, int k,
                                 RandomKSelection selection, int mode) {
         ModelKernels.launch(KernelNames.SPARSE_SCATTER, k, c.shape(), dst, staged.at(0), (long) n, codec.kind().id,
-                (long) k, selection.start(), selection.stride(), mode);
+                (long) k, selection.start(), selection.stride(), mode, counters(1).at(0));
     }
 
     /**
@@ -307,7 +321,7 @@ class ModelKernelParityTest {
         long share = Math.max(1, LaunchConfig.residentBlocks(perRow.threadsPerBlock(), c.shape()) / entries);
         int blocks = (int) Math.min(perRow.blocks(), share);
         ModelKernels.launch(KernelNames.BATCH_UPDATE, blocks, entries, perRow.threadsPerBlock(), batch.at(0),
-                batch.at(tableBytes));
+                batch.at(tableBytes), counters(entries).at(0));
 
         for (int e = 0; e < entries; e++) {
             Case entry = new Case(c.shape(), counts[e], c.offset());
