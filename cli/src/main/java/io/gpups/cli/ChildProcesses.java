@@ -24,6 +24,8 @@ final class ChildProcesses implements AutoCloseable {
     }
 
     private final Path runDir;
+    /** Where each child's device line goes (see {@link DeviceLine}): the console of the command that started it. */
+    private final java.io.PrintStream console = System.out;
     private final List<Child> children = new ArrayList<>();
     private final Thread hook = new Thread(this::close, "gpups-stop-children");
 
@@ -63,7 +65,11 @@ final class ChildProcesses implements AutoCloseable {
             try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
                 String line;
                 while ((line = r.readLine()) != null) {
-                    stdout.accept(line);
+                    if (line.startsWith(DeviceLine.PREFIX)) {
+                        console.println(DeviceLine.console(name, line));
+                    } else {
+                        stdout.accept(line);
+                    }
                 }
             } catch (IOException ignored) {
                 // the child went away; its exit code tells the rest

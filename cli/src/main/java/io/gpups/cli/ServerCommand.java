@@ -2,7 +2,6 @@ package io.gpups.cli;
 
 import io.gpups.core.config.Consistency;
 import io.gpups.core.device.Device;
-import io.gpups.core.device.Devices;
 import io.gpups.core.protocol.Frame;
 import io.gpups.server.ShardConfig;
 import io.gpups.server.ShardSecurity;
@@ -111,7 +110,7 @@ final class ServerCommand implements Callable<Integer> {
         ShardConfig config = new ShardConfig(bind, port, shard, shards, workers, Consistency.parse(consistency),
                 maxFrameBytes, workerTimeoutMillis).validate();
         io.gpups.server.NonFinitePolicy nonFinitePolicy = nonFinite.policy();
-        try (Device dev = Devices.installed().open(device, log::info)) {
+        try (Device dev = DeviceLine.open(device, log::info)) {
             io.gpups.core.protocol.TlsFiles tls = security.tls();
             ShardSecurity limits = new ShardSecurity(security.auth(), tls == null ? null : tls.serverContext(),
                     maxConnections, maxRegisteredBytes == 0 ? Long.MAX_VALUE : maxRegisteredBytes)

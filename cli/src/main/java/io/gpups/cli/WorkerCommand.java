@@ -3,7 +3,6 @@ package io.gpups.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.gpups.core.codec.Codec;
 import io.gpups.core.device.Device;
-import io.gpups.core.device.Devices;
 import io.gpups.core.protocol.Frame;
 import io.gpups.core.protocol.Messages;
 import io.gpups.core.tensor.ChunkLayout;
@@ -93,7 +92,7 @@ final class WorkerCommand implements Callable<Integer> {
         io.gpups.cli.progress.TrainingProgress bar = new io.gpups.cli.progress.TrainingProgress(
                 io.gpups.cli.progress.ProgressMode.parse(progress), System.out);
         try (io.gpups.cli.dashboard.MetricsOptions.Endpoint observed = metrics.open("worker", rank);
-             Device dev = Devices.installed().open(device, log::info);
+             Device dev = DeviceLine.open(device, log::info);
              PsClient client = PsClient.connect(addresses, rank, options)) {
             Trainer trainer = new Trainer(config, client, dev, data, report -> {
                 log.info("worker {}: {}", rank, report);

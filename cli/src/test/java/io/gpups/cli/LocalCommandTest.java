@@ -42,6 +42,34 @@ class LocalCommandTest {
                 "every child process was stopped");
     }
 
+    /** With --device auto the console names each process's device, and here, without a GPU, why CUDA was not used. */
+    @Test
+    void consoleNamesEveryProcessesDeviceAndWhyCudaWasPassedOver(@TempDir Path dir) throws Exception {
+        PrintStream saved = System.out;
+        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        int code;
+        try {
+            System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
+            code = Main.run("local", "--servers", "2", "--workers", "2", "--model", "logreg", "--epochs", "1",
+                    "--progress", "none", "--device", "auto", "--run-dir", dir.resolve("run").toString());
+        } finally {
+            System.setOut(saved);
+        }
+        String console = captured.toString(StandardCharsets.UTF_8);
+        assertEquals(0, code, console);
+        io.gpups.core.device.DeviceProvider cuda = GpuPlacement.installedCuda();
+        String cause = cuda == null ? "no cuda provider" : cuda.unavailabilityCause();
+        for (String process : new String[] {"shard 0", "shard 1", "worker 0", "worker 1"}) {
+            String line = console.lines().filter(l -> l.startsWith(process + ": device ")).findFirst().orElse(null);
+            assertTrue(line != null, "no device line for " + process + " in:\n" + console);
+            if (cause != null) {
+                assertTrue(line.startsWith(process + ": device cpu (device auto: cuda unavailable (" + cause + ")"), line);
+            } else {
+                assertTrue(line.matches(process + ": device cuda:\\d+ \\(.+\\)"), line);
+            }
+        }
+    }
+
     /**
      * A worker whose loss turns NaN (sgd at lr 1e30 overflows the MLP's activations within a step or two) stops with
      * exit code 3, and {@code local} says which rank failed and shows the line naming its step, epoch and loss.

@@ -4,7 +4,7 @@ import io.gpups.core.device.DeviceBuffer;
 import io.gpups.core.optim.OptimizerSpec;
 
 /**
- * Measures the Adam kernel alone on one GPU, for {@code scripts/gpu-suite.sh}: parameters updated per second and the
+ * Measures the Adam kernel alone on one GPU, for the GPU bundle's {@code run.sh}: parameters updated per second and the
  * memory traffic that implies (28 bytes per parameter: p, m, v and the gradient read, p, m and v written) as a
  * fraction of the GPU's theoretical bandwidth. Usage: {@code AdamBandwidth [ordinal] [parameters] [iterations]}.
  * Prints one {@code key=value} line.

@@ -225,6 +225,11 @@ public final class CudaDevice implements Device {
         return name;
     }
 
+    @Override
+    public String description() {
+        return name + " (" + gpuName + ")";
+    }
+
     /** The GPU's product name, e.g. {@code NVIDIA H100 80GB HBM3}. */
     public String gpuName() {
         return gpuName;

@@ -23,6 +23,11 @@ public interface Device extends AutoCloseable {
     /** A stable name, e.g. {@code cpu} or {@code cuda:0}. */
     String name();
 
+    /** For people: {@link #name()} and, for a GPU, its product name, e.g. {@code cuda:0 (NVIDIA H100 80GB HBM3)}. */
+    default String description() {
+        return name();
+    }
+
     /** Allocates a zero-filled buffer of {@code elements} float32 values. */
     DeviceBuffer allocate(long elements);
 
