@@ -43,7 +43,7 @@ class ShadedJarCheck {
             assertTrue(services.contains("io.gpups.cuda.CudaDeviceProvider"), services);
             for (String entry : List.of("io/gpups/cuda/CudaDeviceProvider.class", "io/gpups/cuda/CudaDevice.class",
                     "jcuda/driver/JCudaDriver.class", "jcuda/jcublas/JCublas2.class",
-                    "lib/libJCudaDriver-12.0.0-linux-x86_64.so", "lib/libJCublas2-12.0.0-linux-x86_64.so")) {
+                    "lib/libJCudaDriver-12.6.0-linux-x86_64.so", "lib/libJCublas2-12.6.0-linux-x86_64.so")) {
                 assertNotNull(jar.getEntry(entry), "missing " + entry);
             }
             Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/local/cuda/bin/nvcc")),
@@ -71,6 +71,9 @@ class ShadedJarCheck {
         Process p = new ProcessBuilder(command("server", "--port", "0", "--shard", "0", "--shards", "1", "--workers", "1",
                 "--device", "auto")).redirectError(errors.toFile()).start();
         try (BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+            String device = out.readLine(); // the device line first, naming why CUDA was passed over
+            assertNotNull(device, "server exited before opening its device: " + Files.readString(errors));
+            assertTrue(device.startsWith("gpups-device cpu (device auto: cuda unavailable (libcuda.so.1 not found"), device);
             String ready = out.readLine(); // blocks until the shard listens (or exits)
             assertNotNull(ready, "server exited before listening: " + Files.readString(errors));
             assertTrue(ready.startsWith(ServerCommand.READY), ready);
