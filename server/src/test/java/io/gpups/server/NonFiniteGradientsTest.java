@@ -103,11 +103,7 @@ class NonFiniteGradientsTest {
     }
 
     private void awaitQueued(long tasks) throws InterruptedException {
-        long deadline = System.nanoTime() + 10_000_000_000L;
-        while (server.agent().queueDepth() != tasks && System.nanoTime() < deadline) {
-            Thread.sleep(2); // waits on the agent's queue, not on time: the deadline only bounds a broken run
-        }
-        assertEquals(tasks, server.agent().queueDepth(), "tasks queued for the agent");
+        AgentQueue.await(server, tasks);
     }
 
     private static float[] sgd(float[] p, float scale, float[]... grads) {

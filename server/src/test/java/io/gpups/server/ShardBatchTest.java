@@ -90,13 +90,8 @@ class ShardBatchTest {
         gate.countDown();
     }
 
-    /** Waits until exactly {@code tasks} tasks wait for the agent. */
     private void awaitQueued(long tasks) throws InterruptedException {
-        long deadline = System.nanoTime() + 10_000_000_000L;
-        while (server.agent().queueDepth() != tasks && System.nanoTime() < deadline) {
-            Thread.sleep(2);
-        }
-        assertEquals(tasks, server.agent().queueDepth(), "tasks queued for the agent");
+        AgentQueue.await(server, tasks);
     }
 
     private RawClient hello(int rank) throws Exception {
