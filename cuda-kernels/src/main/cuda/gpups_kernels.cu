@@ -115,39 +115,29 @@ struct AccumulateStep {
     __device__ __forceinline__ void operator()(float& acc, float g) const { gpups::accumulate(acc, g); }
 };
 
-struct SgdStep {
-    gpups::SgdParams h;
-    __device__ __forceinline__ void operator()(float& p, float g) const { gpups::sgd_step(p, g, h); }
-};
-
-struct MomentumStep {
-    gpups::MomentumParams h;
-    __device__ __forceinline__ void operator()(float& p, float& v, float g) const { gpups::momentum_step(p, v, g, h); }
-};
-
-struct NesterovStep {
-    gpups::NesterovParams h;
-    __device__ __forceinline__ void operator()(float& p, float& v, float g) const { gpups::nesterov_step(p, v, g, h); }
-};
-
-struct AdagradStep {
-    gpups::AdagradParams h;
-    __device__ __forceinline__ void operator()(float& p, float& h_acc, float g) const {
-        gpups::adagrad_step(p, h_acc, g, h);
+/**
+ * The operands of Kind's state, its parameters then its slots, handed to f: f(p), f(p, s0) or f(p, s0, s1). Slot
+ * pointers past the kind's slot count are never touched (they may be null).
+ */
+template <class Kind, class F>
+__device__ __forceinline__ void with_state(float* p, float* s0, float* s1, F f) {
+    if constexpr (Kind::slots == 0) {
+        f(p);
+    } else if constexpr (Kind::slots == 1) {
+        f(p, s0);
+    } else {
+        static_assert(Kind::slots == 2, "the kernels pass at most two state slots");
+        f(p, s0, s1);
     }
-};
+}
 
-struct AdamStep {
-    gpups::AdamParams h;
-    __device__ __forceinline__ void operator()(float& p, float& m, float& v, float g) const {
-        gpups::adam_step(p, m, v, g, h);
-    }
-};
-
-struct AdamWStep {
-    gpups::AdamParams h;
-    __device__ __forceinline__ void operator()(float& p, float& m, float& v, float g) const {
-        gpups::adamw_step(p, m, v, g, h);
+/** Kind's unguarded step; operands: the gradient, then the state (with_state). */
+template <class Kind>
+struct OptimizerStep {
+    typename Kind::Params h;
+    template <class... Slot>
+    __device__ __forceinline__ void operator()(float g, float& p, Slot&... s) const {
+        gpups::optimizer_step<Kind>(h, g, p, s...);
     }
 };
 
@@ -178,49 +168,14 @@ struct GuardedAccumulateStep {
     __device__ __forceinline__ int operator()(float& acc, float g) const { return gpups::accumulate_guarded(acc, g); }
 };
 
-struct GuardedSgdStep {
-    gpups::SgdParams h;
+/** Kind's guarded step (finite.cuh); operands: the gradient, then the state (with_state). */
+template <class Kind>
+struct GuardedOptimizerStep {
+    typename Kind::Params h;
     int guard;
-    __device__ __forceinline__ int operator()(float& p, float g) const { return gpups::sgd_step_guarded(p, g, h, guard); }
-};
-
-struct GuardedMomentumStep {
-    gpups::MomentumParams h;
-    int guard;
-    __device__ __forceinline__ int operator()(float& p, float& v, float g) const {
-        return gpups::momentum_step_guarded(p, v, g, h, guard);
-    }
-};
-
-struct GuardedNesterovStep {
-    gpups::NesterovParams h;
-    int guard;
-    __device__ __forceinline__ int operator()(float& p, float& v, float g) const {
-        return gpups::nesterov_step_guarded(p, v, g, h, guard);
-    }
-};
-
-struct GuardedAdagradStep {
-    gpups::AdagradParams h;
-    int guard;
-    __device__ __forceinline__ int operator()(float& p, float& h_acc, float g) const {
-        return gpups::adagrad_step_guarded(p, h_acc, g, h, guard);
-    }
-};
-
-struct GuardedAdamStep {
-    gpups::AdamParams h;
-    int guard;
-    __device__ __forceinline__ int operator()(float& p, float& m, float& v, float g) const {
-        return gpups::adam_step_guarded(p, m, v, g, h, guard);
-    }
-};
-
-struct GuardedAdamWStep {
-    gpups::AdamParams h;
-    int guard;
-    __device__ __forceinline__ int operator()(float& p, float& m, float& v, float g) const {
-        return gpups::adamw_step_guarded(p, m, v, g, h, guard);
+    template <class... Slot>
+    __device__ __forceinline__ int operator()(float g, float& p, Slot&... s) const {
+        return gpups::optimizer_step_guarded<Kind>(h, guard, g, p, s...);
     }
 };
 
@@ -240,33 +195,18 @@ extern "C" __global__ void gpups_scale(float* x, float alpha, long long n) {
     for_each_element(n, [alpha](float& xi) { gpups::scale(xi, alpha); }, x);
 }
 
-extern "C" __global__ void gpups_sgd(float* p, const float* grad, long long n, gpups::SgdParams h) {
-    for_each_element(n, SgdStep{h}, p, grad);
-}
-
-extern "C" __global__ void gpups_momentum(float* p, float* v, const float* grad, long long n,
-                                          gpups::MomentumParams h) {
-    for_each_element(n, MomentumStep{h}, p, v, grad);
-}
-
-extern "C" __global__ void gpups_nesterov(float* p, float* v, const float* grad, long long n,
-                                          gpups::NesterovParams h) {
-    for_each_element(n, NesterovStep{h}, p, v, grad);
-}
-
-extern "C" __global__ void gpups_adagrad(float* p, float* h_acc, const float* grad, long long n,
-                                         gpups::AdagradParams h) {
-    for_each_element(n, AdagradStep{h}, p, h_acc, grad);
-}
-
-extern "C" __global__ void gpups_adam(float* p, float* m, float* v, const float* grad, long long n,
-                                      gpups::AdamParams h) {
-    for_each_element(n, AdamStep{h}, p, m, v, grad);
-}
-
-extern "C" __global__ void gpups_adamw(float* p, float* m, float* v, const float* grad, long long n,
-                                       gpups::AdamParams h) {
-    for_each_element(n, AdamWStep{h}, p, m, v, grad);
+/**
+ * One unguarded step of the optimizer with id kind (the kind table, optimizers.cuh) over a gradient in device memory:
+ * h holds its parameter struct, padded; s0 and s1 are its slots (null past its slot count). An id outside the table
+ * does nothing (the host never sends one).
+ */
+extern "C" __global__ void gpups_optimizer(int kind, float* p, float* s0, float* s1, const float* grad, long long n,
+                                           gpups::OptimizerParams h) {
+    gpups::with_optimizer_kind(kind, [&](auto k) {
+        using Kind = decltype(k);
+        const OptimizerStep<Kind> step{gpups::kind_params<Kind>(h.values)};
+        with_state<Kind>(p, s0, s1, [&](auto... state) { for_each_element(n, step, grad, state...); });
+    });
 }
 
 // ---- gradient codecs ------------------------------------------------------------------------
@@ -278,8 +218,8 @@ extern "C" __global__ void gpups_adamw(float* p, float* m, float* v, const float
 //
 // Decoding (shard). A dense codec is decoded inside the loop that consumes it: one kernel per consumer
 // (accumulate, or one optimizer), with a switch on the codec id *outside* the grid-stride loop, so each case is a
-// loop specialized for its decoder and no element branches on the codec. Six optimizers x five dense codecs as
-// separate extern "C" kernels would be thirty names for the same thing; the switch costs only the register count
+// loop specialized for its decoder and no element branches on the codec. Every optimizer x five dense codecs as
+// separate extern "C" kernels would be dozens of names for the same thing; the switch costs only the register count
 // of the largest case, which ptxas reports (and -warn-spills guards). Sparse codecs scatter their k entries.
 
 #define GPUPS_FULL_WARP 0xffffffffu
@@ -411,51 +351,22 @@ extern "C" __global__ void gpups_sparse_scatter(float* dst, const unsigned char*
 
 // Fused decode-and-apply: the optimizer step with element i's gradient decoded from the payload in registers,
 // guarded (finite.cuh: guard is a GUARD_* id), non-finite gradients counted into *non_finite (zeroed by the host).
+// One kernel for every kind of the kind table: the switch on the kind, like the one on the codec, is outside the
+// grid-stride loop, so each (kind, codec) case is a loop of its own and the kernel's registers are those of its
+// largest case.
 
-extern "C" __global__ void gpups_decode_sgd(float* p, const unsigned char* payload, long long n, int codec,
-                                            gpups::SgdParams h, int guard, unsigned long long* non_finite) {
-    with_dense_decoder(codec, payload, n, [&](auto grad) {
-        add_non_finite(non_finite, for_each_element_counted(n, GuardedSgdStep{h, guard}, p, grad));
-    });
-}
-
-extern "C" __global__ void gpups_decode_momentum(float* p, float* v, const unsigned char* payload, long long n,
-                                                 int codec, gpups::MomentumParams h, int guard,
-                                                 unsigned long long* non_finite) {
-    with_dense_decoder(codec, payload, n, [&](auto grad) {
-        add_non_finite(non_finite, for_each_element_counted(n, GuardedMomentumStep{h, guard}, p, v, grad));
-    });
-}
-
-extern "C" __global__ void gpups_decode_nesterov(float* p, float* v, const unsigned char* payload, long long n,
-                                                 int codec, gpups::NesterovParams h, int guard,
-                                                 unsigned long long* non_finite) {
-    with_dense_decoder(codec, payload, n, [&](auto grad) {
-        add_non_finite(non_finite, for_each_element_counted(n, GuardedNesterovStep{h, guard}, p, v, grad));
-    });
-}
-
-extern "C" __global__ void gpups_decode_adagrad(float* p, float* h_acc, const unsigned char* payload, long long n,
-                                                int codec, gpups::AdagradParams h, int guard,
-                                                unsigned long long* non_finite) {
-    with_dense_decoder(codec, payload, n, [&](auto grad) {
-        add_non_finite(non_finite, for_each_element_counted(n, GuardedAdagradStep{h, guard}, p, h_acc, grad));
-    });
-}
-
-extern "C" __global__ void gpups_decode_adam(float* p, float* m, float* v, const unsigned char* payload, long long n,
-                                             int codec, gpups::AdamParams h, int guard,
-                                             unsigned long long* non_finite) {
-    with_dense_decoder(codec, payload, n, [&](auto grad) {
-        add_non_finite(non_finite, for_each_element_counted(n, GuardedAdamStep{h, guard}, p, m, v, grad));
-    });
-}
-
-extern "C" __global__ void gpups_decode_adamw(float* p, float* m, float* v, const unsigned char* payload, long long n,
-                                              int codec, gpups::AdamParams h, int guard,
-                                              unsigned long long* non_finite) {
-    with_dense_decoder(codec, payload, n, [&](auto grad) {
-        add_non_finite(non_finite, for_each_element_counted(n, GuardedAdamWStep{h, guard}, p, m, v, grad));
+extern "C" __global__ void gpups_decode_optimizer(int kind, float* p, float* s0, float* s1,
+                                                  const unsigned char* payload, long long n, int codec,
+                                                  gpups::OptimizerParams h, int guard,
+                                                  unsigned long long* non_finite) {
+    gpups::with_optimizer_kind(kind, [&](auto k) {
+        using Kind = decltype(k);
+        const GuardedOptimizerStep<Kind> step{gpups::kind_params<Kind>(h.values), guard};
+        with_dense_decoder(codec, payload, n, [&](auto grad) {
+            with_state<Kind>(p, s0, s1, [&](auto... state) {
+                add_non_finite(non_finite, for_each_element_counted(n, step, grad, state...));
+            });
+        });
     });
 }
 
@@ -468,34 +379,29 @@ extern "C" __global__ void gpups_decode_adamw(float* p, float* m, float* v, cons
 // the switch costs no divergence, only the register count of its largest case. The entries of one launch touch
 // distinct buffers (the host splits a batch into such waves), so no two blocks write one element.
 
-/** One entry of a batch table as CudaDevice writes it (BatchTable): 80 bytes, little-endian. */
+/**
+ * One entry of a batch table as CudaDevice writes it (io.gpups.cuda.BatchEntryLayout, which names these offsets; the
+ * host kernel tier compares the two): 80 bytes, little-endian.
+ *
+ *   0      8      16     24        32  40   44    48                       80
+ *   +------+------+------+---------+---+----+-----+------------------------+
+ *   |param |slot0 |slot1 |gradient | n |kind|guard| params (8 x f32)       |
+ *   +------+------+------+---------+---+----+-----+------------------------+
+ */
 struct BatchEntry {
     float* param;        // the parameters, or the accumulator
-    float* slot0;        // the optimizer's state slots in the spec's order; null where it has fewer
+    float* slot0;        // the optimizer's state slots in the kind's order; null where it has fewer
     float* slot1;
     long long gradient;  // byte offset of the entry's n x f32 gradient from the payload base, a multiple of 16
     long long n;
-    int kind;            // the optimizer's id (OptimizerSpec.OptimizerKind), or BATCH_ACCUMULATE
+    int kind;            // an optimizer's id (the kind table, optimizers.cuh), or BATCH_ACCUMULATE
     int guard;           // what an optimizer step does with a non-finite gradient (finite.cuh, GUARD_*)
-    float params[8];     // the optimizer's parameter struct, its fields in declaration order (KernelParameters)
+    gpups::OptimizerParams params;  // the optimizer's parameter struct, padded (KernelParameters)
 };
 static_assert(sizeof(BatchEntry) == 80, "CudaDevice writes 80-byte batch entries");
 
-enum BatchKind {
-    BATCH_SGD = 0, BATCH_MOMENTUM = 1, BATCH_NESTEROV = 2, BATCH_ADAGRAD = 3, BATCH_ADAM = 4, BATCH_ADAMW = 5,
-    BATCH_ACCUMULATE = 6
-};
-
-namespace {
-
-template <class Params>
-__device__ __forceinline__ Params batch_params(const BatchEntry& e) {
-    Params h;
-    memcpy(&h, e.params, sizeof h);
-    return h;
-}
-
-}  // namespace
+/** BatchEntry.kind of an accumulation: no optimizer's id. */
+#define GPUPS_BATCH_ACCUMULATE (-1)
 
 /**
  * Entry blockIdx.y of the table, with the guarded steps of the one-chunk decode kernels (codec none); its count of
@@ -505,35 +411,18 @@ extern "C" __global__ void gpups_batch_update(const BatchEntry* table, const uns
                                               unsigned long long* non_finite) {
     const BatchEntry e = table[blockIdx.y];
     const float* g = reinterpret_cast<const float*>(payloads + e.gradient);
-    unsigned long long count = 0;
-    switch (e.kind) {
-        case BATCH_ACCUMULATE: count = for_each_element_counted(e.n, GuardedAccumulateStep{}, e.param, g); break;
-        case BATCH_SGD:
-            count = for_each_element_counted(e.n, GuardedSgdStep{batch_params<gpups::SgdParams>(e), e.guard}, e.param, g);
-            break;
-        case BATCH_MOMENTUM:
-            count = for_each_element_counted(e.n, GuardedMomentumStep{batch_params<gpups::MomentumParams>(e), e.guard},
-                                             e.param, e.slot0, g);
-            break;
-        case BATCH_NESTEROV:
-            count = for_each_element_counted(e.n, GuardedNesterovStep{batch_params<gpups::NesterovParams>(e), e.guard},
-                                             e.param, e.slot0, g);
-            break;
-        case BATCH_ADAGRAD:
-            count = for_each_element_counted(e.n, GuardedAdagradStep{batch_params<gpups::AdagradParams>(e), e.guard},
-                                             e.param, e.slot0, g);
-            break;
-        case BATCH_ADAM:
-            count = for_each_element_counted(e.n, GuardedAdamStep{batch_params<gpups::AdamParams>(e), e.guard},
-                                             e.param, e.slot0, e.slot1, g);
-            break;
-        case BATCH_ADAMW:
-            count = for_each_element_counted(e.n, GuardedAdamWStep{batch_params<gpups::AdamParams>(e), e.guard},
-                                             e.param, e.slot0, e.slot1, g);
-            break;
-        default: break;
+    unsigned long long* counter = non_finite + blockIdx.y;
+    if (e.kind == GPUPS_BATCH_ACCUMULATE) {
+        add_non_finite(counter, for_each_element_counted(e.n, GuardedAccumulateStep{}, e.param, g));
+        return;
     }
-    add_non_finite(non_finite + blockIdx.y, count);
+    gpups::with_optimizer_kind(e.kind, [&](auto k) {
+        using Kind = decltype(k);
+        const GuardedOptimizerStep<Kind> step{gpups::kind_params<Kind>(e.params.values), e.guard};
+        with_state<Kind>(e.param, e.slot0, e.slot1, [&](auto... state) {
+            add_non_finite(counter, for_each_element_counted(e.n, step, g, state...));
+        });
+    });
 }
 
 // Encoding (worker), into a device scratch that the host copies back. With error feedback, a = g + r is formed in

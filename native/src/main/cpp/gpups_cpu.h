@@ -6,8 +6,9 @@
 // RuntimeException carrying the message. Nothing here may let a C++ exception or a signal escape.
 //
 // Loops are plain counted loops over restrict-free pointers with no calls that the compiler cannot
-// inline, so g++ -O3 vectorizes them (SSE2 at -march=x86-64). The optimizer loops are templates over
-// the gradient source: device memory (float*) or a received little-endian payload in host memory
+// inline, so g++ -O3 vectorizes them (SSE2 at -march=x86-64). The optimizer loops serve every kind of
+// the kind table (optimizers.cuh) and are templates over the gradient source: device memory (float*)
+// or a received little-endian payload in host memory
 // (any byte address: Netty frames put the payload wherever the header ends, so it may not be 4-byte
 // aligned; memcpy reads it safely and compiles to an unaligned vector load).
 #ifndef GPUPS_CPU_H
@@ -129,108 +130,68 @@ inline void scale(float* x, float alpha, long long count) {
     }
 }
 
-// One pair of entry points per optimizer: the gradient in device memory, or in a host payload.
+// ---- optimizers: the kind table of optimizers.cuh ---------------------------------------------------
 
-template <class Gradient>
-inline void sgd_loop(float* p, Gradient grad, long long count, const SgdParams h) {
-    for (long long i = 0; i < count; ++i) {
-        sgd_step(p[i], grad[i], h);
+/** f(i, p[i], slots[i]...) for i < n, with as many slot arrays as Slots (the others are not touched). */
+template <int Slots, class F>
+inline void for_each_state(long long n, float* p, float* s0, float* s1, F f) {
+    if constexpr (Slots == 0) {
+        for (long long i = 0; i < n; ++i) f(i, p[i]);
+    } else if constexpr (Slots == 1) {
+        for (long long i = 0; i < n; ++i) f(i, p[i], s0[i]);
+    } else {
+        static_assert(Slots == 2, "the CPU loops pass at most two state slots");
+        for (long long i = 0; i < n; ++i) f(i, p[i], s0[i], s1[i]);
     }
 }
 
-template <class Gradient>
-inline void momentum_loop(float* p, float* v, Gradient grad, long long count, const MomentumParams h) {
-    for (long long i = 0; i < count; ++i) {
-        momentum_step(p[i], v[i], grad[i], h);
+/** Calls f(Kind{}) for the optimizer id; an id outside the kind table throws. */
+template <class F>
+inline void with_kind(int optimizer, F f) {
+    if (!with_optimizer_kind(optimizer, f)) {
+        throw std::invalid_argument("unknown optimizer id " + std::to_string(optimizer));
     }
 }
 
-template <class Gradient>
-inline void nesterov_loop(float* p, float* v, Gradient grad, long long count, const NesterovParams h) {
-    for (long long i = 0; i < count; ++i) {
-        nesterov_step(p[i], v[i], grad[i], h);
-    }
+/**
+ * One unguarded optimizer step over n elements with the gradient in device memory: optimizer is an id of the kind
+ * table, h its parameter struct field by field, s0 and s1 its slots (null past its slot count).
+ */
+inline void apply_optimizer(int optimizer, float* p, float* s0, float* s1, const float* grad, long long n,
+                            const float* h) {
+    with_kind(optimizer, [&](auto kind) {
+        using Kind = decltype(kind);
+        const typename Kind::Params o = kind_params<Kind>(h);
+        for_each_state<Kind::slots>(n, p, s0, s1, [&](long long i, float& q, auto&... s) {
+            optimizer_step<Kind>(o, grad[i], q, s...);
+        });
+    });
 }
 
-template <class Gradient>
-inline void adagrad_loop(float* p, float* h_acc, Gradient grad, long long count, const AdagradParams h) {
-    for (long long i = 0; i < count; ++i) {
-        adagrad_step(p[i], h_acc[i], grad[i], h);
-    }
+/** The kind table as compiled, for the test that compares it with OptimizerSpec.OptimizerKind: null for no such id. */
+inline const char* optimizer_kind_name(int optimizer) {
+    const char* name = nullptr;
+    with_optimizer_kind(optimizer, [&](auto kind) { name = decltype(kind)::name; });
+    return name;
 }
 
-template <class Gradient>
-inline void adam_loop(float* p, float* m, float* v, Gradient grad, long long count, const AdamParams h) {
-    for (long long i = 0; i < count; ++i) {
-        adam_step(p[i], m[i], v[i], grad[i], h);
-    }
+/** The kind's state slots; -1 for no such id. */
+inline int optimizer_kind_slots(int optimizer) {
+    int slots = -1;
+    with_optimizer_kind(optimizer, [&](auto kind) { slots = decltype(kind)::slots; });
+    return slots;
 }
 
-template <class Gradient>
-inline void adamw_loop(float* p, float* m, float* v, Gradient grad, long long count, const AdamParams h) {
-    for (long long i = 0; i < count; ++i) {
-        adamw_step(p[i], m[i], v[i], grad[i], h);
-    }
+/** The floats of the kind's parameter struct; -1 for no such id. */
+inline int optimizer_kind_params(int optimizer) {
+    int floats = -1;
+    with_optimizer_kind(optimizer, [&](auto kind) { floats = (int) (sizeof(typename decltype(kind)::Params) / sizeof(float)); });
+    return floats;
 }
 
-inline void sgd(float* p, const float* grad, long long count, float lr, float wd, float grad_scale) {
-    sgd_loop(p, FloatGradient{grad}, count, SgdParams{lr, wd, grad_scale});
-}
-
-inline void sgd_payload(float* p, const unsigned char* grad, long long count, float lr, float wd, float grad_scale) {
-    sgd_loop(p, PayloadGradient{grad}, count, SgdParams{lr, wd, grad_scale});
-}
-
-inline void momentum(float* p, float* v, const float* grad, long long count,
-                     float lr, float mu, float wd, float grad_scale) {
-    momentum_loop(p, v, FloatGradient{grad}, count, MomentumParams{lr, mu, wd, grad_scale});
-}
-
-inline void momentum_payload(float* p, float* v, const unsigned char* grad, long long count,
-                             float lr, float mu, float wd, float grad_scale) {
-    momentum_loop(p, v, PayloadGradient{grad}, count, MomentumParams{lr, mu, wd, grad_scale});
-}
-
-inline void nesterov(float* p, float* v, const float* grad, long long count,
-                     float lr, float mu, float wd, float grad_scale) {
-    nesterov_loop(p, v, FloatGradient{grad}, count, NesterovParams{lr, mu, wd, grad_scale});
-}
-
-inline void nesterov_payload(float* p, float* v, const unsigned char* grad, long long count,
-                             float lr, float mu, float wd, float grad_scale) {
-    nesterov_loop(p, v, PayloadGradient{grad}, count, NesterovParams{lr, mu, wd, grad_scale});
-}
-
-inline void adagrad(float* p, float* h_acc, const float* grad, long long count,
-                    float lr, float eps, float wd, float grad_scale) {
-    adagrad_loop(p, h_acc, FloatGradient{grad}, count, AdagradParams{lr, eps, wd, grad_scale});
-}
-
-inline void adagrad_payload(float* p, float* h_acc, const unsigned char* grad, long long count,
-                            float lr, float eps, float wd, float grad_scale) {
-    adagrad_loop(p, h_acc, PayloadGradient{grad}, count, AdagradParams{lr, eps, wd, grad_scale});
-}
-
-inline void adam(float* p, float* m, float* v, const float* grad, long long count,
-                 float lr, float beta1, float beta2, float eps, float wd, float bc1, float bc2, float grad_scale) {
-    adam_loop(p, m, v, FloatGradient{grad}, count, AdamParams{lr, beta1, beta2, eps, wd, bc1, bc2, grad_scale});
-}
-
-inline void adam_payload(float* p, float* m, float* v, const unsigned char* grad, long long count,
-                         float lr, float beta1, float beta2, float eps, float wd, float bc1, float bc2,
-                         float grad_scale) {
-    adam_loop(p, m, v, PayloadGradient{grad}, count, AdamParams{lr, beta1, beta2, eps, wd, bc1, bc2, grad_scale});
-}
-
-inline void adamw(float* p, float* m, float* v, const float* grad, long long count,
-                  float lr, float beta1, float beta2, float eps, float wd, float bc1, float bc2, float grad_scale) {
-    adamw_loop(p, m, v, FloatGradient{grad}, count, AdamParams{lr, beta1, beta2, eps, wd, bc1, bc2, grad_scale});
-}
-
-inline void adamw_payload(float* p, float* m, float* v, const unsigned char* grad, long long count,
-                          float lr, float beta1, float beta2, float eps, float wd, float bc1, float bc2,
-                          float grad_scale) {
-    adamw_loop(p, m, v, PayloadGradient{grad}, count, AdamParams{lr, beta1, beta2, eps, wd, bc1, bc2, grad_scale});
+/** GPUPS_OPTIMIZER_PARAMS_MAX: the floats of OptimizerParams. */
+inline int optimizer_params_max() {
+    return GPUPS_OPTIMIZER_PARAMS_MAX;
 }
 
 // ---- gradient codecs ----------------------------------------------------------------------------
@@ -504,47 +465,20 @@ inline long long decode_accumulate(int kind, const unsigned char* payload, long 
 }
 
 /**
- * The guarded optimizer step (finite.cuh) over n elements. optimizer is the id of
- * io.gpups.core.optim.OptimizerSpec.OptimizerKind, h holds its parameter struct. Returns how many
- * gradients were not finite.
+ * The guarded optimizer step (finite.cuh) over n elements. optimizer is an id of the kind table (optimizers.cuh), h
+ * its parameter struct field by field. Returns how many gradients were not finite.
  */
 template <class Gradient>
 inline long long apply_optimizer_guarded(int optimizer, float* p, float* s0, float* s1, Gradient grad, long long n,
                                          const float* h, int guard) {
     long long non_finite = 0;
-    switch (optimizer) {
-        case 0: {
-            const SgdParams o{h[0], h[1], h[2]};
-            for (long long i = 0; i < n; ++i) non_finite += sgd_step_guarded(p[i], grad[i], o, guard);
-            break;
-        }
-        case 1: {
-            const MomentumParams o{h[0], h[1], h[2], h[3]};
-            for (long long i = 0; i < n; ++i) non_finite += momentum_step_guarded(p[i], s0[i], grad[i], o, guard);
-            break;
-        }
-        case 2: {
-            const NesterovParams o{h[0], h[1], h[2], h[3]};
-            for (long long i = 0; i < n; ++i) non_finite += nesterov_step_guarded(p[i], s0[i], grad[i], o, guard);
-            break;
-        }
-        case 3: {
-            const AdagradParams o{h[0], h[1], h[2], h[3]};
-            for (long long i = 0; i < n; ++i) non_finite += adagrad_step_guarded(p[i], s0[i], grad[i], o, guard);
-            break;
-        }
-        case 4: {
-            const AdamParams o{h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]};
-            for (long long i = 0; i < n; ++i) non_finite += adam_step_guarded(p[i], s0[i], s1[i], grad[i], o, guard);
-            break;
-        }
-        case 5: {
-            const AdamParams o{h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]};
-            for (long long i = 0; i < n; ++i) non_finite += adamw_step_guarded(p[i], s0[i], s1[i], grad[i], o, guard);
-            break;
-        }
-        default: throw std::invalid_argument("unknown optimizer id " + std::to_string(optimizer));
-    }
+    with_kind(optimizer, [&](auto kind) {
+        using Kind = decltype(kind);
+        const typename Kind::Params o = kind_params<Kind>(h);
+        for_each_state<Kind::slots>(n, p, s0, s1, [&](long long i, float& q, auto&... s) {
+            non_finite += optimizer_step_guarded<Kind>(o, guard, grad[i], q, s...);
+        });
+    });
     return non_finite;
 }
 

@@ -7,6 +7,7 @@
 #ifndef GPUPS_HOST_KERNELS_H
 #define GPUPS_HOST_KERNELS_H
 
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
@@ -68,20 +69,10 @@ inline const Kernel* kernels(int* count) {
             GPUPS_HOST_KERNEL(gpups_fill),
             GPUPS_HOST_KERNEL(gpups_accumulate),
             GPUPS_HOST_KERNEL(gpups_scale),
-            GPUPS_HOST_KERNEL(gpups_sgd),
-            GPUPS_HOST_KERNEL(gpups_momentum),
-            GPUPS_HOST_KERNEL(gpups_nesterov),
-            GPUPS_HOST_KERNEL(gpups_adagrad),
-            GPUPS_HOST_KERNEL(gpups_adam),
-            GPUPS_HOST_KERNEL(gpups_adamw),
+            GPUPS_HOST_KERNEL(gpups_optimizer),
             GPUPS_HOST_KERNEL(gpups_decode_accumulate),
             GPUPS_HOST_KERNEL(gpups_sparse_scatter),
-            GPUPS_HOST_KERNEL(gpups_decode_sgd),
-            GPUPS_HOST_KERNEL(gpups_decode_momentum),
-            GPUPS_HOST_KERNEL(gpups_decode_nesterov),
-            GPUPS_HOST_KERNEL(gpups_decode_adagrad),
-            GPUPS_HOST_KERNEL(gpups_decode_adam),
-            GPUPS_HOST_KERNEL(gpups_decode_adamw),
+            GPUPS_HOST_KERNEL(gpups_decode_optimizer),
             GPUPS_HOST_KERNEL(gpups_batch_update),
             GPUPS_HOST_KERNEL(gpups_encode_fp16),
             GPUPS_HOST_KERNEL(gpups_encode_bf16),
@@ -131,6 +122,25 @@ inline const char* kernel_names() {
         return s;
     }();
     return names.c_str();
+}
+
+/**
+ * BatchEntry as compiled: "name=offset" for each field, then "bytes=" and "accumulate=" (the kind of an
+ * accumulation), comma-separated; io.gpups.cuda.BatchEntryLayout must say the same.
+ */
+inline const char* batch_entry_layout() {
+    static const std::string layout = "param=" + std::to_string(offsetof(BatchEntry, param))
+            + ",slot0=" + std::to_string(offsetof(BatchEntry, slot0))
+            + ",slot1=" + std::to_string(offsetof(BatchEntry, slot1))
+            + ",gradient=" + std::to_string(offsetof(BatchEntry, gradient))
+            + ",n=" + std::to_string(offsetof(BatchEntry, n))
+            + ",kind=" + std::to_string(offsetof(BatchEntry, kind))
+            + ",guard=" + std::to_string(offsetof(BatchEntry, guard))
+            + ",params=" + std::to_string(offsetof(BatchEntry, params))
+            + ",bytes=" + std::to_string(sizeof(BatchEntry))
+            + ",params_floats=" + std::to_string(GPUPS_OPTIMIZER_PARAMS_MAX)
+            + ",accumulate=" + std::to_string(GPUPS_BATCH_ACCUMULATE);
+    return layout.c_str();
 }
 
 /** Runs kernel `name` over the grid; returns when every block is done. */

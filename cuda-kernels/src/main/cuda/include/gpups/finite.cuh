@@ -48,64 +48,21 @@ GPUPS_HD bool guard_writes(bool finite, int guard) {
     return finite || guard == GUARD_ZERO;
 }
 
-GPUPS_HD int sgd_step_guarded(float& p, float grad, const SgdParams& h, int guard) {
+/**
+ * One guarded step of Kind (the kind table, optimizers.cuh) on an element: its parameter p, then its slots. The step
+ * runs on copies with the gradient, or 0 where it is not finite, and the copies are written back unless the gradient
+ * was not finite and the guard is GUARD_SKIP. Returns 1 for a gradient that is not finite.
+ */
+template <class Kind, class... Slot>
+GPUPS_HD int optimizer_step_guarded(const typename Kind::Params& h, int guard, float grad, float& p, Slot&... s) {
+    static_assert(sizeof...(Slot) == Kind::slots, "one state reference per slot of the kind");
     const bool ok = finite_value(grad);
-    float np = p;
-    sgd_step(np, ok ? grad : 0.0f, h);
+    float x[] = {p, s...};
+    Kind::step(x, ok ? grad : 0.0f, h);
     const bool w = guard_writes(ok, guard);
-    p = w ? np : p;
-    return ok ? 0 : 1;
-}
-
-GPUPS_HD int momentum_step_guarded(float& p, float& v, float grad, const MomentumParams& h, int guard) {
-    const bool ok = finite_value(grad);
-    float np = p, nv = v;
-    momentum_step(np, nv, ok ? grad : 0.0f, h);
-    const bool w = guard_writes(ok, guard);
-    p = w ? np : p;
-    v = w ? nv : v;
-    return ok ? 0 : 1;
-}
-
-GPUPS_HD int nesterov_step_guarded(float& p, float& v, float grad, const NesterovParams& h, int guard) {
-    const bool ok = finite_value(grad);
-    float np = p, nv = v;
-    nesterov_step(np, nv, ok ? grad : 0.0f, h);
-    const bool w = guard_writes(ok, guard);
-    p = w ? np : p;
-    v = w ? nv : v;
-    return ok ? 0 : 1;
-}
-
-GPUPS_HD int adagrad_step_guarded(float& p, float& h_acc, float grad, const AdagradParams& h, int guard) {
-    const bool ok = finite_value(grad);
-    float np = p, nh = h_acc;
-    adagrad_step(np, nh, ok ? grad : 0.0f, h);
-    const bool w = guard_writes(ok, guard);
-    p = w ? np : p;
-    h_acc = w ? nh : h_acc;
-    return ok ? 0 : 1;
-}
-
-GPUPS_HD int adam_step_guarded(float& p, float& m, float& v, float grad, const AdamParams& h, int guard) {
-    const bool ok = finite_value(grad);
-    float np = p, nm = m, nv = v;
-    adam_step(np, nm, nv, ok ? grad : 0.0f, h);
-    const bool w = guard_writes(ok, guard);
-    p = w ? np : p;
-    m = w ? nm : m;
-    v = w ? nv : v;
-    return ok ? 0 : 1;
-}
-
-GPUPS_HD int adamw_step_guarded(float& p, float& m, float& v, float grad, const AdamParams& h, int guard) {
-    const bool ok = finite_value(grad);
-    float np = p, nm = m, nv = v;
-    adamw_step(np, nm, nv, ok ? grad : 0.0f, h);
-    const bool w = guard_writes(ok, guard);
-    p = w ? np : p;
-    m = w ? nm : m;
-    v = w ? nv : v;
+    int i = 1;
+    p = w ? x[0] : p;
+    ((s = w ? x[i++] : s), ...);
     return ok ? 0 : 1;
 }
 

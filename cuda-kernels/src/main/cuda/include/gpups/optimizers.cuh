@@ -15,10 +15,17 @@
 // small t) and passed in as floats. grad_scale is applied to the raw gradient before anything else,
 // so a caller can fold averaging over workers (1/N) or loss-scale removal into the update.
 //
-// Each parameter struct holds only float fields, in the order written, so the CUDA host side can
-// pass it by value as a plain float array (JCuda: Pointer.to(float[])).
+// Each parameter struct holds only float fields: the spec's hyper-parameters in wire order
+// (OptimizerSpec.hyperParameters()), then the per-step terms the host computes (Adam's bias
+// corrections), then grad_scale. io.gpups.core.optim.KernelParameters builds it in that one order.
+//
+// The kind table at the end of this file lists every optimizer with its id; the CPU device, the CUDA
+// kernels and the Java enum OptimizerSpec.OptimizerKind all take their ids from it (a test compares the
+// compiled table with the enum).
 #ifndef GPUPS_OPTIMIZERS_CUH
 #define GPUPS_OPTIMIZERS_CUH
+
+#include <string.h>
 
 #include "gpups/common.cuh"
 
@@ -35,8 +42,9 @@ struct MomentumParams {
 /** Nesterov uses the same hyper-parameters as heavy-ball momentum. */
 typedef MomentumParams NesterovParams;
 
+/** initial_accumulator is the slot's start value, set by the caller; the step does not read it. */
 struct AdagradParams {
-    float lr, eps, weight_decay, grad_scale;
+    float lr, eps, initial_accumulator, weight_decay, grad_scale;
 };
 
 /** Shared by adam and adamw; bias_correction1 = 1 - beta1^t and bias_correction2 = 1 - beta2^t. */
@@ -92,6 +100,125 @@ GPUPS_HD void adam_step(float& p, float& m, float& v, float grad, const AdamPara
 GPUPS_HD void adamw_step(float& p, float& m, float& v, float grad, const AdamParams& h) {
     p -= h.lr * h.weight_decay * p;
     adam_moments_and_update(p, m, v, h.grad_scale * grad, h);
+}
+
+
+// ---- the kind table ---------------------------------------------------------------------------------------------
+//
+// One struct per optimizer: its id (on the wire and on every device), its name, its parameter struct, how many state
+// buffers it keeps beside the parameters, and its step on one element's state x = {p, slot 0, slot 1, ...} (read and
+// written in place). GPUPS_OPTIMIZER_KINDS lists them; every device dispatches on the id through with_optimizer_kind.
+// A new optimizer is a step function above, a struct here and a row in the list; OptimizerSpec.OptimizerKind gets the
+// same id, name and slots (OptimizerKindTableTest fails where they differ).
+
+/** The most floats of any parameter struct: the size of the struct the CUDA host passes by value and batches carry. */
+#define GPUPS_OPTIMIZER_PARAMS_MAX 8
+
+/** Any optimizer's parameter struct, padded: what a kernel that serves every kind takes by value. */
+struct OptimizerParams {
+    float values[GPUPS_OPTIMIZER_PARAMS_MAX];
+};
+
+struct SgdKind {
+    static constexpr int id = 0;
+    static constexpr const char* name = "sgd";
+    static constexpr int slots = 0;
+    typedef SgdParams Params;
+    GPUPS_HD static void step(float* x, float g, const Params& h) { sgd_step(x[0], g, h); }
+};
+
+struct MomentumKind {
+    static constexpr int id = 1;
+    static constexpr const char* name = "momentum";
+    static constexpr int slots = 1;
+    typedef MomentumParams Params;
+    GPUPS_HD static void step(float* x, float g, const Params& h) { momentum_step(x[0], x[1], g, h); }
+};
+
+struct NesterovKind {
+    static constexpr int id = 2;
+    static constexpr const char* name = "nesterov";
+    static constexpr int slots = 1;
+    typedef NesterovParams Params;
+    GPUPS_HD static void step(float* x, float g, const Params& h) { nesterov_step(x[0], x[1], g, h); }
+};
+
+struct AdagradKind {
+    static constexpr int id = 3;
+    static constexpr const char* name = "adagrad";
+    static constexpr int slots = 1;
+    typedef AdagradParams Params;
+    GPUPS_HD static void step(float* x, float g, const Params& h) { adagrad_step(x[0], x[1], g, h); }
+};
+
+struct AdamKind {
+    static constexpr int id = 4;
+    static constexpr const char* name = "adam";
+    static constexpr int slots = 2;
+    typedef AdamParams Params;
+    GPUPS_HD static void step(float* x, float g, const Params& h) { adam_step(x[0], x[1], x[2], g, h); }
+};
+
+struct AdamWKind {
+    static constexpr int id = 5;
+    static constexpr const char* name = "adamw";
+    static constexpr int slots = 2;
+    typedef AdamParams Params;
+    GPUPS_HD static void step(float* x, float g, const Params& h) { adamw_step(x[0], x[1], x[2], g, h); }
+};
+
+/** Every optimizer, in id order. Two rows with one id are two equal case labels below: a compile error. */
+#define GPUPS_OPTIMIZER_KINDS(X) \
+    X(SgdKind)                   \
+    X(MomentumKind)              \
+    X(NesterovKind)              \
+    X(AdagradKind)               \
+    X(AdamKind)                  \
+    X(AdamWKind)
+
+#define GPUPS_OPTIMIZER_FITS(Kind)                                                                     \
+    static_assert(sizeof(Kind::Params) <= sizeof(OptimizerParams), #Kind "'s parameters exceed "      \
+                  "GPUPS_OPTIMIZER_PARAMS_MAX floats");                                                \
+    static_assert(sizeof(Kind::Params) % sizeof(float) == 0, #Kind "'s parameters are not all floats"); \
+    static_assert(Kind::slots >= 0 && Kind::slots <= 2, #Kind ": the devices pass at most two state slots");
+GPUPS_OPTIMIZER_KINDS(GPUPS_OPTIMIZER_FITS)
+#undef GPUPS_OPTIMIZER_FITS
+
+/**
+ * Calls f(Kind{}) with the struct of the optimizer whose id is id; returns false, calling nothing, for an id that is
+ * not in the table. Callers switch once per loop, never per element.
+ */
+#ifdef __CUDACC__
+#pragma nv_exec_check_disable
+#endif
+template <class F>
+GPUPS_HD bool with_optimizer_kind(int id, F&& f) {
+    switch (id) {
+#define GPUPS_OPTIMIZER_CASE(Kind) \
+    case Kind::id: f(Kind{}); return true;
+        GPUPS_OPTIMIZER_KINDS(GPUPS_OPTIMIZER_CASE)
+#undef GPUPS_OPTIMIZER_CASE
+        default: return false;
+    }
+}
+
+/** Kind's parameter struct from its fields in declaration order (at least sizeof(Kind::Params) bytes). */
+template <class Kind>
+GPUPS_HD typename Kind::Params kind_params(const float* fields) {
+    typename Kind::Params h;
+    memcpy(&h, fields, sizeof h);
+    return h;
+}
+
+/** One unguarded step of Kind on an element: its parameter p, then its slots, in the kind's order. */
+template <class Kind, class... Slot>
+GPUPS_HD void optimizer_step(const typename Kind::Params& h, float grad, float& p, Slot&... s) {
+    static_assert(sizeof...(Slot) == Kind::slots, "one state reference per slot of the kind");
+    float x[] = {p, s...};
+    Kind::step(x, grad, h);
+    int i = 1;
+    p = x[0];
+    ((s = x[i++]), ...);
 }
 
 }  // namespace gpups

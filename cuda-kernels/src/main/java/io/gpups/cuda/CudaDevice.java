@@ -375,37 +375,41 @@ public final class CudaDevice implements Device {
         apply(spec, param, g, slots, count, step, gradScale);
     }
 
-    @Override
-    public void applyOptimizer(OptimizerSpec spec, DeviceBuffer param, ByteBuffer hostGradient, DeviceBuffer[] slots,
-                               int count, long step, float gradScale) {
-        checkOptimizer(spec, slots, step);
-        range("param", param, 0, count);
-        CudaBuffer g = stageHostGradient(hostGradient, count);
-        apply(spec, param, g, slots, count, step, gradScale);
-    }
-
     /**
-     * Launches the optimizer kernel over a gradient in device memory. Its last argument is the kernel's parameter struct
-     * ({@code gpups/optimizers.cuh}): only float fields, passed by value as a float array in declaration order.
+     * Launches {@code gpups_optimizer} over a gradient in device memory: the kind's id, its state, the gradient, the
+     * count and the kind's parameter struct, padded ({@link #paramsOf}).
      */
     private void apply(OptimizerSpec spec, DeviceBuffer param, CudaBuffer grad, DeviceBuffer[] slots, int count,
                        long step, float gradScale) {
         List<NativePointerObject> args = optimizerState(spec, param, slots, count);
         args.add(ptr(grad));
         args.add(arg((long) count));
-        args.add(struct(KernelParameters.of(spec, step, gradScale)));
-        launchElementwise(KernelNames.optimizer(spec.kind()), count, args.toArray(NativePointerObject[]::new));
+        args.add(paramsOf(spec, step, gradScale));
+        launchElementwise(KernelNames.OPTIMIZER, count, args.toArray(NativePointerObject[]::new));
     }
 
-    /** The leading arguments of every optimizer kernel: the parameters, then the spec's state slots in order. */
+    /**
+     * The leading arguments of both optimizer kernels: the kind's id, the parameters, then two slots (the spec's in
+     * order, null past its slot count).
+     */
     private List<NativePointerObject> optimizerState(OptimizerSpec spec, DeviceBuffer param, DeviceBuffer[] slots,
                                                      int count) {
-        List<NativePointerObject> args = new ArrayList<>(8);
+        List<NativePointerObject> args = new ArrayList<>(12);
+        args.add(arg(spec.kind().id));
         args.add(ptr(range("param", param, 0, count)));
-        for (int i = 0; i < spec.slots(); i++) {
-            args.add(ptr(range("slot " + i, slots[i], 0, count)));
+        for (int i = 0; i < MAX_SLOTS; i++) {
+            args.add(i < spec.slots() ? ptr(range("slot " + i, slots[i], 0, count)) : NULL_POINTER);
         }
         return args;
+    }
+
+    /** State slots the optimizer kernels take (s0, s1); a kind with fewer gets null for the rest. */
+    private static final int MAX_SLOTS = 2;
+    private static final Pointer NULL_POINTER = Pointer.to(new CUdeviceptr());
+
+    /** The kind's parameter struct as {@code OptimizerParams}: {@link KernelParameters#MAX_FLOATS} floats by value. */
+    private static Pointer paramsOf(OptimizerSpec spec, long step, float gradScale) {
+        return struct(Arrays.copyOf(KernelParameters.of(spec, step, gradScale), KernelParameters.MAX_FLOATS));
     }
 
     private void checkOptimizer(OptimizerSpec spec, DeviceBuffer[] slots, long step) {
@@ -420,14 +424,16 @@ public final class CudaDevice implements Device {
             throw new IllegalArgumentException(spec.kind().cliName() + " needs " + spec.slots() + " slot buffer(s), got "
                     + (slots == null ? "null" : String.valueOf(slots.length)));
         }
+        if (spec.slots() > MAX_SLOTS) {
+            throw new IllegalArgumentException(spec.kind().cliName() + " keeps " + spec.slots()
+                    + " slots; the kernels pass at most " + MAX_SLOTS);
+        }
     }
 
     // ---- batched updates ------------------------------------------------------------------------------
 
-    /** Bytes of one entry of {@code gpups_batch_update}'s table ({@code BatchEntry} in gpups_kernels.cu). */
-    static final int BATCH_ENTRY_BYTES = 80;
-    /** {@code BatchEntry.kind} of an accumulation; an optimizer step's kind is its optimizer's id. */
-    private static final int BATCH_ACCUMULATE = 6;
+    /** Bytes of one entry of {@code gpups_batch_update}'s table. */
+    static final int BATCH_ENTRY_BYTES = BatchEntryLayout.BYTES;
     /** The most bytes (gradients and table) gathered into one copy; a larger batch goes in parts, in order. */
     static final long BATCH_MAX_BYTES = 64L << 20;
     /** The gradients start 256 bytes into the device scratch at the latest, each at a multiple of 16 bytes. */
@@ -610,27 +616,27 @@ public final class CudaDevice implements Device {
     }
 
     /**
-     * One {@code BatchEntry} at {@code at}: buffer addresses, the gradient's offset from the payload base, the count,
-     * the kind and the optimizer's parameter struct (zeros past its fields).
+     * One {@code BatchEntry} at {@code at} ({@link BatchEntryLayout}): buffer addresses, the gradient's offset from the
+     * payload base, the count, the kind and the optimizer's parameter struct (zeros past its fields).
      */
     private static void writeEntry(ByteBuffer host, int at, BatchedUpdate update, CudaBuffer[] own, long gradientOffset) {
-        host.putLong(at, own[0].address(0));
-        host.putLong(at + 8, own.length > 1 ? own[1].address(0) : 0L);
-        host.putLong(at + 16, own.length > 2 ? own[2].address(0) : 0L);
-        host.putLong(at + 24, gradientOffset);
-        host.putLong(at + 32, update.count());
+        host.putLong(at + BatchEntryLayout.PARAM_OFFSET, own[0].address(0));
+        host.putLong(at + BatchEntryLayout.SLOT0_OFFSET, own.length > 1 ? own[1].address(0) : 0L);
+        host.putLong(at + BatchEntryLayout.SLOT1_OFFSET, own.length > 2 ? own[2].address(0) : 0L);
+        host.putLong(at + BatchEntryLayout.GRADIENT_OFFSET, gradientOffset);
+        host.putLong(at + BatchEntryLayout.COUNT_OFFSET, update.count());
         float[] params = new float[0];
-        int kind = BATCH_ACCUMULATE;
+        int kind = BatchEntryLayout.KIND_ACCUMULATE;
         int guard = NonFiniteGuard.SKIP.id;
         if (update instanceof BatchedUpdate.OptimizerStep o) {
             kind = o.spec().kind().id;
             guard = o.guard().id;
             params = KernelParameters.of(o.spec(), o.step(), o.gradScale());
         }
-        host.putInt(at + 40, kind);
-        host.putInt(at + 44, guard);
-        for (int k = 0; k < 8; k++) {
-            host.putFloat(at + 48 + 4 * k, k < params.length ? params[k] : 0f);
+        host.putInt(at + BatchEntryLayout.KIND_OFFSET, kind);
+        host.putInt(at + BatchEntryLayout.GUARD_OFFSET, guard);
+        for (int k = 0; k < KernelParameters.MAX_FLOATS; k++) {
+            host.putFloat(at + BatchEntryLayout.PARAMS_OFFSET + Float.BYTES * k, k < params.length ? params[k] : 0f);
         }
     }
 
@@ -784,7 +790,7 @@ public final class CudaDevice implements Device {
         if (count == 0) {
             return 0;
         }
-        int k = checkPayload(codec, payload, count);
+        int k = DeviceArguments.checkPayload(codec, payload, count);
         CudaBuffer p = stagePayload(payload);
         long n = count;
         Pointer counter = Pointer.to(zeroedNonFiniteCounters(1));
@@ -818,7 +824,7 @@ public final class CudaDevice implements Device {
         if (count == 0) {
             return 0;
         }
-        int k = checkPayload(codec, payload, count);
+        int k = DeviceArguments.checkPayload(codec, payload, count);
         CudaBuffer p = stagePayload(payload);
         long n = count;
         Pointer counter = Pointer.to(zeroedNonFiniteCounters(1));
@@ -838,10 +844,10 @@ public final class CudaDevice implements Device {
             args.add(ptr(gradient));
             args.add(arg(n));
             args.add(arg(gradientCodec));
-            args.add(struct(KernelParameters.of(spec, step, gradScale)));
+            args.add(paramsOf(spec, step, gradScale));
             args.add(arg(guard.id));
             args.add(counter);
-            launchElementwise(KernelNames.decodeOptimizer(spec.kind()), n, args.toArray(NativePointerObject[]::new));
+            launchElementwise(KernelNames.DECODE_OPTIMIZER, n, args.toArray(NativePointerObject[]::new));
             if (scatter != null) {
                 scatter[scatter.length - 2] = arg(SCATTER_CLEAR);
                 launch(KernelNames.SPARSE_SCATTER, k, scatter);
@@ -861,43 +867,6 @@ public final class CudaDevice implements Device {
         return readNonFiniteCounters(1)[0];
     }
 
-    /**
-     * Checks that the payload holds what its codec reads for {@code count} elements, so no kernel reads past it;
-     * returns a sparse payload's k (0 for dense codecs). The full check (exact length, top-k indices ascending and in
-     * range) is {@link CodecPayloads#check}'s, done before a payload reaches a device.
-     */
-    private static int checkPayload(Codec.Kind codec, ByteBuffer payload, int count) {
-        if (codec == null) {
-            throw new IllegalArgumentException("codec is null");
-        }
-        if (payload == null) {
-            throw new IllegalArgumentException("payload buffer is null");
-        }
-        int bytes = payload.remaining();
-        long k = 0;
-        long needed = switch (codec) {
-            case NONE -> 4L * count;
-            case FP16, BF16 -> 2L * count;
-            case INT8 -> 4L * Codec.blocks(count) + count;
-            case SIGN -> 4L * Codec.blocks(count) + 4L * Codec.words(count);
-            case TOPK, RANDOMK -> {
-                if (bytes < CodecPayloads.SPARSE_HEADER) {
-                    yield CodecPayloads.SPARSE_HEADER;
-                }
-                k = Integer.toUnsignedLong(payload.duplicate().order(ByteOrder.LITTLE_ENDIAN).getInt(payload.position()));
-                if (k > count || (codec == Codec.Kind.RANDOMK && k == 0)) {
-                    throw new IllegalArgumentException(codec.cliName + " payload k " + k + " out of range "
-                            + (codec == Codec.Kind.RANDOMK ? 1 : 0) + ".." + count);
-                }
-                yield CodecPayloads.SPARSE_HEADER + (codec == Codec.Kind.TOPK ? 8 : 4) * k;
-            }
-        };
-        if (bytes < needed) {
-            throw new IllegalArgumentException(codec.cliName + " payload for " + count + " elements needs " + needed
-                    + " bytes, got " + bytes);
-        }
-        return (int) k;
-    }
 
     /** randomk's index selection for k entries; a placeholder (unused by the kernel) for top-k. */
     private static RandomKSelection selection(Codec.Kind codec, int count, int k, long seed) {

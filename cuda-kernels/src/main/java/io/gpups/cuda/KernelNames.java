@@ -1,7 +1,5 @@
 package io.gpups.cuda;
 
-import io.gpups.core.optim.OptimizerSpec;
-
 import java.util.List;
 
 /**
@@ -9,8 +7,9 @@ import java.util.List;
  * class-path resources of this module's jar when nvcc was present at build time; without nvcc they are
  * absent and only the CPU device can run.
  *
- * <p>Every optimizer kernel takes its hyper-parameters as one struct argument made only of float fields
- * (see {@code gpups/optimizers.cuh}), so the host passes the struct as a float array in field order.
+ * <p>The optimizer kernels serve every kind of the kind table ({@code gpups/optimizers.cuh}): they take the kind's id
+ * and its parameter struct padded to {@code OptimizerParams}, a by-value struct of
+ * {@link io.gpups.core.optim.KernelParameters#MAX_FLOATS} floats.
  */
 public final class KernelNames {
 
@@ -22,12 +21,8 @@ public final class KernelNames {
     public static final String FILL = "gpups_fill";
     public static final String ACCUMULATE = "gpups_accumulate";
     public static final String SCALE = "gpups_scale";
-    public static final String SGD = "gpups_sgd";
-    public static final String MOMENTUM = "gpups_momentum";
-    public static final String NESTEROV = "gpups_nesterov";
-    public static final String ADAGRAD = "gpups_adagrad";
-    public static final String ADAM = "gpups_adam";
-    public static final String ADAMW = "gpups_adamw";
+    /** Any optimizer's unguarded step over a device gradient; the kind's id is its first argument. */
+    public static final String OPTIMIZER = "gpups_optimizer";
     public static final String RELU = "gpups_relu";
     public static final String RELU_BACKWARD = "gpups_relu_backward";
     public static final String ADD_BIAS = "gpups_add_bias";
@@ -45,13 +40,8 @@ public final class KernelNames {
     public static final String DECODE_ACCUMULATE = "gpups_decode_accumulate";
     /** A sparse payload's entries added to, stored into or cleared from a buffer (mode argument, see the source). */
     public static final String SPARSE_SCATTER = "gpups_sparse_scatter";
-    /** Fused decode-and-apply, one kernel per optimizer; the dense codec is an int argument. */
-    public static final String DECODE_SGD = "gpups_decode_sgd";
-    public static final String DECODE_MOMENTUM = "gpups_decode_momentum";
-    public static final String DECODE_NESTEROV = "gpups_decode_nesterov";
-    public static final String DECODE_ADAGRAD = "gpups_decode_adagrad";
-    public static final String DECODE_ADAM = "gpups_decode_adam";
-    public static final String DECODE_ADAMW = "gpups_decode_adamw";
+    /** Fused decode-and-apply for any optimizer: the kind's id and the dense codec's are int arguments. */
+    public static final String DECODE_OPTIMIZER = "gpups_decode_optimizer";
 
     // ---- batched updates on the shard ---------------------------------------------------------------
     /**
@@ -74,37 +64,12 @@ public final class KernelNames {
 
     /** Every kernel, in source order. */
     public static final List<String> ALL = List.of(
-            FILL, ACCUMULATE, SCALE, SGD, MOMENTUM, NESTEROV, ADAGRAD, ADAM, ADAMW,
-            DECODE_ACCUMULATE, SPARSE_SCATTER,
-            DECODE_SGD, DECODE_MOMENTUM, DECODE_NESTEROV, DECODE_ADAGRAD, DECODE_ADAM, DECODE_ADAMW,
+            FILL, ACCUMULATE, SCALE, OPTIMIZER,
+            DECODE_ACCUMULATE, SPARSE_SCATTER, DECODE_OPTIMIZER,
             BATCH_UPDATE,
             ENCODE_FP16, ENCODE_BF16, ENCODE_INT8, ENCODE_SIGN, ENCODE_RANDOMK,
             TOPK_SAMPLE, TOPK_COUNT, TOPK_COMPACT,
             RELU, RELU_BACKWARD, ADD_BIAS, COLUMN_SUMS, SOFTMAX_XENT, COUNT_CORRECT, SGEMM);
-
-    /** The optimizer kernel reading the gradient from device memory. */
-    static String optimizer(OptimizerSpec.OptimizerKind kind) {
-        return switch (kind) {
-            case SGD -> SGD;
-            case MOMENTUM -> MOMENTUM;
-            case NESTEROV -> NESTEROV;
-            case ADAGRAD -> ADAGRAD;
-            case ADAM -> ADAM;
-            case ADAMW -> ADAMW;
-        };
-    }
-
-    /** The optimizer kernel decoding the gradient from a dense codec payload. */
-    static String decodeOptimizer(OptimizerSpec.OptimizerKind kind) {
-        return switch (kind) {
-            case SGD -> DECODE_SGD;
-            case MOMENTUM -> DECODE_MOMENTUM;
-            case NESTEROV -> DECODE_NESTEROV;
-            case ADAGRAD -> DECODE_ADAGRAD;
-            case ADAM -> DECODE_ADAM;
-            case ADAMW -> DECODE_ADAMW;
-        };
-    }
 
     private KernelNames() {
     }

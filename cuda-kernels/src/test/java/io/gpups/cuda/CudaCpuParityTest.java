@@ -165,8 +165,8 @@ class CudaCpuParityTest {
                 case DIRECT_HOST, HEAP_HOST -> {
                     boolean direct = source == DeviceContractTest.GradientSource.DIRECT_HOST;
                     ByteBuffer payload = DeviceContractTest.littleEndian(grad, direct, 3);
-                    cpu.applyOptimizer(spec, param[0], payload, slotsOf.apply(0), size, t, 0.25f);
-                    cuda.applyOptimizer(spec, param[1], payload, slotsOf.apply(1), size, t, 0.25f);
+                    cpu.decodeApplyOptimizer(Codec.Kind.NONE, payload, size, 0, spec, param[0], slotsOf.apply(0), t, 0.25f);
+                    cuda.decodeApplyOptimizer(Codec.Kind.NONE, payload, size, 0, spec, param[1], slotsOf.apply(1), t, 0.25f);
                     assertEquals(3, payload.position());
                 }
             }

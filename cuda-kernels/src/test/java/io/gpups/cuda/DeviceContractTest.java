@@ -114,11 +114,11 @@ abstract class DeviceContractTest {
                 case DEVICE -> device.applyOptimizer(spec, param, upload(grad), slots, size, t, gradScale);
                 case DIRECT_HOST -> {
                     ByteBuffer payload = littleEndian(grad, true, 3);
-                    device.applyOptimizer(spec, param, payload, slots, size, t, gradScale);
+                    device.decodeApplyOptimizer(Codec.Kind.NONE, payload, size, 0, spec, param, slots, t, gradScale);
                     assertEquals(3, payload.position(), "position of the host gradient must not move");
                 }
-                case HEAP_HOST -> device.applyOptimizer(spec, param, littleEndian(grad, false, 1), slots, size, t,
-                        gradScale);
+                case HEAP_HOST -> device.decodeApplyOptimizer(Codec.Kind.NONE, littleEndian(grad, false, 1), size, 0,
+                        spec, param, slots, t, gradScale);
             }
             OptimizerReference.step(spec, expected, expectedSlots, grad, t, gradScale);
         }
@@ -242,8 +242,8 @@ abstract class DeviceContractTest {
                         1f)), "0");
         ByteBuffer shortPayload = littleEndian(new float[4], true, 0);
         assertMessageHas(assertThrows(IllegalArgumentException.class,
-                () -> device.applyOptimizer(new OptimizerSpec.Sgd(0.1f, 0f), param, shortPayload, new DeviceBuffer[0],
-                        10, 1, 1f)), "10", "16");
+                () -> device.decodeApplyOptimizer(Codec.Kind.NONE, shortPayload, 10, 0, new OptimizerSpec.Sgd(0.1f, 0f),
+                        param, new DeviceBuffer[0], 1, 1f)), "10", "16");
     }
 
     // ---- memory and server math ----------------------------------------------------------------

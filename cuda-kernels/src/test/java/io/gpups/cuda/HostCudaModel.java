@@ -29,6 +29,9 @@ final class HostCudaModel {
     /** The kernels the model was compiled with, comma-separated, in source order. */
     static native @Cast("const char*") String kernel_names();
 
+    /** {@code BatchEntry}'s offsets as compiled, "name=offset" comma-separated ({@code host_kernels.h}). */
+    static native @Cast("const char*") String batch_entry_layout();
+
     static native void launch(String name, int gridX, int gridY, int gridZ, int blockX, int blockY, int blockZ,
                               @Cast("const char*") byte[] args, @Cast("const int*") int[] offsets,
                               @Cast("const int*") int[] sizes, int count);

@@ -98,7 +98,7 @@ class ModelKernelParityTest {
         }
         assertEquals(inSource, ModelKernels.names(), "host_kernels.h's table vs the __global__ functions");
         assertEquals(KernelNames.ALL.stream().sorted().toList(), ModelKernels.names().stream().sorted().toList());
-        assertEquals(33, inSource.size());
+        assertEquals(23, inSource.size());
     }
 
     // ---- server math --------------------------------------------------------------------------------
@@ -146,15 +146,11 @@ class ModelKernelParityTest {
             ModelMemory param = operand(c, p);
             ModelMemory[] slotMemory = operands(c, slots);
             ModelMemory grad = operand(c, g);
-            List<Object> args = new ArrayList<>();
-            args.add(param.floatAt(c.offset()));
-            for (ModelMemory s : slotMemory) {
-                args.add(s.floatAt(c.offset()));
-            }
+            List<Object> args = stateArguments(kind, c, param, slotMemory);
             args.add(grad.floatAt(c.offset()));
             args.add((long) n);
-            args.add(KernelParameters.of(spec, STEP, GRAD_SCALE));
-            ModelKernels.launchElementwise(KernelNames.optimizer(kind), n, c.shape(), args.toArray());
+            args.add(paddedParams(spec));
+            ModelKernels.launchElementwise(KernelNames.OPTIMIZER, n, c.shape(), args.toArray());
 
             try (CpuState state = new CpuState(p, slots); DeviceBuffer gb = cpuBuffer(g)) {
                 cpu.applyOptimizer(spec, state.param, gb, state.slots, n, STEP, GRAD_SCALE);
@@ -188,18 +184,14 @@ class ModelKernelParityTest {
                 float[][] slots = slots(kind, n);
                 ModelMemory param = operand(c, p);
                 ModelMemory[] slotMemory = operands(c, slots);
-                List<Object> args = new ArrayList<>();
-                args.add(param.floatAt(c.offset()));
-                for (ModelMemory s : slotMemory) {
-                    args.add(s.floatAt(c.offset()));
-                }
+                List<Object> args = stateArguments(kind, c, param, slotMemory);
                 args.add(staged.at(0));
                 args.add((long) n);
                 args.add(codec.kind().id);
-                args.add(KernelParameters.of(spec, STEP, GRAD_SCALE));
+                args.add(paddedParams(spec));
                 args.add(NonFiniteGuard.SKIP.id);
                 args.add(nonFinite.at(0));
-                ModelKernels.launchElementwise(KernelNames.decodeOptimizer(kind), n, c.shape(), args.toArray());
+                ModelKernels.launchElementwise(KernelNames.DECODE_OPTIMIZER, n, c.shape(), args.toArray());
                 try (CpuState state = new CpuState(p, slots)) {
                     cpu.decodeApplyOptimizer(codec.kind(), payload, n, SEED, spec, state.param, state.slots, STEP,
                             GRAD_SCALE);
@@ -239,9 +231,9 @@ class ModelKernelParityTest {
             ModelMemory[] slotMemory = operands(c, slots);
             ModelMemory scratch = operand(c, new float[n]);
             scatter(c, scratch.floatAt(c.offset()), staged, n, codec, k, selection, 1);
-            ModelKernels.launchElementwise(KernelNames.ADAM, n, c.shape(), param.floatAt(c.offset()),
-                    slotMemory[0].floatAt(c.offset()), slotMemory[1].floatAt(c.offset()), scratch.floatAt(c.offset()),
-                    (long) n, KernelParameters.of(spec, STEP, GRAD_SCALE));
+            ModelKernels.launchElementwise(KernelNames.OPTIMIZER, n, c.shape(), OptimizerKind.ADAM.id,
+                    param.floatAt(c.offset()), slotMemory[0].floatAt(c.offset()), slotMemory[1].floatAt(c.offset()),
+                    scratch.floatAt(c.offset()), (long) n, paddedParams(spec));
             scatter(c, scratch.floatAt(c.offset()), staged, n, codec, k, selection, 2);
             assertOperand("the sparse scratch, cleared", c, new float[n], scratch);
             try (CpuState state = new CpuState(p, slots)) {
@@ -277,7 +269,7 @@ class ModelKernelParityTest {
         OptimizerKind[] kinds = OptimizerKind.values();
         int entries = 1 + kinds.length;
         int[] counts = new int[entries];
-        long tableBytes = align(80L * entries, 256);
+        long tableBytes = align((long) BatchEntryLayout.BYTES * entries, 256);
         long[] gradientOffsets = new long[entries];
         long gradientBytes = 0;
         for (int e = 0; e < entries; e++) {
@@ -300,17 +292,19 @@ class ModelKernelParityTest {
             paramMemory[e] = operand(entry, params[e]);
             slotMemory[e] = operands(entry, slots[e]);
             ByteBuffer table = batch.buffer();
-            int at = 80 * e;
-            table.putLong(at, paramMemory[e].floatAt(c.offset()));
-            table.putLong(at + 8, slotMemory[e].length > 0 ? slotMemory[e][0].floatAt(c.offset()) : 0L);
-            table.putLong(at + 16, slotMemory[e].length > 1 ? slotMemory[e][1].floatAt(c.offset()) : 0L);
-            table.putLong(at + 24, gradientOffsets[e]);
-            table.putLong(at + 32, counts[e]);
-            table.putInt(at + 40, kind == null ? 6 : kind.id);
-            table.putInt(at + 44, 0);
-            float[] h = kind == null ? new float[0] : KernelParameters.of(spec(kind), STEP, GRAD_SCALE);
-            for (int f = 0; f < 8; f++) {
-                table.putFloat(at + 48 + 4 * f, f < h.length ? h[f] : 0f);
+            int at = BatchEntryLayout.BYTES * e;
+            table.putLong(at + BatchEntryLayout.PARAM_OFFSET, paramMemory[e].floatAt(c.offset()));
+            table.putLong(at + BatchEntryLayout.SLOT0_OFFSET,
+                    slotMemory[e].length > 0 ? slotMemory[e][0].floatAt(c.offset()) : 0L);
+            table.putLong(at + BatchEntryLayout.SLOT1_OFFSET,
+                    slotMemory[e].length > 1 ? slotMemory[e][1].floatAt(c.offset()) : 0L);
+            table.putLong(at + BatchEntryLayout.GRADIENT_OFFSET, gradientOffsets[e]);
+            table.putLong(at + BatchEntryLayout.COUNT_OFFSET, counts[e]);
+            table.putInt(at + BatchEntryLayout.KIND_OFFSET, kind == null ? BatchEntryLayout.KIND_ACCUMULATE : kind.id);
+            table.putInt(at + BatchEntryLayout.GUARD_OFFSET, NonFiniteGuard.SKIP.id);
+            float[] h = kind == null ? new float[KernelParameters.MAX_FLOATS] : paddedParams(spec(kind));
+            for (int f = 0; f < KernelParameters.MAX_FLOATS; f++) {
+                table.putFloat(at + BatchEntryLayout.PARAMS_OFFSET + Float.BYTES * f, h[f]);
             }
             for (int i = 0; i < counts[e]; i++) {
                 table.putFloat((int) (tableBytes + gradientOffsets[e] + 4L * i), gradients[e][i]);
@@ -332,7 +326,8 @@ class ModelKernelParityTest {
                     cpu.accumulate(state.param, g, counts[e]);
                     what = "batched accumulate";
                 } else {
-                    cpu.applyOptimizer(spec(kinds[e - 1]), state.param, g, state.slots, counts[e], STEP, GRAD_SCALE);
+                    cpu.decodeApplyOptimizer(Codec.Kind.NONE, g, counts[e], 0, spec(kinds[e - 1]), state.param,
+                            state.slots, STEP, GRAD_SCALE);
                     what = "batched " + kinds[e - 1].cliName();
                 }
                 state.assertMatches(what, entry, paramMemory[e], slotMemory[e]);
@@ -624,6 +619,22 @@ class ModelKernelParityTest {
             case ADAGRAD -> new float[] {0.1f, 1e-8f, 0.1f, 0.01f};
             case ADAM, ADAMW -> new float[] {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f};
         });
+    }
+
+    /** The optimizer kernels' leading arguments: the kind's id, the parameters, then two slots (0 past its count). */
+    private static List<Object> stateArguments(OptimizerKind kind, Case c, ModelMemory param, ModelMemory[] slots) {
+        List<Object> args = new ArrayList<>();
+        args.add(kind.id);
+        args.add(param.floatAt(c.offset()));
+        for (int s = 0; s < 2; s++) {
+            args.add(s < slots.length ? slots[s].floatAt(c.offset()) : 0L);
+        }
+        return args;
+    }
+
+    /** The kind's parameter struct padded to OptimizerParams, as CudaDevice passes it. */
+    private static float[] paddedParams(OptimizerSpec spec) {
+        return Arrays.copyOf(KernelParameters.of(spec, STEP, GRAD_SCALE), KernelParameters.MAX_FLOATS);
     }
 
     /** State slots as a running optimizer has them: any momentum, a positive Adagrad sum, a non-negative Adam v. */

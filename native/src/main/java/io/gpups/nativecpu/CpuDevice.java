@@ -198,18 +198,15 @@ public final class CpuDevice implements Device {
         checkOptimizer(spec, slots, step);
         CpuDeviceBuffer g = range("grad", grad, 0, count);
         CpuDeviceBuffer[] state = optimizerBuffers(param, slots, count);
-        splitter.run(count, (o, n) -> applyOptimizer(spec, state, o, g.at(o), null, (int) n, step, gradScale));
+        float[] h = KernelParameters.of(spec, step, gradScale);
+        int kind = spec.kind().id;
+        splitter.run(count, (o, n) -> CpuKernels.apply_optimizer(kind, state[0].at(o), slotAt(state, 1, o),
+                slotAt(state, 2, o), g.at(o), n, h));
     }
 
-    @Override
-    public void applyOptimizer(OptimizerSpec spec, DeviceBuffer param, ByteBuffer hostGradient, DeviceBuffer[] slots,
-                               int count, long step, float gradScale) {
-        checkOptimizer(spec, slots, step);
-        CpuDeviceBuffer[] state = optimizerBuffers(param, slots, count);
-        try (HostBytes grad = HostBytes.reading(hostGradient, "hostGradient", count)) {
-            splitter.run(count, (o, n) -> applyOptimizer(spec, state, o, null, bytesAt(grad.pointer(), 4 * o), (int) n,
-                    step, gradScale));
-        }
+    /** Element {@code offset} of {@code state[index]}, or null where the optimizer keeps fewer slots. */
+    private static FloatPointer slotAt(CpuDeviceBuffer[] state, int index, long offset) {
+        return index < state.length ? state[index].at(offset) : null;
     }
 
     /** The parameter buffer, then the slots, each checked to hold {@code count} elements. */
@@ -220,80 +217,6 @@ public final class CpuDevice implements Device {
             state[1 + i] = range("slot " + i, slots[i], 0, count);
         }
         return state;
-    }
-
-    /**
-     * One optimizer step over {@code count} elements from element {@code offset} of the parameter and slot
-     * buffers in {@code state}; the gradient pointers already point at that element. Exactly one of
-     * {@code deviceGrad} and {@code payloadGrad} is non-null.
-     */
-    private static void applyOptimizer(OptimizerSpec spec, CpuDeviceBuffer[] state, long offset, FloatPointer deviceGrad,
-                                       BytePointer payloadGrad, int count, long step, float gradScale) {
-        FloatPointer p = state[0].at(offset);
-        FloatPointer[] s = new FloatPointer[state.length - 1];
-        for (int i = 0; i < s.length; i++) {
-            s[i] = state[1 + i].at(offset);
-        }
-        boolean payload = payloadGrad != null;
-        switch (spec.kind()) {
-            case SGD -> {
-                OptimizerSpec.Sgd o = (OptimizerSpec.Sgd) spec;
-                if (payload) {
-                    CpuKernels.sgd_payload(p, payloadGrad, count, o.lr(), o.weightDecay(), gradScale);
-                } else {
-                    CpuKernels.sgd(p, deviceGrad, count, o.lr(), o.weightDecay(), gradScale);
-                }
-            }
-            case MOMENTUM -> {
-                OptimizerSpec.Momentum o = (OptimizerSpec.Momentum) spec;
-                if (payload) {
-                    CpuKernels.momentum_payload(p, s[0], payloadGrad, count, o.lr(), o.momentum(), o.weightDecay(), gradScale);
-                } else {
-                    CpuKernels.momentum(p, s[0], deviceGrad, count, o.lr(), o.momentum(), o.weightDecay(), gradScale);
-                }
-            }
-            case NESTEROV -> {
-                OptimizerSpec.Nesterov o = (OptimizerSpec.Nesterov) spec;
-                if (payload) {
-                    CpuKernels.nesterov_payload(p, s[0], payloadGrad, count, o.lr(), o.momentum(), o.weightDecay(), gradScale);
-                } else {
-                    CpuKernels.nesterov(p, s[0], deviceGrad, count, o.lr(), o.momentum(), o.weightDecay(), gradScale);
-                }
-            }
-            case ADAGRAD -> {
-                OptimizerSpec.Adagrad o = (OptimizerSpec.Adagrad) spec;
-                if (payload) {
-                    CpuKernels.adagrad_payload(p, s[0], payloadGrad, count, o.lr(), o.eps(), o.weightDecay(), gradScale);
-                } else {
-                    CpuKernels.adagrad(p, s[0], deviceGrad, count, o.lr(), o.eps(), o.weightDecay(), gradScale);
-                }
-            }
-            case ADAM -> {
-                OptimizerSpec.Adam o = (OptimizerSpec.Adam) spec;
-                float bc1 = KernelParameters.biasCorrection(o.beta1(), step);
-                float bc2 = KernelParameters.biasCorrection(o.beta2(), step);
-                if (payload) {
-                    CpuKernels.adam_payload(p, s[0], s[1], payloadGrad, count, o.lr(), o.beta1(), o.beta2(), o.eps(),
-                            o.weightDecay(), bc1, bc2, gradScale);
-                } else {
-                    CpuKernels.adam(p, s[0], s[1], deviceGrad, count, o.lr(), o.beta1(), o.beta2(), o.eps(),
-                            o.weightDecay(), bc1, bc2, gradScale);
-                }
-            }
-            case ADAMW -> {
-                OptimizerSpec.AdamW o = (OptimizerSpec.AdamW) spec;
-                float bc1 = KernelParameters.biasCorrection(o.beta1(), step);
-                float bc2 = KernelParameters.biasCorrection(o.beta2(), step);
-                if (payload) {
-                    CpuKernels.adamw_payload(p, s[0], s[1], payloadGrad, count, o.lr(), o.beta1(), o.beta2(), o.eps(),
-                            o.weightDecay(), bc1, bc2, gradScale);
-                } else {
-                    CpuKernels.adamw(p, s[0], s[1], deviceGrad, count, o.lr(), o.beta1(), o.beta2(), o.eps(),
-                            o.weightDecay(), bc1, bc2, gradScale);
-                }
-            }
-            default -> throw new IllegalArgumentException("unsupported optimizer " + spec.kind());
-        }
     }
 
     private static void checkOptimizer(OptimizerSpec spec, DeviceBuffer[] slots, long step) {
@@ -365,6 +288,7 @@ public final class CpuDevice implements Device {
         if (count == 0) {
             return 0;
         }
+        DeviceArguments.checkPayload(codec, payload, count);
         RandomKSelection selection = selection(codec, payload, count, seed);
         int width = elementwiseWidth(codec);
         try (HostBytes p = HostBytes.readingBytes(payload, "payload", payload.remaining())) {
@@ -385,6 +309,7 @@ public final class CpuDevice implements Device {
         if (count == 0) {
             return 0;
         }
+        DeviceArguments.checkPayload(codec, payload, count);
         FloatPointer zeros = null;
         if (codec.sparse()) {
             if (scratch == null || scratch.elements() < count) {
@@ -401,9 +326,8 @@ public final class CpuDevice implements Device {
         int width = elementwiseWidth(codec);
         try (HostBytes g = HostBytes.readingBytes(payload, "payload", payload.remaining())) {
             return decode(count, width, (o, n) -> CpuKernels.decode_apply(codec.id, bytesAt(g.pointer(), width * o), n,
-                    selection.start(), selection.stride(), spec.kind().id, state[0].at(o),
-                    state.length > 1 ? state[1].at(o) : null, state.length > 2 ? state[2].at(o) : null, scratchZeros, h,
-                    guard.id));
+                    selection.start(), selection.stride(), spec.kind().id, state[0].at(o), slotAt(state, 1, o),
+                    slotAt(state, 2, o), scratchZeros, h, guard.id));
         }
     }
 

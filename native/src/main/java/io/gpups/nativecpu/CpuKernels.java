@@ -17,7 +17,7 @@ import org.bytedeco.javacpp.annotation.Platform;
  * <p>Pointers are passed at their {@code position()}. A {@code payload} argument is a byte address of
  * little-endian float32 values with no alignment requirement.
  */
-@Platform(include = "gpups_cpu.h", compiler = "cpp14")
+@Platform(include = "gpups_cpu.h", compiler = "cpp17")
 @Namespace("gpups::cpu")
 final class CpuKernels {
 
@@ -51,46 +51,27 @@ final class CpuKernels {
 
     static native void scale(FloatPointer x, float alpha, long count);
 
-    static native void sgd(FloatPointer p, FloatPointer grad, long count, float lr, float weightDecay, float gradScale);
+    /**
+     * One optimizer step with the gradient in device memory, unguarded: {@code optimizer} is an id of the kind table
+     * ({@code gpups/optimizers.cuh}), {@code hyper} its parameter struct field by field ({@link
+     * io.gpups.core.optim.KernelParameters}), {@code s0} and {@code s1} its slots (null past its slot count).
+     */
+    static native void apply_optimizer(int optimizer, FloatPointer p, FloatPointer s0, FloatPointer s1,
+                                       FloatPointer grad, long n, @Cast("const float*") float[] hyper);
 
-    static native void sgd_payload(FloatPointer p, @Cast("const unsigned char*") BytePointer grad, long count,
-                                   float lr, float weightDecay, float gradScale);
+    // ---- the kind table as compiled (optimizers.cuh), for the test that compares it with OptimizerKind ----------
 
-    static native void momentum(FloatPointer p, FloatPointer v, FloatPointer grad, long count,
-                                float lr, float momentum, float weightDecay, float gradScale);
+    /** The name of the optimizer with id {@code optimizer}, or null where the table has no such id. */
+    static native @Cast("const char*") String optimizer_kind_name(int optimizer);
 
-    static native void momentum_payload(FloatPointer p, FloatPointer v, @Cast("const unsigned char*") BytePointer grad,
-                                        long count, float lr, float momentum, float weightDecay, float gradScale);
+    /** Its state slots, or -1 where the table has no such id. */
+    static native int optimizer_kind_slots(int optimizer);
 
-    static native void nesterov(FloatPointer p, FloatPointer v, FloatPointer grad, long count,
-                                float lr, float momentum, float weightDecay, float gradScale);
+    /** The floats of its parameter struct, or -1 where the table has no such id. */
+    static native int optimizer_kind_params(int optimizer);
 
-    static native void nesterov_payload(FloatPointer p, FloatPointer v, @Cast("const unsigned char*") BytePointer grad,
-                                        long count, float lr, float momentum, float weightDecay, float gradScale);
-
-    static native void adagrad(FloatPointer p, FloatPointer h, FloatPointer grad, long count,
-                               float lr, float eps, float weightDecay, float gradScale);
-
-    static native void adagrad_payload(FloatPointer p, FloatPointer h, @Cast("const unsigned char*") BytePointer grad,
-                                       long count, float lr, float eps, float weightDecay, float gradScale);
-
-    static native void adam(FloatPointer p, FloatPointer m, FloatPointer v, FloatPointer grad, long count,
-                            float lr, float beta1, float beta2, float eps, float weightDecay,
-                            float biasCorrection1, float biasCorrection2, float gradScale);
-
-    static native void adam_payload(FloatPointer p, FloatPointer m, FloatPointer v,
-                                    @Cast("const unsigned char*") BytePointer grad, long count,
-                                    float lr, float beta1, float beta2, float eps, float weightDecay,
-                                    float biasCorrection1, float biasCorrection2, float gradScale);
-
-    static native void adamw(FloatPointer p, FloatPointer m, FloatPointer v, FloatPointer grad, long count,
-                             float lr, float beta1, float beta2, float eps, float weightDecay,
-                             float biasCorrection1, float biasCorrection2, float gradScale);
-
-    static native void adamw_payload(FloatPointer p, FloatPointer m, FloatPointer v,
-                                     @Cast("const unsigned char*") BytePointer grad, long count,
-                                     float lr, float beta1, float beta2, float eps, float weightDecay,
-                                     float biasCorrection1, float biasCorrection2, float gradScale);
+    /** The floats of the padded struct every kind fits ({@code GPUPS_OPTIMIZER_PARAMS_MAX}). */
+    static native int optimizer_params_max();
 
     // ---- gradient codecs ----------------------------------------------------------------------------
 

@@ -140,7 +140,7 @@ class SplitOperationsTest {
                 }
                 try (DeviceBuffer grad = upload(device, g)) {
                     device.applyOptimizer(spec, p, grad, slots, COUNT, 1, 0.5f);
-                    device.applyOptimizer(spec, p, payload(g, 1), slots, COUNT, 2, 0.5f);
+                    device.decodeApplyOptimizer(Codec.Kind.NONE, payload(g, 1), COUNT, 0, spec, p, slots, 2, 0.5f);
                     device.decodeApplyOptimizer(Codec.Kind.NONE, payload(g, 2), COUNT, 0, spec, p, slots, 3, 1f);
                     device.decodeApplyOptimizer(Codec.Kind.BF16, halfPayload(g, true), COUNT, 0, spec, p, slots, 4, 1f);
                     device.decodeApplyOptimizer(Codec.Kind.FP16, halfPayload(g, false), COUNT, 0, spec, p, slots, 5, 1f);

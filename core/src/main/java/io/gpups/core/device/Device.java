@@ -61,13 +61,10 @@ public interface Device extends AutoCloseable {
      * One optimizer step over {@code count} elements: {@code g = gradScale * grad}, then the update rule of
      * {@code spec} on {@code param} with its state {@code slots} (as many as {@link OptimizerSpec#slots()},
      * zero-initialized by the caller except where the spec says otherwise). {@code step} is the 1-based
-     * number of this update, used for bias correction.
+     * number of this update, used for bias correction. The gradient is not guarded: a gradient received from the
+     * network goes through {@link #decodeApplyOptimizer} (codec none for float32), which keeps non-finite values out.
      */
     void applyOptimizer(OptimizerSpec spec, DeviceBuffer param, DeviceBuffer grad, DeviceBuffer[] slots,
-                        int count, long step, float gradScale);
-
-    /** The same step with the gradient read straight from host memory (fp32, little-endian). */
-    void applyOptimizer(OptimizerSpec spec, DeviceBuffer param, ByteBuffer hostGradient, DeviceBuffer[] slots,
                         int count, long step, float gradScale);
 
     // ---- gradient codecs (layouts: io.gpups.core.codec.Codec, docs/PROTOCOL.md) --------------------

@@ -1,6 +1,10 @@
 package io.gpups.core.device;
 
+import io.gpups.core.codec.Codec;
+import io.gpups.core.codec.CodecPayloads;
+
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 /** Argument checks shared by the devices, so every device words them alike and names the bad values. */
 public final class DeviceArguments {
@@ -62,5 +66,43 @@ public final class DeviceArguments {
             throw new IllegalArgumentException(role + ": offset " + offset + " + count " + count + " exceeds the "
                     + buffer.elements() + " floats of " + buffer);
         }
+    }
+
+    /**
+     * Checks that the payload holds what its codec reads for {@code count} elements, so no kernel reads past it;
+     * returns a sparse payload's k (0 for dense codecs). The full check (exact length, top-k indices ascending and in
+     * range) is {@link CodecPayloads#check}'s, done before a payload reaches a device.
+     */
+    public static int checkPayload(Codec.Kind codec, ByteBuffer payload, int count) {
+        if (codec == null) {
+            throw new IllegalArgumentException("codec is null");
+        }
+        if (payload == null) {
+            throw new IllegalArgumentException("payload buffer is null");
+        }
+        int bytes = payload.remaining();
+        long k = 0;
+        long needed = switch (codec) {
+            case NONE -> 4L * count;
+            case FP16, BF16 -> 2L * count;
+            case INT8 -> 4L * Codec.blocks(count) + count;
+            case SIGN -> 4L * Codec.blocks(count) + 4L * Codec.words(count);
+            case TOPK, RANDOMK -> {
+                if (bytes < CodecPayloads.SPARSE_HEADER) {
+                    yield CodecPayloads.SPARSE_HEADER;
+                }
+                k = Integer.toUnsignedLong(payload.duplicate().order(ByteOrder.LITTLE_ENDIAN).getInt(payload.position()));
+                if (k > count || (codec == Codec.Kind.RANDOMK && k == 0)) {
+                    throw new IllegalArgumentException(codec.cliName + " payload k " + k + " out of range "
+                            + (codec == Codec.Kind.RANDOMK ? 1 : 0) + ".." + count);
+                }
+                yield CodecPayloads.SPARSE_HEADER + (codec == Codec.Kind.TOPK ? 8 : 4) * k;
+            }
+        };
+        if (bytes < needed) {
+            throw new IllegalArgumentException(codec.cliName + " payload for " + count + " elements needs " + needed
+                    + " bytes, got " + bytes);
+        }
+        return (int) k;
     }
 }

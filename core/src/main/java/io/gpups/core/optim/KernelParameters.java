@@ -1,57 +1,46 @@
 package io.gpups.core.optim;
 
 /**
- * The hyper-parameter struct an optimizer kernel takes ({@code gpups/optimizers.cuh}: {@code SgdParams},
- * {@code MomentumParams}, {@code AdagradParams}, {@code AdamParams}), as its float fields in declaration order. Every
- * device builds it here, so the host half of the update (the gradient scale, Adam's bias corrections) is computed one
- * way: the CUDA device passes the array by value as the struct, the CPU device hands it to its host loops.
+ * The parameter struct an optimizer kernel takes ({@code gpups/optimizers.cuh}: {@code SgdParams},
+ * {@code MomentumParams}, ...), as its float fields in declaration order. There is one order for every kind: the spec's
+ * {@linkplain OptimizerSpec#hyperParameters() hyper-parameters} in wire order, then its {@linkplain
+ * OptimizerSpec#stepTerms(long) per-step terms}, then the gradient scale. Every device builds the struct here, so the
+ * host half of the update is computed one way: the CUDA device passes it by value (padded to {@link #MAX_FLOATS}), the
+ * CPU device hands it to its host loops.
  */
 public final class KernelParameters {
+
+    /**
+     * Floats of the padded struct that holds any kind's parameters ({@code GPUPS_OPTIMIZER_PARAMS_MAX},
+     * {@code OptimizerParams}): what a kernel serving every kind takes, and what a batch entry carries.
+     */
+    public static final int MAX_FLOATS = 8;
 
     private KernelParameters() {
     }
 
     /**
      * The struct of {@code spec}'s kernel for the 1-based {@code step}, with {@code gradScale} applied to the raw
-     * gradient: sgd {@code (lr, wd, gradScale)}, momentum and nesterov {@code (lr, mu, wd, gradScale)}, adagrad
-     * {@code (lr, eps, wd, gradScale)} (its initial accumulator is the slot's start value, not a kernel field), adam and
-     * adamw {@code (lr, beta1, beta2, eps, wd, 1 - beta1^t, 1 - beta2^t, gradScale)}.
+     * gradient: for example adagrad {@code (lr, eps, initial_accumulator, weight_decay, gradScale)} (the step does not
+     * read initial_accumulator: it is the slot's start value) and adam {@code (lr, beta1, beta2, eps, weight_decay,
+     * 1 - beta1^t, 1 - beta2^t, gradScale)}.
      */
     public static float[] of(OptimizerSpec spec, long step, float gradScale) {
         if (spec == null) {
             throw new IllegalArgumentException("optimizer spec is null");
         }
-        return switch (spec.kind()) {
-            case SGD -> {
-                OptimizerSpec.Sgd o = (OptimizerSpec.Sgd) spec;
-                yield new float[] {o.lr(), o.weightDecay(), gradScale};
-            }
-            case MOMENTUM -> {
-                OptimizerSpec.Momentum o = (OptimizerSpec.Momentum) spec;
-                yield new float[] {o.lr(), o.momentum(), o.weightDecay(), gradScale};
-            }
-            case NESTEROV -> {
-                OptimizerSpec.Nesterov o = (OptimizerSpec.Nesterov) spec;
-                yield new float[] {o.lr(), o.momentum(), o.weightDecay(), gradScale};
-            }
-            case ADAGRAD -> {
-                OptimizerSpec.Adagrad o = (OptimizerSpec.Adagrad) spec;
-                yield new float[] {o.lr(), o.eps(), o.weightDecay(), gradScale};
-            }
-            case ADAM -> {
-                OptimizerSpec.Adam o = (OptimizerSpec.Adam) spec;
-                yield adam(o.lr(), o.beta1(), o.beta2(), o.eps(), o.weightDecay(), step, gradScale);
-            }
-            case ADAMW -> {
-                OptimizerSpec.AdamW o = (OptimizerSpec.AdamW) spec;
-                yield adam(o.lr(), o.beta1(), o.beta2(), o.eps(), o.weightDecay(), step, gradScale);
-            }
-        };
-    }
-
-    private static float[] adam(float lr, float beta1, float beta2, float eps, float wd, long step, float gradScale) {
-        return new float[] {lr, beta1, beta2, eps, wd, biasCorrection(beta1, step), biasCorrection(beta2, step),
-                gradScale};
+        float[] hyper = spec.hyperParameters();
+        float[] terms = spec.stepTerms(step);
+        int length = hyper.length + terms.length + 1;
+        if (length > MAX_FLOATS) {
+            throw new IllegalStateException(spec.kind().cliName() + "'s kernel struct has " + length
+                    + " floats, more than " + MAX_FLOATS);
+        }
+        float[] struct = new float[length];
+        System.arraycopy(hyper, 0, struct, 0, hyper.length);
+        System.arraycopy(terms, 0, struct, hyper.length, terms.length);
+        struct[length - 1] = gradScale;
+        return struct;
     }
 
     /**

@@ -1,6 +1,9 @@
 package io.gpups.core.optim;
 
+import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
+import java.util.stream.Collectors;
 
 /**
  * The update rule a shard applies to a tensor, with its typed hyper-parameters. The formulas, exactly as
@@ -30,21 +33,46 @@ public sealed interface OptimizerSpec {
     /** Learning rate. */
     float lr();
 
-    /** The hyper-parameters in wire order (see docs/PROTOCOL.md, REGISTER). */
+    /** The hyper-parameters in wire order (see docs/PROTOCOL.md, REGISTER; names: {@link OptimizerKind#hyperParameterNames}). */
     float[] hyperParameters();
+
+    /**
+     * The terms of the kernel's parameter struct that depend on the 1-based {@code step}, computed on the host; they
+     * follow the hyper-parameters in the struct ({@link KernelParameters}). None unless the rule says otherwise.
+     */
+    default float[] stepTerms(long step) {
+        return new float[0];
+    }
 
     /** Throws {@link IllegalArgumentException} naming the first bad value. */
     void validate();
 
+    /**
+     * The kind table: each optimizer's id (on the wire and on every device), its name, its state slots and its
+     * hyper-parameters in wire order. The ids, names and slot counts are those of the kernel headers' table
+     * ({@code gpups/optimizers.cuh}, {@code GPUPS_OPTIMIZER_KINDS}); {@code OptimizerKindTableTest} compares the two.
+     */
     enum OptimizerKind {
-        SGD(0, 0), MOMENTUM(1, 1), NESTEROV(2, 1), ADAGRAD(3, 1), ADAM(4, 2), ADAMW(5, 2);
+        SGD(0, List.of(), List.of("lr", "weight_decay")),
+        MOMENTUM(1, List.of("momentum"), List.of("lr", "momentum", "weight_decay")),
+        NESTEROV(2, List.of("momentum"), List.of("lr", "momentum", "weight_decay")),
+        ADAGRAD(3, List.of("sum"), List.of("lr", "eps", "initial_accumulator", "weight_decay")),
+        ADAM(4, List.of("m", "v"), List.of("lr", "beta1", "beta2", "eps", "weight_decay")),
+        ADAMW(5, List.of("m", "v"), List.of("lr", "beta1", "beta2", "eps", "weight_decay"));
 
         public final int id;
+        /** State buffers of the size of the parameters, as many as {@link #slotNames}. */
         public final int slots;
+        /** The state slots' names (checkpoints), in the order the devices keep them. */
+        public final List<String> slotNames;
+        /** The hyper-parameters' names in wire order ({@link OptimizerSpec#hyperParameters()}). */
+        public final List<String> hyperParameterNames;
 
-        OptimizerKind(int id, int slots) {
+        OptimizerKind(int id, List<String> slotNames, List<String> hyperParameterNames) {
             this.id = id;
-            this.slots = slots;
+            this.slots = slotNames.size();
+            this.slotNames = slotNames;
+            this.hyperParameterNames = hyperParameterNames;
         }
 
         public static OptimizerKind ofId(int id) {
@@ -53,7 +81,23 @@ public sealed interface OptimizerSpec {
                     return k;
                 }
             }
-            throw new IllegalArgumentException("unknown optimizer id " + id + ", expected 0..5");
+            throw new IllegalArgumentException("unknown optimizer id " + id + ", expected one of "
+                    + Arrays.stream(values()).map(k -> k.id + " (" + k.cliName() + ")").collect(Collectors.joining(", ")));
+        }
+
+        /** The kind named as on the command line, in any case. */
+        public static OptimizerKind ofName(String name) {
+            for (OptimizerKind k : values()) {
+                if (k.cliName().equals(name.toLowerCase(Locale.ROOT))) {
+                    return k;
+                }
+            }
+            throw new IllegalArgumentException("optimizer '" + name + "': expected " + names());
+        }
+
+        /** Every kind's name, comma-separated, in id order. */
+        public static String names() {
+            return Arrays.stream(values()).map(OptimizerKind::cliName).collect(Collectors.joining(", "));
         }
 
         public String cliName() {
@@ -105,6 +149,10 @@ public sealed interface OptimizerSpec {
     record Adam(float lr, float beta1, float beta2, float eps, float weightDecay) implements OptimizerSpec {
         public OptimizerKind kind() { return OptimizerKind.ADAM; }
         public float[] hyperParameters() { return new float[] {lr, beta1, beta2, eps, weightDecay}; }
+        /** The bias corrections {@code 1 - beta1^t} and {@code 1 - beta2^t}. */
+        public float[] stepTerms(long step) {
+            return new float[] {KernelParameters.biasCorrection(beta1, step), KernelParameters.biasCorrection(beta2, step)};
+        }
         public void validate() {
             Check.positive("adam lr", lr);
             Check.unitInterval("adam beta1", beta1);
@@ -117,6 +165,10 @@ public sealed interface OptimizerSpec {
     record AdamW(float lr, float beta1, float beta2, float eps, float weightDecay) implements OptimizerSpec {
         public OptimizerKind kind() { return OptimizerKind.ADAMW; }
         public float[] hyperParameters() { return new float[] {lr, beta1, beta2, eps, weightDecay}; }
+        /** The bias corrections {@code 1 - beta1^t} and {@code 1 - beta2^t}. */
+        public float[] stepTerms(long step) {
+            return new float[] {KernelParameters.biasCorrection(beta1, step), KernelParameters.biasCorrection(beta2, step)};
+        }
         public void validate() {
             Check.positive("adamw lr", lr);
             Check.unitInterval("adamw beta1", beta1);
@@ -145,25 +197,18 @@ public sealed interface OptimizerSpec {
     }
 
     static int hyperParameterCount(OptimizerKind kind) {
-        return switch (kind) {
-            case SGD -> 2;
-            case MOMENTUM, NESTEROV -> 3;
-            case ADAGRAD -> 4;
-            case ADAM, ADAMW -> 5;
-        };
+        return kind.hyperParameterNames.size();
     }
 
     /** The usual defaults for a name given on the command line, with learning rate {@code lr}. */
     static OptimizerSpec defaults(String name, float lr) {
-        OptimizerSpec spec = switch (name.toLowerCase(Locale.ROOT)) {
-            case "sgd" -> new Sgd(lr, 0f);
-            case "momentum" -> new Momentum(lr, 0.9f, 0f);
-            case "nesterov" -> new Nesterov(lr, 0.9f, 0f);
-            case "adagrad" -> new Adagrad(lr, 1e-10f, 0f, 0f);
-            case "adam" -> new Adam(lr, 0.9f, 0.999f, 1e-8f, 0f);
-            case "adamw" -> new AdamW(lr, 0.9f, 0.999f, 1e-8f, 0.01f);
-            default -> throw new IllegalArgumentException(
-                    "optimizer '" + name + "': expected sgd, momentum, nesterov, adagrad, adam or adamw");
+        OptimizerSpec spec = switch (OptimizerKind.ofName(name)) {
+            case SGD -> new Sgd(lr, 0f);
+            case MOMENTUM -> new Momentum(lr, 0.9f, 0f);
+            case NESTEROV -> new Nesterov(lr, 0.9f, 0f);
+            case ADAGRAD -> new Adagrad(lr, 1e-10f, 0f, 0f);
+            case ADAM -> new Adam(lr, 0.9f, 0.999f, 1e-8f, 0f);
+            case ADAMW -> new AdamW(lr, 0.9f, 0.999f, 1e-8f, 0.01f);
         };
         spec.validate();
         return spec;

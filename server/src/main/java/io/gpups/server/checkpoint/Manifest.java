@@ -132,22 +132,12 @@ public record Manifest(
 
     /** Names of an optimizer's state slots, in the order the device keeps them. */
     public static List<String> slotNames(OptimizerSpec.OptimizerKind kind) {
-        return switch (kind) {
-            case SGD -> List.of();
-            case MOMENTUM, NESTEROV -> List.of("momentum");
-            case ADAGRAD -> List.of("sum");
-            case ADAM, ADAMW -> List.of("m", "v");
-        };
+        return kind.slotNames;
     }
 
     /** Names of an optimizer's hyper-parameters, in wire order (docs/PROTOCOL.md, REGISTER). */
     public static List<String> hyperParameterNames(OptimizerSpec.OptimizerKind kind) {
-        return switch (kind) {
-            case SGD -> List.of("lr", "weight_decay");
-            case MOMENTUM, NESTEROV -> List.of("lr", "momentum", "weight_decay");
-            case ADAGRAD -> List.of("lr", "eps", "initial_accumulator", "weight_decay");
-            case ADAM, ADAMW -> List.of("lr", "beta1", "beta2", "eps", "weight_decay");
-        };
+        return kind.hyperParameterNames;
     }
 
     static TensorEntry tensorEntry(TensorSpec spec, int chunkElements, int chunkCount, List<ChunkEntry> chunks) {

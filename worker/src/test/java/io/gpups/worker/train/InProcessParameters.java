@@ -20,7 +20,7 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * Parameters kept on a local device for a single worker, with no server: each push applies the tensor's
- * optimizer right away ({@link Device#applyOptimizer}), which for one worker is exactly what a bsp shard
+ * optimizer right away ({@link Device#decodeApplyOptimizer}), which for one worker is exactly what a bsp shard
  * does. Every call completes before it returns. Not thread-safe; the trainer that uses it owns the device.
  */
 public final class InProcessParameters implements ParameterClient, AutoCloseable {
@@ -110,8 +110,8 @@ public final class InProcessParameters implements ParameterClient, AutoCloseable
                 device.fill(entry.slots[0], a.initialAccumulator(), entry.count);
             }
             entry.updates++;
-            device.applyOptimizer(entry.spec.optimizer(), entry.parameters, gradient, entry.slots, entry.count,
-                    entry.updates, 1f);
+            device.decodeApplyOptimizer(Codec.Kind.NONE, gradient, entry.count, 0, entry.spec.optimizer(),
+                    entry.parameters, entry.slots, entry.updates, 1f);
             device.synchronize();
             bytesPushed += 4L * entry.count;
             rawBytesPushed += 4L * entry.count;
