@@ -69,7 +69,8 @@ final class BenchCommand implements Callable<Integer> {
     long valueBytes;
 
     @Option(names = "--optimizer", defaultValue = "adam",
-            description = "sgd, momentum, nesterov, adagrad, adam or adamw, lr 1e-3 (default: ${DEFAULT-VALUE}).")
+            completionCandidates = OptimizerNames.class,
+            description = "${COMPLETION-CANDIDATES}, lr 1e-3 (default: ${DEFAULT-VALUE}).")
     String optimizer;
 
     @Option(names = "--seconds", description = "Measured seconds per run (default: 10, with --sweep 2 per point).")

@@ -171,7 +171,8 @@ final class WorkerCommand implements Callable<Integer> {
         @Option(names = "--batch", defaultValue = "64", description = "Samples per step per worker (default: ${DEFAULT-VALUE}).")
         int batch;
 
-        @Option(names = "--optimizer", defaultValue = "adam", description = "sgd, momentum, nesterov, adagrad, adam or adamw (default: ${DEFAULT-VALUE}).")
+        @Option(names = "--optimizer", defaultValue = "adam", completionCandidates = OptimizerNames.class,
+                description = "${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
         String optimizer;
 
         @Option(names = "--lr", defaultValue = "0.001", description = "Learning rate (default: ${DEFAULT-VALUE}).")
