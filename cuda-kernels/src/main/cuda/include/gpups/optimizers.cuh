@@ -9,6 +9,7 @@
 //   adam      g += wd*p;  m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g*g
 //             p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
 //   adamw     p -= lr*wd*p (decoupled); then adam with wd = 0
+//   lion      c = b1*m + (1-b1)*g;  p -= lr*(sign(c) + wd*p);  m = b2*m + (1-b2)*g
 //
 // Numerics: everything is float32. The bias corrections 1-b1^t and 1-b2^t are computed once per
 // step on the host in double (b^t underflows gracefully there and 1-b^t keeps its precision for
@@ -102,6 +103,41 @@ GPUPS_HD void adamw_step(float& p, float& m, float& v, float grad, const AdamPar
     adam_moments_and_update(p, m, v, h.grad_scale * grad, h);
 }
 
+/** Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"); its weight decay is decoupled. */
+struct LionParams {
+    float lr, beta1, beta2, weight_decay, grad_scale;
+};
+
+/**
+ * a*b rounded on its own, never fused into the addition that follows (nvcc contracts a*b + c into one fused
+ * multiply-add by default; the host compilers here do not). Lion's interpolations use it, so that the momentum and the
+ * sign of c are the same bits on every device: a contracted c near 0 could take the other sign and move p by 2*lr.
+ */
+GPUPS_HD float mul_rounded(float a, float b) {
+#if defined(__CUDA_ARCH__)
+    return __fmul_rn(a, b);
+#else
+    return a * b;
+#endif
+}
+
+/** sign(x) with sign(0) = sign(-0) = 0 and sign(NaN) = 0 (no comparison holds for NaN). */
+GPUPS_HD float sign_or_zero(float x) {
+    return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f);
+}
+
+/**
+ * The update is the sign of the interpolation c of momentum and gradient, so every element moves by lr (or not at
+ * all where c is 0); the momentum m then takes the slower interpolation with beta2. A non-finite gradient never gets
+ * here in the shard's guarded steps (finite.cuh); unguarded, a NaN gradient leaves p to the weight decay and m NaN.
+ */
+GPUPS_HD void lion_step(float& p, float& m, float grad, const LionParams& h) {
+    const float g = h.grad_scale * grad;
+    const float c = mul_rounded(h.beta1, m) + mul_rounded(1.0f - h.beta1, g);
+    p -= h.lr * (sign_or_zero(c) + h.weight_decay * p);
+    m = mul_rounded(h.beta2, m) + mul_rounded(1.0f - h.beta2, g);
+}
+
 
 // ---- the kind table ---------------------------------------------------------------------------------------------
 //
@@ -167,6 +203,14 @@ struct AdamWKind {
     GPUPS_HD static void step(float* x, float g, const Params& h) { adamw_step(x[0], x[1], x[2], g, h); }
 };
 
+struct LionKind {
+    static constexpr int id = 6;
+    static constexpr const char* name = "lion";
+    static constexpr int slots = 1;
+    typedef LionParams Params;
+    GPUPS_HD static void step(float* x, float g, const Params& h) { lion_step(x[0], x[1], g, h); }
+};
+
 /** Every optimizer, in id order. Two rows with one id are two equal case labels below: a compile error. */
 #define GPUPS_OPTIMIZER_KINDS(X) \
     X(SgdKind)                   \
@@ -174,7 +218,8 @@ struct AdamWKind {
     X(NesterovKind)              \
     X(AdagradKind)               \
     X(AdamKind)                  \
-    X(AdamWKind)
+    X(AdamWKind)                 \
+    X(LionKind)
 
 #define GPUPS_OPTIMIZER_FITS(Kind)                                                                     \
     static_assert(sizeof(Kind::Params) <= sizeof(OptimizerParams), #Kind "'s parameters exceed "      \

@@ -76,7 +76,8 @@ abstract class DeviceContractTest {
                 new OptimizerSpec.Nesterov(0.05f, 0.9f, 0.01f),
                 new OptimizerSpec.Adagrad(0.1f, 1e-8f, 0.1f, 0.01f),
                 new OptimizerSpec.Adam(0.01f, 0.9f, 0.999f, 1e-8f, 0.01f),
-                new OptimizerSpec.AdamW(0.01f, 0.9f, 0.999f, 1e-8f, 0.05f));
+                new OptimizerSpec.AdamW(0.01f, 0.9f, 0.999f, 1e-8f, 0.05f),
+                new OptimizerSpec.Lion(0.01f, 0.9f, 0.99f, 0.05f));
     }
 
     static Stream<Arguments> optimizerCases() {

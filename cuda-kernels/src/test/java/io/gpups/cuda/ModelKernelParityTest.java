@@ -618,6 +618,7 @@ class ModelKernelParityTest {
             case MOMENTUM, NESTEROV -> new float[] {0.05f, 0.9f, 0.01f};
             case ADAGRAD -> new float[] {0.1f, 1e-8f, 0.1f, 0.01f};
             case ADAM, ADAMW -> new float[] {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f};
+            case LION -> new float[] {1e-3f, 0.9f, 0.99f, 0.01f};
         });
     }
 

@@ -3,7 +3,8 @@ package io.gpups.cuda;
 import io.gpups.core.optim.OptimizerSpec;
 
 /**
- * The optimizer formulas of {@link OptimizerSpec}'s javadoc, written out plainly in double precision: the
+ * The optimizer formulas of {@link OptimizerSpec}'s javadoc, written out plainly in double precision (Lion's sign
+ * decision in float, see there): the
  * slow, obvious answer every device is compared with. Hyper-parameters are the spec's float values widened
  * to double.
  */
@@ -49,6 +50,17 @@ final class OptimizerReference {
                     OptimizerSpec.AdamW o = (OptimizerSpec.AdamW) spec;
                     p[i] -= (double) o.lr() * o.weightDecay() * p[i];
                     p[i] = adam(p[i], slots, i, g, o.lr(), o.beta1(), o.beta2(), o.eps(), t);
+                }
+                case LION -> {
+                    // The momentum and c in float, each product rounded on its own, as the kernels compute them: the
+                    // sign of a c near 0 depends on its last bits. The step itself in double.
+                    OptimizerSpec.Lion o = (OptimizerSpec.Lion) spec;
+                    float gf = gradScale * grad[i];
+                    float m = (float) slots[0][i];
+                    float c = o.beta1() * m + (1f - o.beta1()) * gf;
+                    double sign = c > 0 ? 1 : c < 0 ? -1 : 0;
+                    p[i] -= o.lr() * (sign + o.weightDecay() * p[i]);
+                    slots[0][i] = o.beta2() * m + (1f - o.beta2()) * gf;
                 }
             }
         }

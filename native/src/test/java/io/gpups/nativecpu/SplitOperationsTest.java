@@ -131,7 +131,8 @@ class SplitOperationsTest {
         float[] g = random(5);
         List<OptimizerSpec> specs = List.of(new OptimizerSpec.Sgd(0.1f, 0.01f), new OptimizerSpec.Momentum(0.1f, 0.9f, 0f),
                 new OptimizerSpec.Nesterov(0.1f, 0.9f, 0.01f), new OptimizerSpec.Adagrad(0.1f, 1e-8f, 0.1f, 0f),
-                new OptimizerSpec.Adam(1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f), new OptimizerSpec.AdamW(1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f));
+                new OptimizerSpec.Adam(1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f), new OptimizerSpec.AdamW(1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f),
+                new OptimizerSpec.Lion(1e-3f, 0.9f, 0.99f, 0.01f));
         for (OptimizerSpec spec : specs) {
             assertSplitMatches(random(4), (device, p) -> {
                 DeviceBuffer[] slots = new DeviceBuffer[spec.slots()];

@@ -18,6 +18,7 @@ import java.util.stream.Collectors;
  * adam      g += wd*p;  m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g*g
  *           p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
  * adamw     p -= lr*wd*p (decoupled); then adam with wd = 0
+ * lion      c = b1*m + (1-b1)*g;  p -= lr*(sign(c) + wd*p);  m = b2*m + (1-b2)*g    (sign(0) = 0)
  * </pre>
  */
 public sealed interface OptimizerSpec {
@@ -58,7 +59,8 @@ public sealed interface OptimizerSpec {
         NESTEROV(2, List.of("momentum"), List.of("lr", "momentum", "weight_decay")),
         ADAGRAD(3, List.of("sum"), List.of("lr", "eps", "initial_accumulator", "weight_decay")),
         ADAM(4, List.of("m", "v"), List.of("lr", "beta1", "beta2", "eps", "weight_decay")),
-        ADAMW(5, List.of("m", "v"), List.of("lr", "beta1", "beta2", "eps", "weight_decay"));
+        ADAMW(5, List.of("m", "v"), List.of("lr", "beta1", "beta2", "eps", "weight_decay")),
+        LION(6, List.of("m"), List.of("lr", "beta1", "beta2", "weight_decay"));
 
         public final int id;
         /** State buffers of the size of the parameters, as many as {@link #slotNames}. */
@@ -178,6 +180,18 @@ public sealed interface OptimizerSpec {
         }
     }
 
+    /** Lion (Chen et al. 2023): the sign of the interpolated momentum; weight decay decoupled, as in AdamW. */
+    record Lion(float lr, float beta1, float beta2, float weightDecay) implements OptimizerSpec {
+        public OptimizerKind kind() { return OptimizerKind.LION; }
+        public float[] hyperParameters() { return new float[] {lr, beta1, beta2, weightDecay}; }
+        public void validate() {
+            Check.positive("lion lr", lr);
+            Check.unitInterval("lion beta1", beta1);
+            Check.unitInterval("lion beta2", beta2);
+            Check.nonNegative("lion weight_decay", weightDecay);
+        }
+    }
+
     /** Builds a spec from its kind and hyper-parameters in wire order, and validates it. */
     static OptimizerSpec of(OptimizerKind kind, float[] h) {
         int expected = hyperParameterCount(kind);
@@ -191,6 +205,7 @@ public sealed interface OptimizerSpec {
             case ADAGRAD -> new Adagrad(h[0], h[1], h[2], h[3]);
             case ADAM -> new Adam(h[0], h[1], h[2], h[3], h[4]);
             case ADAMW -> new AdamW(h[0], h[1], h[2], h[3], h[4]);
+            case LION -> new Lion(h[0], h[1], h[2], h[3]);
         };
         spec.validate();
         return spec;
@@ -209,6 +224,7 @@ public sealed interface OptimizerSpec {
             case ADAGRAD -> new Adagrad(lr, 1e-10f, 0f, 0f);
             case ADAM -> new Adam(lr, 0.9f, 0.999f, 1e-8f, 0f);
             case ADAMW -> new AdamW(lr, 0.9f, 0.999f, 1e-8f, 0.01f);
+            case LION -> new Lion(lr, 0.9f, 0.99f, 0f);
         };
         spec.validate();
         return spec;

@@ -25,6 +25,8 @@ class KernelParametersTest {
                 (float) (1 - Math.pow(0.9f, 3)), (float) (1 - Math.pow(0.999f, 3)), 0.25f}, adam);
         float[] adamw = KernelParameters.of(new OptimizerSpec.AdamW(1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f), 3, 0.25f);
         assertArrayEquals(adam, adamw);
+        assertArrayEquals(new float[] {1e-4f, 0.9f, 0.99f, 0.1f, 0.25f},
+                KernelParameters.of(new OptimizerSpec.Lion(1e-4f, 0.9f, 0.99f, 0.1f), 3, 0.25f));
     }
 
     /** One order: the struct starts with the hyper-parameters in wire order, for every kind, and fits the padded struct. */
