@@ -59,10 +59,7 @@ GPUPS_HD int optimizer_step_guarded(const typename Kind::Params& h, int guard, f
     const bool ok = finite_value(grad);
     float x[] = {p, s...};
     Kind::step(x, ok ? grad : 0.0f, h);
-    const bool w = guard_writes(ok, guard);
-    int i = 1;
-    p = w ? x[0] : p;
-    ((s = w ? x[i++] : s), ...);
+    store_state(guard_writes(ok, guard), x, std::index_sequence_for<Slot...>{}, p, s...);
     return ok ? 0 : 1;
 }
 

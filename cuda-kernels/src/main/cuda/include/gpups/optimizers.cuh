@@ -28,6 +28,9 @@
 
 #include <string.h>
 
+#include <cstddef>
+#include <utility>
+
 #include "gpups/common.cuh"
 
 namespace gpups {
@@ -255,15 +258,23 @@ GPUPS_HD typename Kind::Params kind_params(const float* fields) {
     return h;
 }
 
+/**
+ * Writes an element's state x = {p, slots...} back where write is true. The indices are constants of the expansion
+ * (not a counter), so the compilers keep x in registers.
+ */
+template <std::size_t... I, class... Slot>
+GPUPS_HD void store_state(bool write, const float* x, std::index_sequence<I...>, float& p, Slot&... s) {
+    p = write ? x[0] : p;
+    ((s = write ? x[I + 1] : s), ...);
+}
+
 /** One unguarded step of Kind on an element: its parameter p, then its slots, in the kind's order. */
 template <class Kind, class... Slot>
 GPUPS_HD void optimizer_step(const typename Kind::Params& h, float grad, float& p, Slot&... s) {
     static_assert(sizeof...(Slot) == Kind::slots, "one state reference per slot of the kind");
     float x[] = {p, s...};
     Kind::step(x, grad, h);
-    int i = 1;
-    p = x[0];
-    ((s = x[i++]), ...);
+    store_state(true, x, std::index_sequence_for<Slot...>{}, p, s...);
 }
 
 }  // namespace gpups
