@@ -64,8 +64,12 @@ import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
  *       context current on the calling thread first, so the one thread using the device may change over time.</li>
  *   <li><b>Copies.</b> All host<->device copies go through {@link PinnedStaging}: an upload returns once the bytes are
  *       in pinned memory (the caller may release a Netty buffer at once) and the DMA runs asynchronously.</li>
- *   <li><b>Host gradients.</b> {@link #accumulate(DeviceBuffer, ByteBuffer, int)} and the host-gradient optimizer
- *       step upload the payload into a device scratch buffer (grown as needed, kept) and run the device kernel.</li>
+ *   <li><b>Host gradients.</b> {@link #accumulate(DeviceBuffer, ByteBuffer, int)} uploads the payload into a device
+ *       scratch buffer (grown as needed, kept) and runs the device kernel.</li>
+ *   <li><b>Optimizers.</b> Two kernels serve every kind of the kind table ({@code gpups/optimizers.cuh}):
+ *       {@code gpups_optimizer} over a device gradient and {@code gpups_decode_optimizer} over a payload, each taking
+ *       the kind's id, two slot pointers (null past the kind's count) and the parameter struct padded to
+ *       {@link KernelParameters#MAX_FLOATS} floats.</li>
  *   <li><b>Out of memory.</b> A failed {@code cuMemAlloc}, pinned allocation or cuBLAS workspace allocation is a
  *       {@link DeviceOutOfMemoryException} naming the size and the free memory; the device stays usable.</li>
  *   <li><b>Codecs.</b> A received payload is uploaded as it is (pinned staging, then one DMA) and decoded by the
