@@ -14,6 +14,10 @@ import java.util.regex.Pattern;
  * kill-worker:R@Nsteps         ... once shard 0 has applied N steps
  * </pre>
  * ({@code afterSteps} 0 means the seconds form; {@code fresh}: a shard restarted without restore.)
+ *
+ * <p>In the Nsteps forms the workers are held at steps (see {@link ChaosHold}) so that the events happen in
+ * the same order on any machine: the kill at step N, the job still under way when the killed process is back
+ * (a restarted worker rejoins before the others' last step). The seconds forms hold nothing.
  */
 record ChaosPlan(Target target, int index, double afterSeconds, long afterSteps, boolean fresh) {
 
@@ -40,6 +44,22 @@ record ChaosPlan(Target target, int index, double afterSeconds, long afterSteps,
         }
         return m.group(4) != null ? new ChaosPlan(target, index, 0, Long.parseLong(m.group(3)), fresh)
                 : new ChaosPlan(target, index, Double.parseDouble(m.group(3)), 0, fresh);
+    }
+
+    /**
+     * The hold of the job's first process of worker {@code rank}, null for none. kill-worker: the victim stops
+     * before step N until it is killed, the others before their last step until it has rejoined. kill-shard: every
+     * worker stops before step N until it has lost the killed shard.
+     */
+    ChaosHold hold(int rank) {
+        if (afterSteps <= 0) {
+            return null;
+        }
+        if (target == Target.SHARD) {
+            return new ChaosHold(afterSteps, ChaosHold.Until.SHARD_LOST);
+        }
+        return rank == index ? new ChaosHold(afterSteps, ChaosHold.Until.KILLED)
+                : new ChaosHold(ChaosHold.LAST, ChaosHold.Until.REJOINED);
     }
 
     /** "shard 1", "worker 1". */

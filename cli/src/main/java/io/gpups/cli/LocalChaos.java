@@ -21,12 +21,15 @@ import java.util.function.IntFunction;
  * reconnect and go on from the restored step. With {@code kill-shard-fresh} it is restarted without
  * {@code --restore}, empty: the workers find it back at its initial values and stop with an error naming it
  * (unless they run with {@code --allow-reset}).</li>
- * <li>A worker is restarted, with the same rank and arguments, once every shard has dropped it (after
+ * <li>A worker is restarted, with the same rank and arguments (less its hold), once every shard has dropped it (after
  * {@code --worker-timeout} of silence); meanwhile the others train without it. The new process joins at the
  * step the shards are collecting (bsp) or at their slowest live clock (asp, ssp), with the parameters of
  * then, and trains the rest of the job from there: the steps it was away for are not made up, and the job
  * ends when every rank has done its last step.</li>
  * </ul>
+ * In the Nsteps forms the workers hold at steps ({@link ChaosPlan#hold}): the shards are at step N when the kill
+ * comes, and a restarted worker rejoins before the others' last step, however slow the machine.
+ * <p>
  * A job's step is read from the shards' STATS: under bsp updates applied over chunks held; under asp and ssp
  * (where every push is an update) the slowest live worker's clock.
  */
@@ -124,6 +127,7 @@ final class LocalChaos {
         try (PsClient admin = PsClient.connect(shards, -1, adminOptions)) {
             awaitTrigger(admin, 0);
             long[] droppedBefore = counters(admin, "workers_dropped");
+            long heldAt = step(admin);
             ChildProcesses.Child victim = slots.killing(rank);
             if (victim == null) {
                 throw new CliException("worker " + rank + " had already finished");
@@ -132,9 +136,11 @@ final class LocalChaos {
             victim.process().destroyForcibly();
             victim.process().waitFor();
             killed = true;
-            // Reading the step now, not at the trigger: without this worker the shards finish at most the step
-            // it had pushed part of, then wait for it until they drop it.
-            report.killStep = step(admin);
+            // In the Nsteps form the victim waits before step N (ChaosHold) and pushes none of it: the shards are
+            // collecting step N until they drop it, and the step read before the kill is exact even when this
+            // thread runs late. In the seconds form it is read after the kill: without this worker the shards
+            // finish at most the step it had pushed part of, then wait for it until they drop it.
+            report.killStep = plan.afterSteps() > 0 ? heldAt : step(admin);
             report.killSeconds = (killedAt - trainStartNanos) / 1e9;
             out.printf("chaos: killed worker %d (SIGKILL) %.1f s into training, at step %d%n", rank, report.killSeconds,
                     report.killStep);

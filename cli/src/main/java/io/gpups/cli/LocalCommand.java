@@ -55,7 +55,8 @@ final class LocalCommand implements Callable<Integer> {
             + "stop, naming the shard and both steps (unless --allow-reset). kill-worker:R@S (or "
             + "@Nsteps, counted on shard 0) kills worker R with SIGKILL, waits until every shard has dropped it "
             + "(--worker-timeout) and restarts it with the same rank: it rejoins at the shards' current step (bsp) or "
-            + "slowest live clock (asp, ssp).")
+            + "slowest live clock (asp, ssp). In the @Nsteps forms the workers are held at steps, so that the events "
+            + "come in one order on any machine: the kill at step N; a killed worker back before the others' last step.")
     String chaos;
 
     @Option(names = "--worker-timeout", defaultValue = "0", description = "Passed to every shard: milliseconds of "
@@ -128,9 +129,17 @@ final class LocalCommand implements Callable<Integer> {
             EpochTable table = new EpochTable(workers, training.epochs, view.lines());
             long trainStart = System.nanoTime();
             WorkerSlots slots = new WorkerSlots(workers);
+            ChaosPlan plan = chaos == null ? null : ChaosPlan.parse(chaos, servers, workers);
+            // A rank's first process gets its part of the chaos plan; a restarted one joins without a hold.
+            boolean[] launched = new boolean[workers];
             WorkerSlots.Launcher launcher = (rank, name, startedAt) -> {
                 List<String> args = new ArrayList<>(List.of("worker", "--servers", serverList, "--rank", "" + rank,
                         "--workers", "" + workers, "--device", placement.worker(rank)));
+                ChaosHold hold = plan == null || launched[rank] ? null : plan.hold(rank);
+                launched[rank] = true;
+                if (hold != null) {
+                    args.addAll(hold.asArgs());
+                }
                 args.addAll(training.asArgs());
                 args.addAll(security.asArgs());
                 args.addAll(view.workerArgs(rank));
@@ -150,7 +159,6 @@ final class LocalCommand implements Callable<Integer> {
             for (int r = 0; r < workers; r++) {
                 slots.set(r, launcher.start(r, "worker-" + r, step -> { }));
             }
-            ChaosPlan plan = chaos == null ? null : ChaosPlan.parse(chaos, servers, workers);
             LocalChaos chaosRun = plan == null ? null : new LocalChaos(plan, shards, adminOptions(), out);
             if (plan != null && plan.target() == ChaosPlan.Target.SHARD) {
                 // Killed before its first checkpoint, a restored shard starts empty; the workers then refuse to go on.

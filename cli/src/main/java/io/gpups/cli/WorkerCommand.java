@@ -72,6 +72,10 @@ final class WorkerCommand implements Callable<Integer> {
             + "bar, plain, json (a gpups-progress line every second) or none (default: ${DEFAULT-VALUE}).")
     String progress;
 
+    @Option(names = "--chaos-hold", hidden = true, description = "Set by gpups local --chaos: STEP:UNTIL, hold before "
+            + "that step (or 'last') until killed, rejoined or shard-lost; see ChaosHold.")
+    String chaosHold;
+
     @Override
     public Integer call() throws Exception {
         if (connectTimeoutMillis < 0) {
@@ -110,6 +114,9 @@ final class WorkerCommand implements Callable<Integer> {
             trainer.monitor(io.gpups.worker.metrics.TrainingMonitor.all(observed == null ? List.of(start, bar) : List.of(start, bar,
                     new io.gpups.worker.metrics.WorkerMetrics(observed.registry(), io.micrometer.core.instrument.Tags.empty(), client))));
             trainer.allowReset(training.allowReset);
+            if (chaosHold != null) {
+                trainer.hold(ChaosHold.parse(chaosHold).on(client, log));
+            }
             try {
                 trainer.run();
             } catch (io.gpups.worker.train.ShardResetException e) {

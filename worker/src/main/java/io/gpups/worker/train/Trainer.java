@@ -46,6 +46,7 @@ public final class Trainer {
     private final TrainTestSplit data;
     private final EpochListener listener;
     private TrainingMonitor monitor = TrainingMonitor.NONE;
+    private StepHold hold = StepHold.NONE;
 
     public Trainer(TrainerConfig config, ParameterClient parameters, Device device, TrainTestSplit data,
                    EpochListener listener) {
@@ -73,6 +74,12 @@ public final class Trainer {
         return this;
     }
 
+    /** Asks {@code hold} before every step whether to wait there (see {@link StepHold}); call before {@link #run}. */
+    public Trainer hold(StepHold hold) {
+        this.hold = hold == null ? StepHold.NONE : hold;
+        return this;
+    }
+
     /** Trains every epoch and returns this worker's reports, which the listener has also received. */
     public List<EpochReport> run() {
         int clusterWorkers = parameters.cluster().workers();
@@ -94,6 +101,7 @@ public final class Trainer {
             HostBatch batch = new HostBatch(train, config.batch());
             int[] share = new int[sharding.shareSize()];
             long step = firstStep(exchange);
+            long lastStep = (long) config.epochs() * sharding.stepsPerEpoch() - 1;
             monitor.trainingStarted(step);
             while (true) {
                 try {
@@ -106,6 +114,7 @@ public final class Trainer {
                         int first = epoch == firstEpoch ? (int) (step % sharding.stepsPerEpoch()) : 0;
                         for (int s = first; s < sharding.stepsPerEpoch(); s++, step++) {
                             failedAt = step;
+                            hold.beforeStep(step, lastStep);
                             exchange.pullAll(step);
                             batch.upload(share, s * config.batch(), config.batch(), device, onDevice);
                             double loss = onDevice.forwardBackward(config.batch());

@@ -117,6 +117,39 @@ class LocalTrainingTest {
     }
 
     /**
+     * The hold is asked before every step with the job's last step. One that fails as a lost shard does (a STATS
+     * request on a closed connection) is recovered from as a failed pull is, and asked again at the step the
+     * trainer goes on from; every step is still pushed exactly once.
+     */
+    @Test
+    void aStepHoldIsAskedBeforeEveryStepAndALostShardThereIsRecoveredFrom() {
+        int steps = SYNTHETIC.trainSamples() / 100;
+        try (InProcessParameters store = new InProcessParameters(device)) {
+            Trainer trainer = new Trainer(config("logreg", "sgd", 0.1f, 2, 1), store, device, data, report -> { });
+            List<Long> asked = new ArrayList<>();
+            List<Long> lastSteps = new ArrayList<>();
+            trainer.hold((step, lastStep) -> {
+                asked.add(step);
+                lastSteps.add(lastStep);
+                if (asked.size() == 4) {
+                    throw new PsException(null, "connection to shard 1 closed");
+                }
+            });
+
+            trainer.run();
+
+            List<Long> expected = new ArrayList<>(List.of(0L, 1L, 2L, 3L));
+            for (long s = 3; s < 2L * steps; s++) {
+                expected.add(s);
+            }
+            assertEquals(expected, asked, "every step once, step 3 again after the recovery");
+            assertTrue(lastSteps.stream().allMatch(l -> l == 2L * steps - 1), "the job's last step: " + lastSteps.get(0));
+            assertEquals(1, trainer.recoveries());
+            assertEquals(2L * 2 * steps, store.pushes(), "weight and bias pushed once per step");
+        }
+    }
+
+    /**
      * A store whose pulls at clock {@code lossAt} are lost, once: the first stays unanswered, the second fails
      * as one does on a closed connection. Everything else goes to the store.
      */
