@@ -153,7 +153,7 @@ final class ShardCheckpoints implements AutoCloseable {
         for (ChunkState c : t.chunks.values()) {
             CheckpointRestore.Chunk r;
             try {
-                r = restore.read(name, c.index);
+                r = restore.read(name, t.layout, c.index);
             } catch (IOException e) {
                 throw new ProtocolException(ErrorCode.INTERNAL, "REGISTER '" + name + "': cannot read chunk " + c.index
                         + " from checkpoint " + restore.directory() + ": " + e.getMessage());

@@ -1,5 +1,6 @@
 package io.gpups.server.checkpoint;
 
+import io.gpups.core.tensor.ChunkLayout;
 import io.gpups.core.tensor.TensorSpec;
 
 import java.io.IOException;
@@ -53,8 +54,11 @@ public final class CheckpointRestore {
     }
 
     /**
-     * Checks that a registration can be filled from the checkpoint: same shape, same chunk size and the same
-     * optimizer kind (hyper-parameters may change between runs). Returns null when it can, else what differs.
+     * Checks that a registration can be filled from the checkpoint: same shape and the same optimizer kind
+     * (hyper-parameters may change between runs). Chunks may be cut differently from the checkpoint's (another
+     * {@code --chunk-bytes}, or a placement that lays the model out in pieces) when all of the tensor's chunks in the
+     * checkpoint are at one version, as under bsp, so that each new chunk has one version. Returns null when it can,
+     * else what differs.
      */
     public String incompatibility(TensorSpec spec, int chunkElements) {
         Manifest.TensorEntry t = tensors.get(spec.name());
@@ -65,8 +69,13 @@ public final class CheckpointRestore {
             return "shape " + Arrays.toString(spec.shape()) + " differs from the checkpoint's " + Arrays.toString(t.shape());
         }
         if (t.chunkElements() != chunkElements) {
-            return "chunk size " + chunkElements + " elements differs from the checkpoint's " + t.chunkElements()
-                    + " (restore with the same --chunk-bytes, " + 4L * t.chunkElements() + ")";
+            long min = t.chunks().stream().mapToLong(Manifest.ChunkEntry::version).min().orElse(0);
+            long max = t.chunks().stream().mapToLong(Manifest.ChunkEntry::version).max().orElse(0);
+            if (min != max) {
+                return "chunk size " + chunkElements + " elements differs from the checkpoint's " + t.chunkElements()
+                        + ", whose chunks are at versions " + min + ".." + max + " (restore into the layout it was written in: the"
+                        + " same model, --chunk-bytes and shard count)";
+            }
         }
         String kind = spec.optimizer().kind().cliName();
         if (!kind.equals(t.optimizer().kind())) {
@@ -74,6 +83,45 @@ public final class CheckpointRestore {
                     + " (its state cannot be carried over)";
         }
         return null;
+    }
+
+    /**
+     * Reads chunk {@code chunk} of {@code tensor} as {@code layout} cuts it, from the checkpoint's chunks that cover
+     * it (one, when the layouts agree); the tensor must be in the checkpoint and pass {@link #incompatibility}.
+     */
+    public Chunk read(String tensor, ChunkLayout layout, int chunk) throws IOException {
+        Manifest.TensorEntry t = tensors.get(tensor);
+        if (t == null || layout.elements() != t.elements()) {
+            throw new IllegalArgumentException("checkpoint " + directory.getFileName() + " holds no tensor '" + tensor
+                    + "' of " + layout.elements() + " elements");
+        }
+        if (layout.chunkElements() == t.chunkElements()) {
+            return read(tensor, chunk);
+        }
+        ChunkLayout old = new ChunkLayout(t.elements(), t.chunkElements());
+        long from = layout.offset(chunk);
+        int length = layout.length(chunk);
+        float[] param = new float[length];
+        float[][] slots = null;
+        long version = -1;
+        for (int c = (int) (from / old.chunkElements()); c < old.chunks() && old.offset(c) < from + length; c++) {
+            Chunk part = read(tensor, c);
+            if (version >= 0 && part.version() != version) {
+                throw new IllegalArgumentException("chunk " + chunk + " of '" + tensor + "' spans checkpoint chunks at versions "
+                        + version + " and " + part.version());
+            }
+            version = part.version();
+            if (slots == null) {
+                slots = new float[part.slots().length][length];
+            }
+            long start = Math.max(from, old.offset(c));
+            int count = (int) (Math.min(from + length, old.offset(c) + old.length(c)) - start);
+            System.arraycopy(part.param(), (int) (start - old.offset(c)), param, (int) (start - from), count);
+            for (int k = 0; k < slots.length; k++) {
+                System.arraycopy(part.slots()[k], (int) (start - old.offset(c)), slots[k], (int) (start - from), count);
+            }
+        }
+        return new Chunk(version, param, slots);
     }
 
     /** Reads chunk {@code chunk} of {@code tensor}; the tensor must be in the checkpoint. */

@@ -191,8 +191,53 @@ class CheckpointFilesTest {
             }
         }
         assertNull(restore.incompatibility(W, CE));
-        assertTrue(restore.incompatibility(W, 8).contains("chunk size 8 elements differs from the checkpoint's 4"));
+        assertTrue(restore.incompatibility(W, 8).contains("chunk size 8 elements differs from the checkpoint's 4, whose chunks are at versions 1..3"));
+        assertThrows(IllegalArgumentException.class, () -> restore.read("layer/w", new ChunkLayout(10, 8), 0),
+                "chunk 0 of 8 elements spans chunks 0 (version 1) and 1 (version 2)");
         assertTrue(restore.incompatibility(new TensorSpec("b", new long[] {4}, Initializer.zeros(), ADAM), CE).contains("shape"));
+    }
+
+    /**
+     * A bsp checkpoint (every chunk of W at one version) fills chunks cut differently: W's chunks of 4 (4, 4, 2) read
+     * back as chunks of 3 (3, 3, 3, 1), each from the old chunks it spans, and as one whole chunk. A checkpoint
+     * whose chunks are at different versions cannot be re-cut.
+     */
+    @Test
+    void aCheckpointAtOneVersionRestoresIntoAnotherChunkSize() throws IOException {
+        ShardSnapshot.TensorSnapshot mixed = tensor(W, 5, 0, 1, 2);
+        List<ShardSnapshot.ChunkSnapshot> atFive = mixed.chunks().stream()
+                .map(c -> new ShardSnapshot.ChunkSnapshot(c.index(), c.offset(), c.length(), 5, values(0, c), slotValues(c)))
+                .toList();
+        new CheckpointWriter(root, 0).write(new ShardSnapshot("bsp", 0, 1, 2, Consistency.bsp(), 1000,
+                List.of(new ShardSnapshot.TensorSnapshot(W, CE, 3, atFive))));
+        CheckpointRestore restore = new CheckpointRestore(CheckpointCatalog.newestComplete(root, LoggerFactory.getLogger("test")));
+        for (int chunkElements : new int[] {3, 10}) {
+            assertNull(restore.incompatibility(W, chunkElements));
+            ChunkLayout layout = new ChunkLayout(W.elements(), chunkElements);
+            for (int c = 0; c < layout.chunks(); c++) {
+                CheckpointRestore.Chunk chunk = restore.read("layer/w", layout, c);
+                assertEquals(5, chunk.version());
+                assertEquals(layout.length(c), chunk.param().length);
+                for (int i = 0; i < layout.length(c); i++) {
+                    long at = layout.offset(c) + i;
+                    assertEquals(value("layer/w", 0, 5, at), chunk.param()[i], "chunks of " + chunkElements + ", element " + at);
+                    assertEquals(value("layer/w", 1, 5, at), chunk.slots()[0][i]);
+                    assertEquals(value("layer/w", 2, 5, at), chunk.slots()[1][i]);
+                }
+            }
+        }
+    }
+
+    private static float[] values(int slot, ShardSnapshot.ChunkSnapshot c) {
+        float[] out = new float[c.length()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = value("layer/w", slot, 5, c.offset() + i);
+        }
+        return out;
+    }
+
+    private static float[][] slotValues(ShardSnapshot.ChunkSnapshot c) {
+        return new float[][] {values(1, c), values(2, c)};
     }
 
     @Test

@@ -137,9 +137,13 @@ class CheckpointRestoreClusterTest {
     }
 
     private List<PsClient> registeredWorkers(List<InetSocketAddress> shards) throws Exception {
+        return registeredWorkers(shards, SMALL_CHUNKS);
+    }
+
+    private List<PsClient> registeredWorkers(List<InetSocketAddress> shards, PsClient.Options options) throws Exception {
         List<PsClient> workers = new ArrayList<>();
         for (int r = 0; r < WORKERS; r++) {
-            PsClient c = client(shards, r, SMALL_CHUNKS);
+            PsClient c = client(shards, r, options);
             c.register(model()).get(10, TimeUnit.SECONDS);
             workers.add(c);
         }
@@ -206,11 +210,41 @@ class CheckpointRestoreClusterTest {
         }
     }
 
+    /**
+     * Chunks cut differently at restore: a 2-shard job in 64-byte chunks checkpoints at step 4; a 3-shard job in
+     * 128-byte chunks (w: 2 chunks instead of 4, u: 1 instead of 2) fills each chunk from the old ones it spans, and
+     * its next step equals the next step of the job never stopped.
+     */
     @Test
-    void restoringTheNewestOfARootAndAClearErrorForAnotherChunkSize() throws Exception {
+    void aCheckpointRestoresIntoAnotherChunkSizeAndTrainingContinuesAsIfNeverStopped() throws Exception {
+        int k = 4;
+        List<InetSocketAddress> a = startShards(2, new CheckpointSettings(dir, null, 0, null));
+        List<PsClient> workersA = registeredWorkers(a);
+        train(workersA, 0, k);
+        Map<String, float[]> atK = pullAll(workersA.get(0), k);
+        workersA.get(0).checkpoint("recut").get(30, TimeUnit.SECONDS);
+        train(workersA, k, k + 1);
+        Map<String, float[]> twinAfter = pullAll(workersA.get(0), k + 1);
+        stopAll();
+
+        List<InetSocketAddress> b = startShards(3, new CheckpointSettings(null, null, 0, dir.resolve("ckpt-recut-2shards")));
+        List<PsClient> workersB = registeredWorkers(b, new PsClient.Options(128, 1 << 20));
+        assertEquals(2, workersB.get(0).layout("w").chunks());
+        Map<String, float[]> restored = pullAll(workersB.get(0), k);
+        train(workersB, k, k + 1);
+        Map<String, float[]> after = pullAll(workersB.get(0), k + 1);
+        for (TensorSpec spec : model()) {
+            assertArrayEquals(atK.get(spec.name()), restored.get(spec.name()), spec.name() + " restored exactly");
+            assertArrayEquals(twinAfter.get(spec.name()), after.get(spec.name()), spec.name() + ": the next step");
+        }
+    }
+
+    @Test
+    void restoringTheNewestOfARootAlsoIntoAnotherChunkSize() throws Exception {
         List<InetSocketAddress> a = startShards(1, new CheckpointSettings(dir, null, 0, null));
         PsClient admin = client(a, -1, SMALL_CHUNKS);
         admin.register(model()).get(10, TimeUnit.SECONDS);
+        Map<String, float[]> initial = pullAll(registeredWorkers(a).get(0), 0);
         Messages.CheckpointReply r = admin.checkpoint("first").get(30, TimeUnit.SECONDS).get(0);
         assertEquals("ckpt-first-1shards", r.directory());
         assertEquals(Messages.CheckpointReply.WRITTEN | Messages.CheckpointReply.SET_COMPLETE, r.flags(),
@@ -220,16 +254,18 @@ class CheckpointRestoreClusterTest {
         assertEquals(ErrorCode.BAD_ARGUMENT, assertInstanceOf(PsException.class, bad.getCause()).code());
         stopAll();
 
-        // --restore DIR with the root: the newest complete checkpoint. Another chunk size cannot be filled.
+        // --restore DIR with the root: the newest complete checkpoint, whose chunks (all at version 0) another
+        // chunk size can be cut from.
         List<InetSocketAddress> b = startShards(1, new CheckpointSettings(null, null, 0, dir));
         PsClient other = client(b, -1, new PsClient.Options(128, 1 << 20));
-        ExecutionException e = assertThrows(ExecutionException.class, () -> other.register(model()).get(10, TimeUnit.SECONDS));
-        PsException pe = assertInstanceOf(PsException.class, e.getCause());
-        assertEquals(ErrorCode.BAD_ARGUMENT, pe.code());
-        assertTrue(pe.getMessage().contains("chunk size 32 elements differs from the checkpoint's 16"), pe.getMessage());
+        other.register(model()).get(10, TimeUnit.SECONDS);
+        Map<String, float[]> restored = pullAll(registeredWorkers(b, new PsClient.Options(128, 1 << 20)).get(0), 0);
+        for (TensorSpec spec : model()) {
+            assertArrayEquals(initial.get(spec.name()), restored.get(spec.name()), spec.name());
+        }
 
         // A shard without --checkpoint-dir refuses CHECKPOINT.
-        e = assertThrows(ExecutionException.class, () -> other.checkpoint("").get(10, TimeUnit.SECONDS));
+        ExecutionException e = assertThrows(ExecutionException.class, () -> other.checkpoint("").get(10, TimeUnit.SECONDS));
         assertTrue(e.getCause().getMessage().contains("no --checkpoint-dir"), e.getCause().getMessage());
     }
 }
