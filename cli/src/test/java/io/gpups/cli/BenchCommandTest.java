@@ -2,7 +2,7 @@ package io.gpups.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.gpups.cli.bench.SweepPlan;
+import io.gpups.loadgen.SweepPlan;
 import io.gpups.core.codec.Codec;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -1,4 +1,4 @@
-package io.gpups.cli.bench;
+package io.gpups.loadgen;
 
 import io.gpups.core.codec.Codec;
 import io.gpups.core.codec.RandomKSelection;

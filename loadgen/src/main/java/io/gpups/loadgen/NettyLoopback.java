@@ -1,4 +1,4 @@
-package io.gpups.cli.bench;
+package io.gpups.loadgen;
 
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;

@@ -1,4 +1,4 @@
-package io.gpups.cli.bench;
+package io.gpups.loadgen;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;

@@ -1,4 +1,4 @@
-package io.gpups.cli.bench;
+package io.gpups.loadgen;
 
 import io.gpups.core.device.Device;
 import io.gpups.core.device.DeviceBuffer;
