@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.gpups.cli.dashboard.LocalJobView;
 import io.gpups.cli.progress.ProgressMode;
 import io.gpups.cli.progress.TrainingProgress;
 import io.gpups.core.config.Consistency;

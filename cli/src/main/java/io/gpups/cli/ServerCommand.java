@@ -6,6 +6,7 @@ import io.gpups.core.protocol.Frame;
 import io.gpups.server.ShardConfig;
 import io.gpups.server.ShardSecurity;
 import io.gpups.server.ShardServer;
+import io.gpups.dashboard.MetricsEndpoint;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
@@ -91,7 +92,7 @@ final class ServerCommand implements Callable<Integer> {
     long frameMemoryBytes;
 
     @Mixin
-    io.gpups.cli.dashboard.MetricsOptions metrics;
+    MetricsOptions metrics;
 
     @Mixin
     CheckpointOptions checkpoints;
@@ -116,7 +117,7 @@ final class ServerCommand implements Callable<Integer> {
                     maxConnections, maxRegisteredBytes == 0 ? Long.MAX_VALUE : maxRegisteredBytes)
                     .withAccess(allowRemoteAdmin, helloTimeoutMillis, idleTimeoutMillis)
                     .withFrameMemoryBytes(frameMemoryBytes);
-            io.gpups.cli.dashboard.MetricsOptions.Endpoint observed = metrics.open("server", shard);
+            MetricsEndpoint observed = metrics.open("server", shard);
             ShardServer server = ShardServer.start(config, dev, limits, observed == null ? null : observed.registry(),
                     checkpoints.settings(), nonFinitePolicy);
             Runtime.getRuntime().addShutdownHook(new Thread(server::close, "gpups-signal"));

@@ -13,6 +13,7 @@ import io.gpups.worker.data.TrainTestSplit;
 import io.gpups.worker.train.EpochReport;
 import io.gpups.worker.train.Trainer;
 import io.gpups.worker.train.TrainerConfig;
+import io.gpups.dashboard.MetricsEndpoint;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
@@ -66,7 +67,7 @@ final class WorkerCommand implements Callable<Integer> {
     long connectTimeoutMillis;
 
     @Mixin
-    io.gpups.cli.dashboard.MetricsOptions metrics;
+    MetricsOptions metrics;
 
     @Option(names = "--progress", defaultValue = "auto", description = "auto (a bar on a terminal, else a line every 10 s), "
             + "bar, plain, json (a gpups-progress line every second) or none (default: ${DEFAULT-VALUE}).")
@@ -91,7 +92,7 @@ final class WorkerCommand implements Callable<Integer> {
                 .withConnectTimeout(connectTimeoutMillis);
         io.gpups.cli.progress.TrainingProgress bar = new io.gpups.cli.progress.TrainingProgress(
                 io.gpups.cli.progress.ProgressMode.parse(progress), System.out);
-        try (io.gpups.cli.dashboard.MetricsOptions.Endpoint observed = metrics.open("worker", rank);
+        try (MetricsEndpoint observed = metrics.open("worker", rank);
              Device dev = DeviceLine.open(device, log::info);
              PsClient client = PsClient.connect(addresses, rank, options)) {
             Trainer trainer = new Trainer(config, client, dev, data, report -> {

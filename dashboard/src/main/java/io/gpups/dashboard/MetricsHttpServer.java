@@ -1,4 +1,4 @@
-package io.gpups.cli.dashboard;
+package io.gpups.dashboard;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;

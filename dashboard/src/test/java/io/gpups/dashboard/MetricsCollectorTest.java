@@ -1,4 +1,4 @@
-package io.gpups.cli.dashboard;
+package io.gpups.dashboard;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;

@@ -1,4 +1,4 @@
-package io.gpups.cli.dashboard;
+package io.gpups.cli;
 
 import java.io.IOException;
 import java.net.InetAddress;
@@ -7,7 +7,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /** Free TCP ports on the loopback address, for the child processes of {@code gpups local}. */
-public final class FreePorts {
+final class FreePorts {
 
     private FreePorts() {
     }

@@ -1,18 +1,15 @@
-package io.gpups.cli.dashboard;
+package io.gpups.cli;
 
-import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import io.gpups.dashboard.MetricsEndpoint;
+import io.gpups.dashboard.MetricsToken;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
-import java.time.Duration;
+import java.nio.file.Path;
 import java.util.List;
 
 /** {@code --metrics-port}, {@code --metrics-bind} and {@code --metrics-token-file}, shared by {@code server} and {@code worker}. */
-public final class MetricsOptions {
-
-    private static final Logger log = LoggerFactory.getLogger(MetricsOptions.class);
+final class MetricsOptions {
 
     @Option(names = "--metrics-port", defaultValue = "0",
             description = "Serve GET /metrics (Prometheus text) and the process's dashboard page on this port; 0: off "
@@ -30,31 +27,14 @@ public final class MetricsOptions {
     @Option(names = "--metrics-token-file", description = "File holding a bearer token (its text, surrounding "
             + "whitespace stripped, at least 16 bytes): every request to the metrics port must carry "
             + "'Authorization: Bearer TOKEN', else 401.")
-    public java.nio.file.Path tokenFile;
-
-    /** A process's registry and its HTTP endpoint. */
-    public record Endpoint(ProcessMetrics metrics, MetricsHttpServer http) implements AutoCloseable {
-        public PrometheusMeterRegistry registry() {
-            return metrics.registry();
-        }
-
-        public int port() {
-            return http.port();
-        }
-
-        @Override
-        public void close() {
-            http.close();
-            metrics.close();
-        }
-    }
+    public Path tokenFile;
 
     /**
      * With a port: a registry tagged {@code role} (and {@code shard} or {@code rank} = {@code index}) served on
      * {@code --metrics-bind}, with the process's own dashboard at {@code /}, behind the bearer token of
      * {@code --metrics-token-file} when one is given. Without a port: null.
      */
-    public Endpoint open(String role, int index) throws IOException {
+    public MetricsEndpoint open(String role, int index) throws IOException {
         if (port == 0) {
             return null;
         }
@@ -62,21 +42,7 @@ public final class MetricsOptions {
             throw new IllegalArgumentException("--metrics-port must be 0..65535, got " + port);
         }
         String token = tokenFile == null ? null : MetricsToken.read(tokenFile);
-        String indexTag = role.equals("server") ? "shard" : "rank";
-        ProcessMetrics metrics = new ProcessMetrics("role", role, indexTag, Integer.toString(index));
-        String name = role + "-" + index;
-        MetricsCollector self = new MetricsCollector(List.of(new MetricsCollector.Target(name, role, "this process",
-                () -> metrics.registry().scrape())), Duration.ofSeconds(1), 1800);
-        String host = bind;
-        try {
-            MetricsHttpServer http = MetricsHttpServer.start(host, port, metrics.registry(), self, token);
-            log.info("metrics on http://{}:{}/metrics, dashboard on http://{}:{}/{}", host, http.port(), host, http.port(),
-                    token == null ? "" : " (bearer token required)");
-            return new Endpoint(metrics, http);
-        } catch (IOException e) {
-            metrics.close();
-            throw new IOException("--metrics-port " + port + " on " + host + ": " + e.getMessage(), e);
-        }
+        return MetricsEndpoint.open(role, index, bind, port, token);
     }
 
     /** The same flags as arguments for a child process. */
@@ -85,7 +51,7 @@ public final class MetricsOptions {
     }
 
     /** As above, with a bearer token file (null: none). */
-    public static List<String> asArgs(int port, String bind, java.nio.file.Path tokenFile) {
+    public static List<String> asArgs(int port, String bind, Path tokenFile) {
         if (tokenFile == null) {
             return asArgs(port, bind);
         }

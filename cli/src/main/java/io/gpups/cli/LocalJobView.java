@@ -1,7 +1,9 @@
-package io.gpups.cli.dashboard;
+package io.gpups.cli;
 
 import io.gpups.cli.progress.LocalProgress;
 import io.gpups.cli.progress.ProgressMode;
+import io.gpups.dashboard.JobDashboard;
+import io.gpups.dashboard.MetricsHttpServer;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -14,7 +16,7 @@ import java.util.List;
  * free here and printed), the optional in-process dashboard over all of them, and the workers' progress
  * bar. Closing it stops the dashboard and clears the bar.
  */
-public final class LocalJobView implements AutoCloseable {
+final class LocalJobView implements AutoCloseable {
 
     private static final String HOST = "127.0.0.1";
 
@@ -69,7 +71,7 @@ public final class LocalJobView implements AutoCloseable {
         }
         out.println("metrics: " + String.join(", ", listed));
         if (dashboardPort > 0) {
-            dashboard = DashboardCommand.start(HOST, dashboardPort, DashboardCommand.targets(shards, ranks), Duration.ofSeconds(1));
+            dashboard = JobDashboard.start(HOST, dashboardPort, JobDashboard.targets(shards, ranks), Duration.ofSeconds(1));
             out.println("dashboard: http://" + HOST + ":" + dashboard.port() + "/");
         }
     }

@@ -1,4 +1,4 @@
-package io.gpups.cli.dashboard;
+package io.gpups.dashboard;
 
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;

@@ -1,4 +1,4 @@
-package io.gpups.cli.dashboard;
+package io.gpups.dashboard;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

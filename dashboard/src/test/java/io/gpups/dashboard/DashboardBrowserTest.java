@@ -1,4 +1,4 @@
-package io.gpups.cli.dashboard;
+package io.gpups.dashboard;
 
 import io.gpups.core.config.Consistency;
 import io.gpups.core.device.Device;
@@ -91,8 +91,8 @@ class DashboardBrowserTest {
             workerAddresses.add("127.0.0.1:" + workerHttp.get(rank).port());
         }
         // The dashboard scrapes every process over HTTP from before the first step.
-        MetricsHttpServer dashboard = keep(DashboardCommand.start("127.0.0.1", 0,
-                DashboardCommand.targets(List.of("127.0.0.1:" + shardHttp.port()), workerAddresses), Duration.ofMillis(100)));
+        MetricsHttpServer dashboard = keep(JobDashboard.start("127.0.0.1", 0,
+                JobDashboard.targets(List.of("127.0.0.1:" + shardHttp.port()), workerAddresses), Duration.ofMillis(100)));
 
         // Two workers, each with its registry and port; int8 gradients so compression metrics show.
         TrainTestSplit data = DATA.generate();
