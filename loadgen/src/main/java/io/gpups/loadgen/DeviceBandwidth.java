@@ -2,7 +2,11 @@ package io.gpups.loadgen;
 
 import io.gpups.core.device.Device;
 import io.gpups.core.device.DeviceBuffer;
+import io.gpups.core.device.DeviceUnavailableException;
+import io.gpups.core.device.Devices;
 import io.gpups.core.optim.OptimizerSpec;
+
+import java.util.Locale;
 
 /**
  * The memory-bandwidth ceiling of a device, measured with the device's own kernels, and the rate of the Adam
@@ -18,6 +22,9 @@ import io.gpups.core.optim.OptimizerSpec;
  * through the device as a shard's agent calls it (the CPU device splits them over its threads). Their batches
  * are interleaved, so that drift in the machine's speed touches both alike, and each rate is the median batch
  * ({@link MedianRate}).
+ *
+ * <p>{@link #main} runs it alone, for the GPU bundle's {@code run.sh}: {@code DeviceBandwidth [device] [elements]
+ * [seconds]} (defaults {@code cuda:0}, {@value #DEFAULT_ELEMENTS}, 5) prints one {@code key=value} line.
  *
  * @param device                the device's name
  * @param elements              float32 elements per array
@@ -36,6 +43,30 @@ public record DeviceBandwidth(String device, int elements, double triadBytesPerS
     /** The Adam apply's bandwidth as a fraction of the triad's. */
     public double adamFractionOfTriad() {
         return adamBytesPerSecond / triadBytesPerSecond;
+    }
+
+    /** Adam parameters updated per second: the Adam apply's bytes per second over its bytes per element. */
+    public double adamParametersPerSecond() {
+        return adamBytesPerSecond / ADAM_BYTES_PER_ELEMENT;
+    }
+
+    /** {@code DeviceBandwidth [device] [elements] [seconds]}: one {@code key=value} line on stdout; exit 2 without the device. */
+    public static void main(String[] args) {
+        String spec = args.length > 0 ? args[0] : "cuda:0";
+        int elements = args.length > 1 ? Integer.parseInt(args[1]) : DEFAULT_ELEMENTS;
+        double seconds = args.length > 2 ? Double.parseDouble(args[2]) : 5;
+        DeviceBandwidth b;
+        try (Device device = Devices.installed().open(spec, System.err::println)) {
+            b = measure(device, elements, seconds);
+        } catch (DeviceUnavailableException | IllegalArgumentException e) {
+            System.err.println("DeviceBandwidth: " + e.getMessage());
+            System.exit(2);
+            return;
+        }
+        System.out.printf(Locale.ROOT, "device=%s elements=%d triad_bytes_per_second=%.4g adam_bytes_per_second=%.4g "
+                        + "adam_parameters_per_second=%.4g adam_fraction_of_triad=%.3f%n",
+                b.device().replace(' ', '_'), b.elements(), b.triadBytesPerSecond(), b.adamBytesPerSecond(),
+                b.adamParametersPerSecond(), b.adamFractionOfTriad());
     }
 
     /** Measures the triad and Adam, interleaved, for about {@code seconds} in all. */
