@@ -1,5 +1,6 @@
 package io.gpups.loadgen;
 
+import io.gpups.core.net.Transport;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.ByteBuf;
@@ -10,17 +11,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
-import io.netty.channel.IoHandlerFactory;
-import io.netty.channel.MultiThreadIoEventLoopGroup;
-import io.netty.channel.ServerChannel;
-import io.netty.channel.epoll.Epoll;
-import io.netty.channel.epoll.EpollIoHandler;
-import io.netty.channel.epoll.EpollServerSocketChannel;
-import io.netty.channel.epoll.EpollSocketChannel;
-import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
-import io.netty.channel.socket.nio.NioServerSocketChannel;
-import io.netty.channel.socket.nio.NioSocketChannel;
 
 import java.io.IOException;
 import java.net.InetAddress;
@@ -30,7 +21,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * Loopback TCP through plain Netty, with the transport the shards and {@code PsClient} use (epoll when
+ * Loopback TCP through plain Netty, with the transport the shards and {@code PsClient} use ({@link Transport#best}: epoll when
  * available, else NIO), their {@code TCP_NODELAY} and Netty's default buffers, read sizes and write-buffer
  * water marks. A sender on its own event loop writes messages of the benchmark's value size (one direct
  * buffer, sent again and again as retained duplicates: no copies in Java) whenever the channel is writable;
@@ -43,12 +34,9 @@ final class NettyLoopback {
 
     /** Bytes per second received over {@code seconds}, after {@code warmupSeconds} of the same traffic. */
     static double measure(int messageBytes, double warmupSeconds, double seconds) throws IOException, InterruptedException {
-        boolean epoll = Epoll.isAvailable();
-        IoHandlerFactory io = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
-        Class<? extends ServerChannel> serverType = epoll ? EpollServerSocketChannel.class : NioServerSocketChannel.class;
-        Class<? extends Channel> clientType = epoll ? EpollSocketChannel.class : NioSocketChannel.class;
-        EventLoopGroup receiverLoop = new MultiThreadIoEventLoopGroup(1, io);
-        EventLoopGroup senderLoop = new MultiThreadIoEventLoopGroup(1, io);
+        Transport transport = Transport.best();
+        EventLoopGroup receiverLoop = transport.eventLoopGroup(1);
+        EventLoopGroup senderLoop = transport.eventLoopGroup(1);
         AtomicLong received = new AtomicLong();
         AtomicReference<Throwable> failure = new AtomicReference<>();
         ByteBuf message = Unpooled.directBuffer(messageBytes, messageBytes).writeZero(messageBytes);
@@ -56,7 +44,7 @@ final class NettyLoopback {
         try {
             Channel server = new ServerBootstrap()
                     .group(receiverLoop)
-                    .channel(serverType)
+                    .channel(transport.serverChannel())
                     .childOption(ChannelOption.TCP_NODELAY, true)
                     .childHandler(new ChannelInitializer<SocketChannel>() {
                         @Override
@@ -68,7 +56,7 @@ final class NettyLoopback {
             try {
                 Channel client = new Bootstrap()
                         .group(senderLoop)
-                        .channel(clientType)
+                        .channel(transport.socketChannel())
                         .option(ChannelOption.TCP_NODELAY, true)
                         .handler(sender)
                         .connect(server.localAddress()).sync().channel();
