@@ -178,7 +178,7 @@ if [ -n "$cuda_reason" ]; then
   {
     gpups bench --device cpu --mode push --value-bytes 4096 --seconds 1 --warmup-seconds 0.5 --loopback-seconds 0.5 \
       --bandwidth-seconds 0.4 --json "$out/cpu-bench.json" --run-dir "$out/cpu-bench" && \
-    gpups local --device auto --servers 2 --workers 2 --model logreg --epochs 1 --progress none \
+    gpups local --device auto --shards 2 --workers 2 --model logreg --epochs 1 --progress none \
       --json "$out/cpu-local.json" --run-dir "$out/cpu-local"
   } >"$out/cpu-cli.log" 2>&1
   rc=$?
@@ -278,7 +278,7 @@ if [ -n "$cuda_reason" ]; then
   skip_cuda local
 else
   t=$(date +%s)
-  gpups local --device cuda --servers 2 --workers 2 --epochs 1 --progress plain --json "$out/local.json" \
+  gpups local --device cuda --shards 2 --workers 2 --epochs 1 --progress plain --json "$out/local.json" \
     --run-dir "$out/local" >"$out/local.log" 2>&1
   rc=$?
   devices=$(grep -E '^(shard|worker) [0-9]+: device ' "$out/local.log" | tr '\n' ';' | sed 's/;$//; s/;/; /g')

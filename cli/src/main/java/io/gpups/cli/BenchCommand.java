@@ -55,8 +55,14 @@ final class BenchCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--servers", defaultValue = "1", description = "Shard processes (default: ${DEFAULT-VALUE}).")
-    int servers;
+    // An initial value, not defaultValue: picocli applies a defaultValue after the deprecated --servers below.
+    @Option(names = "--shards", description = "Shard processes (default: ${DEFAULT-VALUE}).")
+    int shards = 1;
+
+    @Option(names = "--servers", hidden = true, description = "Deprecated spelling of --shards.")
+    void servers(int count) {
+        shards = DeprecatedSpelling.warn("bench", "--servers", "--shards", count);
+    }
 
     @Option(names = "--workers", defaultValue = "1", description = "Closed-loop worker threads, one connection to every shard each (default: ${DEFAULT-VALUE}).")
     int workers;
@@ -124,8 +130,13 @@ final class BenchCommand implements Callable<Integer> {
             + SweepPlan.DEFAULT_SIZES + ").")
     String sweepSizes;
 
-    @Option(names = "--sweep-servers", description = "Shard counts (default: " + SweepPlan.DEFAULT_SERVERS + ").")
-    String sweepServers;
+    @Option(names = "--sweep-shards", description = "Shard counts (default: " + SweepPlan.DEFAULT_SHARDS + ").")
+    String sweepShards;
+
+    @Option(names = "--sweep-servers", hidden = true, description = "Deprecated spelling of --sweep-shards.")
+    void sweepServers(String counts) {
+        sweepShards = DeprecatedSpelling.warn("bench", "--sweep-servers", "--sweep-shards", counts);
+    }
 
     @Option(names = "--sweep-workers", description = "Worker counts (default: " + SweepPlan.DEFAULT_WORKERS + ").")
     String sweepWorkers;
@@ -148,19 +159,19 @@ final class BenchCommand implements Callable<Integer> {
     // ---- one run ----------------------------------------------------------------------------------
 
     private int single() throws Exception {
-        for (String flag : List.of("--sweep-out", "--sweep-sizes", "--sweep-servers", "--sweep-workers", "--sweep-codecs",
-                "--sweep-full")) {
+        for (String flag : List.of("--sweep-out", "--sweep-sizes", "--sweep-shards", "--sweep-servers", "--sweep-workers",
+                "--sweep-codecs", "--sweep-full")) {
             if (given(flag)) {
                 throw new IllegalArgumentException(flag + ": only with --sweep");
             }
         }
-        BenchSettings s = settings(valueBytes, servers, workers, codec, or(seconds, SINGLE_SECONDS),
+        BenchSettings s = settings(valueBytes, shards, workers, codec, or(seconds, SINGLE_SECONDS),
                 or(warmupSeconds, SINGLE_WARMUP), or(loopbackSeconds, SINGLE_LOOPBACK));
         checkBandwidthSeconds();
         Path dir = RunDirectory.resolve(runDir, "bench");
         out.printf(Locale.ROOT, "gpups bench: %s, %d-byte values (%d float32), %d shard(s), %d worker(s), window %d, "
                         + "%s, %s, device %s; %.1f s warmup, %.1f s measured; logs: %s%n",
-                s.mode().cliName(), s.valueBytes(), s.elements(), s.servers(), s.workers(), s.window(), s.optimizerName(),
+                s.mode().cliName(), s.valueBytes(), s.elements(), s.shards(), s.workers(), s.window(), s.optimizerName(),
                 s.consistency(), s.device(), s.warmupSeconds(), s.seconds(), dir);
 
         DeviceBandwidth memory = measureBandwidth(s.device());
@@ -182,19 +193,20 @@ final class BenchCommand implements Callable<Integer> {
     // ---- sweep ------------------------------------------------------------------------------------
 
     private int sweep() throws Exception {
-        for (String flag : List.of("--value-bytes", "--servers", "--workers", "--codec")) {
+        for (String flag : List.of("--value-bytes", "--shards", "--servers", "--workers", "--codec")) {
             if (given(flag)) {
                 throw new IllegalArgumentException(flag + ": not used with --sweep; give the sweep's values with --sweep-"
                         + switch (flag) {
                             case "--value-bytes" -> "sizes";
                             case "--codec" -> "codecs";
+                            case "--servers" -> "shards";
                             default -> flag.substring(2);
                         });
             }
         }
         BenchMode m = BenchMode.parse(mode);
         String codecs = sweepCodecs != null ? sweepCodecs : m == BenchMode.PUSH ? SweepPlan.DEFAULT_CODECS : "none";
-        SweepPlan plan = SweepPlan.parse(or(sweepSizes, SweepPlan.DEFAULT_SIZES), or(sweepServers, SweepPlan.DEFAULT_SERVERS),
+        SweepPlan plan = SweepPlan.parse(or(sweepSizes, SweepPlan.DEFAULT_SIZES), or(sweepShards, SweepPlan.DEFAULT_SHARDS),
                 or(sweepWorkers, SweepPlan.DEFAULT_WORKERS), codecs, sweepFull);
         if (m != BenchMode.PUSH) {
             plan.codecs().stream().filter(c -> c.kind() != Codec.Kind.NONE).findFirst().ifPresent(c -> {
@@ -209,7 +221,7 @@ final class BenchCommand implements Callable<Integer> {
         // Every point validated before anything starts.
         List<BenchSettings> points = new ArrayList<>();
         for (SweepPlan.Point p : plan.points()) {
-            points.add(settings(p.valueBytes(), p.servers(), p.workers(), p.codec().toString(), sec, warm, loop));
+            points.add(settings(p.valueBytes(), p.shards(), p.workers(), p.codec().toString(), sec, warm, loop));
         }
         Path dir = RunDirectory.resolve(runDir, "bench-sweep");
         Path outDir = sweepOut != null ? sweepOut : dir;
@@ -231,7 +243,7 @@ final class BenchCommand implements Callable<Integer> {
             BenchSettings s = points.get(i);
             CodecThroughput ct = measureCodec(s, Math.min(1.0, Math.max(0.3, sec / 4)), memory);
             Path pointDir = dir.resolve(String.format(Locale.ROOT, "%02d-%s-%s-%ds-%dw-%s", i + 1, s.mode().cliName(),
-                    SweepCharts.bytes(s.valueBytes()), s.servers(), s.workers(), s.codec().toString().replace(':', '_')));
+                    SweepCharts.bytes(s.valueBytes()), s.shards(), s.workers(), s.codec().toString().replace(':', '_')));
             LoadGenerator.Window w = runPoint(s, pointDir);
             // Measured after the point's shards stopped, once per size: nothing else is running then.
             if (!loopback.containsKey(s.valueBytes())) {
@@ -277,7 +289,7 @@ final class BenchCommand implements Callable<Integer> {
         BenchResult big = find(results, HEADLINE_BYTES, base);
         BenchResult small = find(results, 4096, base);
         String where = String.format(Locale.ROOT, "%s, %d shard(s), %d worker(s), %s, no codec", base.mode().cliName(),
-                base.servers(), base.workers(), base.optimizerName());
+                base.shards(), base.workers(), base.optimizerName());
         h.put("point", where);
         number(h, "fraction_of_loopback_16MiB", big == null ? Double.NaN : big.fractionOfLoopback());
         number(h, "fraction_of_memory_bandwidth_16MiB", big == null ? Double.NaN : big.fractionOfMemoryBandwidth());
@@ -288,7 +300,7 @@ final class BenchCommand implements Callable<Integer> {
 
     private static BenchResult find(List<BenchResult> results, int valueBytes, BenchSettings base) {
         return results.stream().filter(r -> r.settings().valueBytes() == valueBytes
-                && r.settings().servers() == base.servers() && r.settings().workers() == base.workers()
+                && r.settings().shards() == base.shards() && r.settings().workers() == base.workers()
                 && r.settings().codec().kind() == Codec.Kind.NONE).findFirst().orElse(null);
     }
 
@@ -312,7 +324,7 @@ final class BenchCommand implements Callable<Integer> {
     private LoadGenerator.Window runPoint(BenchSettings s, Path dir) throws Exception {
         try (ChildProcesses children = new ChildProcesses(dir)) {
             long start = System.nanoTime();
-            List<InetSocketAddress> addresses = LocalShards.start(children, s.servers(), s.workers(),
+            List<InetSocketAddress> addresses = LocalShards.start(children, s.shards(), s.workers(),
                     s.consistency().toString(), shard -> s.device(), shard -> shardMetricsPort == 0 ? List.of()
                             : List.of("--metrics-port", "" + (shardMetricsPort + shard), "--metrics-bind", "127.0.0.1"));
             if (!sweep) {

@@ -35,8 +35,14 @@ final class LocalCommand implements Callable<Integer> {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    @Option(names = "--servers", defaultValue = "2", description = "Shard processes (default: ${DEFAULT-VALUE}).")
-    int servers;
+    // An initial value, not defaultValue: picocli applies a defaultValue after the deprecated --servers below.
+    @Option(names = "--shards", description = "Shard processes (default: ${DEFAULT-VALUE}).")
+    int servers = 2;
+
+    @Option(names = "--servers", hidden = true, description = "Deprecated spelling of --shards.")
+    void deprecatedServers(int count) {
+        servers = DeprecatedSpelling.warn("local", "--servers", "--shards", count);
+    }
 
     @Option(names = "--workers", defaultValue = "2", description = "Worker processes (default: ${DEFAULT-VALUE}).")
     int workers;
@@ -227,7 +233,7 @@ final class LocalCommand implements Callable<Integer> {
 
     private void validate() {
         if (servers < 1 || servers > 64) {
-            throw new IllegalArgumentException("--servers must be 1..64, got " + servers);
+            throw new IllegalArgumentException("--shards must be 1..64, got " + servers);
         }
         if (workers < 1 || workers > 64) {
             throw new IllegalArgumentException("--workers must be 1..64, got " + workers);

@@ -2,8 +2,6 @@ package io.gpups.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.gpups.loadgen.SweepPlan;
-import io.gpups.core.codec.Codec;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -14,7 +12,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -32,7 +29,7 @@ class BenchCommandTest {
     @Test
     void shortPushRunWritesConsistentJson(@TempDir Path tmp) throws Exception {
         Path json = tmp.resolve("bench.json");
-        int code = Main.run("bench", "--servers", "1", "--workers", "1", "--mode", "push", "--value-bytes", "4096",
+        int code = Main.run("bench", "--shards", "1", "--workers", "1", "--mode", "push", "--value-bytes", "4096",
                 "--seconds", "1", "--warmup-seconds", "0.5", "--loopback-seconds", "0.5", "--bandwidth-seconds", "0.4",
                 "--device", "cpu",
                 "--run-dir", tmp.resolve("run").toString(), "--json", json.toString());
@@ -75,7 +72,7 @@ class BenchCommandTest {
     @Test
     void tinySweepWritesJsonCsvAndCharts(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("sweep");
-        int code = Main.run("bench", "--sweep", "--sweep-sizes", "4096,16KiB", "--sweep-servers", "1", "--sweep-workers", "1",
+        int code = Main.run("bench", "--sweep", "--sweep-sizes", "4096,16KiB", "--sweep-shards", "1", "--sweep-workers", "1",
                 "--sweep-codecs", "none", "--seconds", "0.5", "--warmup-seconds", "0.2", "--loopback-seconds", "0.25",
                 "--bandwidth-seconds", "0.3", "--device", "cpu", "--run-dir", tmp.resolve("run").toString(),
                 "--sweep-out", out.toString());
@@ -115,26 +112,10 @@ class BenchCommandTest {
     }
 
     @Test
-    void defaultSweepWalksThreeLinesThroughTheGrid() {
-        SweepPlan plan = SweepPlan.parse(SweepPlan.DEFAULT_SIZES, SweepPlan.DEFAULT_SERVERS, SweepPlan.DEFAULT_WORKERS,
-                SweepPlan.DEFAULT_CODECS, false);
-        List<SweepPlan.Point> points = plan.points();
-        // 8 sizes; 2 x 2 shard/worker counts at the two sizes of >= 2 chunks (16 and 64 MiB), 2 of them already
-        // counted; 3 codecs x 8 sizes.
-        assertEquals(8 + 6 + 24, points.size());
-        assertEquals(points.size(), Set.copyOf(points).size());
-        assertEquals(new SweepPlan.Point(4096, 1, 1, Codec.NONE), points.get(0));
-        assertTrue(points.contains(new SweepPlan.Point(16 << 20, 2, 2, Codec.NONE)));
-        assertTrue(points.contains(new SweepPlan.Point(64 << 20, 1, 1, Codec.SIGN)));
-        assertEquals(128, SweepPlan.parse(SweepPlan.DEFAULT_SIZES, SweepPlan.DEFAULT_SERVERS, SweepPlan.DEFAULT_WORKERS,
-                SweepPlan.DEFAULT_CODECS, true).points().size());
-    }
-
-    @Test
     void badSweepFlagsAreOneLineErrors() {
         assertTrue(runExpectingUsageError("bench", "--sweep-sizes", "4096").contains("--sweep-sizes: only with --sweep"));
         assertTrue(runExpectingUsageError("bench", "--sweep", "--value-bytes", "4096").contains("--sweep-sizes"));
-        assertTrue(runExpectingUsageError("bench", "--sweep", "--servers", "2").contains("--sweep-servers"));
+        assertTrue(runExpectingUsageError("bench", "--sweep", "--shards", "2").contains("--sweep-shards"));
         assertTrue(runExpectingUsageError("bench", "--sweep", "--sweep-sizes", "4096,6").contains("'6'"));
         assertTrue(runExpectingUsageError("bench", "--sweep", "--sweep-sizes", "4x").contains("'4x'"));
         assertTrue(runExpectingUsageError("bench", "--sweep", "--sweep-sizes", ",").contains("at least one"));
@@ -169,7 +150,7 @@ class BenchCommandTest {
     @Test
     void otherBadValuesAreNamed() {
         assertTrue(runExpectingUsageError("bench", "--value-bytes", "2147483652").contains("2147483652"));
-        assertTrue(runExpectingUsageError("bench", "--servers", "0").contains("--servers 0"));
+        assertTrue(runExpectingUsageError("bench", "--shards", "0").contains("--shards 0"));
         assertTrue(runExpectingUsageError("bench", "--seconds", "-1").contains("--seconds -1"));
         assertTrue(runExpectingUsageError("bench", "--optimizer", "lion").contains("'lion'"));
         assertTrue(runExpectingUsageError("bench", "--consistency", "ssp:x").contains("'ssp:x'"));

@@ -91,7 +91,7 @@ public record BenchResult(BenchSettings settings, long ops, double seconds, doub
         ObjectNode o = JSON.createObjectNode();
         o.put("mode", settings.mode().cliName());
         o.put("value_bytes", settings.valueBytes());
-        o.put("servers", settings.servers());
+        o.put("servers", settings.shards());
         o.put("workers", settings.workers());
         o.put("window", settings.window());
         o.put("codec", settings.codec().toString());
@@ -253,7 +253,7 @@ public record BenchResult(BenchSettings settings, long ops, double seconds, doub
     /** One result as a table line. */
     public static void printLine(PrintStream out, BenchResult r) {
         BenchSettings s = r.settings;
-        out.printf(Locale.ROOT, FORMAT, s.mode().cliName(), s.valueBytes(), s.servers(), s.workers(), s.window(),
+        out.printf(Locale.ROOT, FORMAT, s.mode().cliName(), s.valueBytes(), s.shards(), s.workers(), s.window(),
                 s.codec(), fixed(r.opsPerSecond, 1), fixed(r.goodputBytesPerSecond / 1e6, 1),
                 fixed(r.updateElementsPerSecond / 1e6, 1), fixed(r.latencyP50Ms, 3), fixed(r.latencyP99Ms, 3),
                 fixed(r.loopbackBytesPerSecond() / 1e6, 1), fixed(r.fractionOfLoopback(), 3),

@@ -9,7 +9,7 @@ import io.gpups.core.optim.OptimizerSpec;
  * One benchmark run, validated. Build it with {@link #conclude}, which fills the defaults that depend on other
  * settings (the window) and throws {@link IllegalArgumentException} naming the first bad flag and value.
  *
- * @param servers         shard processes
+ * @param shards          shard processes
  * @param workers         closed-loop workers (threads of the bench process, one connection set each)
  * @param mode            what one operation is
  * @param valueBytes      size of the one benchmark tensor, and so of every push and pull
@@ -23,14 +23,14 @@ import io.gpups.core.optim.OptimizerSpec;
  * @param loopbackSeconds length of the loopback-TCP ceiling measurement; 0 skips it
  * @param codec           how pushed gradients are encoded (push mode only); none sends fp32
  */
-public record BenchSettings(int servers, int workers, BenchMode mode, int valueBytes, String optimizerName,
+public record BenchSettings(int shards, int workers, BenchMode mode, int valueBytes, String optimizerName,
                             OptimizerSpec optimizer, Consistency consistency, String device, double seconds,
                             double warmupSeconds, int window, double loopbackSeconds, Codec codec) {
 
     /** Largest value size: 1 GiB. */
     public static final long MAX_VALUE_BYTES = 1L << 30;
     /** Most shard processes one bench starts on this machine. */
-    public static final int MAX_SERVERS = 64;
+    public static final int MAX_SHARDS = 64;
     /** Most worker threads. */
     public static final int MAX_WORKERS = 256;
     /** Most operations in flight per worker. */
@@ -43,11 +43,11 @@ public record BenchSettings(int servers, int workers, BenchMode mode, int valueB
      *
      * @param window operations in flight per worker, or {@code null} for {@link #defaultWindow}
      */
-    public static BenchSettings conclude(int servers, int workers, String mode, long valueBytes, String optimizer,
+    public static BenchSettings conclude(int shards, int workers, String mode, long valueBytes, String optimizer,
                                          double seconds, double warmupSeconds, Integer window, String consistency,
                                          String device, double loopbackSeconds, String codec) {
-        if (servers < 1 || servers > MAX_SERVERS) {
-            throw new IllegalArgumentException("--servers " + servers + ": must be 1.." + MAX_SERVERS);
+        if (shards < 1 || shards > MAX_SHARDS) {
+            throw new IllegalArgumentException("--shards " + shards + ": must be 1.." + MAX_SHARDS);
         }
         if (workers < 1 || workers > MAX_WORKERS) {
             throw new IllegalArgumentException("--workers " + workers + ": must be 1.." + MAX_WORKERS);
@@ -107,7 +107,7 @@ public record BenchSettings(int servers, int workers, BenchMode mode, int valueB
                         + " step t-1 was applied, so --mode " + m.cliName() + " runs with window 1");
             }
         }
-        return new BenchSettings(servers, workers, m, (int) valueBytes, optimizer.trim().toLowerCase(), spec, c,
+        return new BenchSettings(shards, workers, m, (int) valueBytes, optimizer.trim().toLowerCase(), spec, c,
                 device.trim().toLowerCase(), seconds, warmupSeconds, k, loopbackSeconds, parsedCodec);
     }
 

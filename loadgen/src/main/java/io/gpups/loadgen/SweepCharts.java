@@ -109,13 +109,13 @@ public final class SweepCharts {
                         bytes(r.settings().valueBytes()), r.settings().codec()));
         Map<String, List<BenchResult>> spread = new LinkedHashMap<>();
         groups.forEach((k, v) -> {
-            if (v.stream().map(r -> r.settings().servers()).distinct().count() > 1) {
+            if (v.stream().map(r -> r.settings().shards()).distinct().count() > 1) {
                 spread.put(k, v);
             }
         });
         XYSeriesCollection data = new XYSeriesCollection();
         (spread.isEmpty() ? groups : spread).forEach((name, rs) ->
-                data.addSeries(series(name, rs, r -> r.settings().servers(), r -> r.updateElementsPerSecond() / 1e6)));
+                data.addSeries(series(name, rs, r -> r.settings().shards(), r -> r.updateElementsPerSecond() / 1e6)));
         NumberAxis shards = new NumberAxis("shards (processes)");
         shards.setStandardTickUnits(NumberAxis.createIntegerTickUnits());
         shards.setAutoRangeIncludesZero(false);
@@ -140,10 +140,10 @@ public final class SweepCharts {
     /** p50 (solid) and p99 (dashed) latency vs value size for each codec at the sweep's base shard/worker counts. */
     static JFreeChart latencyVsSize(List<BenchResult> results) {
         XYSeriesCollection data = new XYSeriesCollection();
-        int servers = results.isEmpty() ? 1 : results.get(0).settings().servers();
+        int shards = results.isEmpty() ? 1 : results.get(0).settings().shards();
         int workers = results.isEmpty() ? 1 : results.get(0).settings().workers();
         Map<String, List<BenchResult>> byCodec = group(results.stream()
-                .filter(r -> r.settings().servers() == servers && r.settings().workers() == workers).toList(),
+                .filter(r -> r.settings().shards() == shards && r.settings().workers() == workers).toList(),
                 r -> r.settings().codec().toString());
         byCodec.forEach((codec, rs) -> {
             data.addSeries(series("p50, " + codec, rs, r -> r.settings().valueBytes(), BenchResult::latencyP50Ms));
@@ -159,7 +159,7 @@ public final class SweepCharts {
             }
         }
         return chart(String.format(Locale.ROOT, "Latency vs value size (%s, %s)",
-                servers == 1 ? "1 shard" : servers + " shards", workers(workers)), plot);
+                shards == 1 ? "1 shard" : shards + " shards", workers(workers)), plot);
     }
 
     private static ValueMarker marker(double value, BasicStroke stroke, String label) {
@@ -192,7 +192,7 @@ public final class SweepCharts {
     }
 
     private static String label(BenchResult r) {
-        int s = r.settings().servers();
+        int s = r.settings().shards();
         Codec c = r.settings().codec();
         return String.format(Locale.ROOT, "%s, %s, %s", s == 1 ? "1 shard" : s + " shards", workers(r.settings().workers()), c);
     }

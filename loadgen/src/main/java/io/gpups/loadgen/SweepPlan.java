@@ -22,34 +22,34 @@ import java.util.Map;
  * {@code full} takes the whole grid instead. Points are unique and in that order.
  *
  * @param sizes   value sizes in bytes
- * @param servers shard counts
+ * @param shards  shard counts
  * @param workers worker counts
  * @param codecs  codecs, the first being the baseline (normally none)
  * @param full    the whole grid instead of the three lines
  */
-public record SweepPlan(List<Integer> sizes, List<Integer> servers, List<Integer> workers, List<Codec> codecs,
+public record SweepPlan(List<Integer> sizes, List<Integer> shards, List<Integer> workers, List<Codec> codecs,
                         boolean full) {
 
     /** 4 KiB to 64 MiB in powers of 4. */
     public static final String DEFAULT_SIZES = "4096,16384,65536,262144,1048576,4194304,16777216,67108864";
-    public static final String DEFAULT_SERVERS = "1,2";
+    public static final String DEFAULT_SHARDS = "1,2";
     public static final String DEFAULT_WORKERS = "1,2";
     public static final String DEFAULT_CODECS = "none,int8,topk:0.01,sign";
 
     /** One point of the sweep. */
-    public record Point(int valueBytes, int servers, int workers, Codec codec) {
+    public record Point(int valueBytes, int shards, int workers, Codec codec) {
     }
 
     public SweepPlan {
         sizes = List.copyOf(sizes);
-        servers = List.copyOf(servers);
+        shards = List.copyOf(shards);
         workers = List.copyOf(workers);
         codecs = List.copyOf(codecs);
     }
 
     /** Parses the four lists, naming the flag and the bad entry in any error. */
-    public static SweepPlan parse(String sizes, String servers, String workers, String codecs, boolean full) {
-        return new SweepPlan(parseSizes(sizes), parseCounts("--sweep-servers", servers, BenchSettings.MAX_SERVERS),
+    public static SweepPlan parse(String sizes, String shards, String workers, String codecs, boolean full) {
+        return new SweepPlan(parseSizes(sizes), parseCounts("--sweep-shards", shards, BenchSettings.MAX_SHARDS),
                 parseCounts("--sweep-workers", workers, BenchSettings.MAX_WORKERS), parseCodecs(codecs), full);
     }
 
@@ -59,7 +59,7 @@ public record SweepPlan(List<Integer> sizes, List<Integer> servers, List<Integer
         if (full) {
             for (Codec c : codecs) {
                 for (int size : sizes) {
-                    for (int s : servers) {
+                    for (int s : shards) {
                         for (int w : workers) {
                             points.put(new Point(size, s, w, c), true);
                         }
@@ -68,14 +68,14 @@ public record SweepPlan(List<Integer> sizes, List<Integer> servers, List<Integer
             }
             return List.copyOf(points.keySet());
         }
-        int s0 = servers.get(0);
+        int s0 = shards.get(0);
         int w0 = workers.get(0);
         Codec c0 = codecs.get(0);
         for (int size : sizes) {
             points.put(new Point(size, s0, w0, c0), true);
         }
         for (int size : scalingSizes()) {
-            for (int s : servers) {
+            for (int s : shards) {
                 for (int w : workers) {
                     points.put(new Point(size, s, w, c0), true);
                 }
