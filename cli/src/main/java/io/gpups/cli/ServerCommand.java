@@ -3,10 +3,12 @@ package io.gpups.cli;
 import io.gpups.core.config.Consistency;
 import io.gpups.core.device.Device;
 import io.gpups.core.protocol.Frame;
+import io.gpups.core.protocol.TlsFiles;
+import io.gpups.dashboard.MetricsEndpoint;
+import io.gpups.server.NonFinitePolicy;
 import io.gpups.server.ShardConfig;
 import io.gpups.server.ShardSecurity;
 import io.gpups.server.ShardServer;
-import io.gpups.dashboard.MetricsEndpoint;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
@@ -110,9 +112,9 @@ final class ServerCommand implements Callable<Integer> {
         }
         ShardConfig config = new ShardConfig(bind, port, shard, shards, workers, Consistency.parse(consistency),
                 maxFrameBytes, workerTimeoutMillis).validate();
-        io.gpups.server.NonFinitePolicy nonFinitePolicy = nonFinite.policy();
+        NonFinitePolicy nonFinitePolicy = nonFinite.policy();
         try (Device dev = DeviceLine.open(device, log::info)) {
-            io.gpups.core.protocol.TlsFiles tls = security.tls();
+            TlsFiles tls = security.tls();
             ShardSecurity limits = new ShardSecurity(security.auth(), tls == null ? null : tls.serverContext(),
                     maxConnections, maxRegisteredBytes == 0 ? Long.MAX_VALUE : maxRegisteredBytes)
                     .withAccess(allowRemoteAdmin, helloTimeoutMillis, idleTimeoutMillis)

@@ -1,19 +1,27 @@
 package io.gpups.cli;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.gpups.cli.progress.ProgressMode;
+import io.gpups.cli.progress.TrainingProgress;
 import io.gpups.core.codec.Codec;
 import io.gpups.core.device.Device;
 import io.gpups.core.protocol.Frame;
 import io.gpups.core.protocol.Messages;
+import io.gpups.core.protocol.TlsFiles;
 import io.gpups.core.tensor.ChunkLayout;
+import io.gpups.dashboard.MetricsEndpoint;
 import io.gpups.worker.client.PsClient;
 import io.gpups.worker.compress.CodecPolicy;
 import io.gpups.worker.data.DataSource;
 import io.gpups.worker.data.TrainTestSplit;
+import io.gpups.worker.metrics.TrainingMonitor;
+import io.gpups.worker.metrics.WorkerMetrics;
 import io.gpups.worker.train.EpochReport;
+import io.gpups.worker.train.ShardResetException;
 import io.gpups.worker.train.Trainer;
 import io.gpups.worker.train.TrainerConfig;
-import io.gpups.dashboard.MetricsEndpoint;
+import io.micrometer.core.instrument.Tags;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
@@ -21,9 +29,11 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
@@ -86,12 +96,11 @@ final class WorkerCommand implements Callable<Integer> {
         TrainTestSplit data = source.load();
         log.info("worker {}/{}: {} on {}, batch {}, {} epochs, {} lr {}", rank, workers, training.model,
                 source.describe(), training.batch, training.epochs, training.optimizer, training.lr);
-        io.gpups.core.protocol.TlsFiles tls = security.tls();
+        TlsFiles tls = security.tls();
         PsClient.Options options = new PsClient.Options(training.chunkBytes, Frame.DEFAULT_MAX_FRAME_BYTES,
                 training.pullDtype()).secured(security.auth(), tls == null ? null : tls.clientContext())
                 .withConnectTimeout(connectTimeoutMillis);
-        io.gpups.cli.progress.TrainingProgress bar = new io.gpups.cli.progress.TrainingProgress(
-                io.gpups.cli.progress.ProgressMode.parse(progress), System.out);
+        TrainingProgress bar = new TrainingProgress(ProgressMode.parse(progress), System.out);
         try (MetricsEndpoint observed = metrics.open("worker", rank);
              Device dev = DeviceLine.open(device, log::info);
              PsClient client = PsClient.connect(addresses, rank, options)) {
@@ -101,19 +110,19 @@ final class WorkerCommand implements Callable<Integer> {
                 System.out.println(EPOCH + toJson(report));
                 System.out.flush();
             });
-            io.gpups.worker.metrics.TrainingMonitor start = new io.gpups.worker.metrics.TrainingMonitor() {
+            TrainingMonitor start = new TrainingMonitor() {
                 @Override
                 public void trainingStarted(long step) {
                     System.out.println(START + "{\"step\":" + step + "}");
                     System.out.flush();
                 }
             };
-            trainer.monitor(io.gpups.worker.metrics.TrainingMonitor.all(observed == null ? List.of(start, bar) : List.of(start, bar,
-                    new io.gpups.worker.metrics.WorkerMetrics(observed.registry(), io.micrometer.core.instrument.Tags.empty(), client))));
+            trainer.monitor(TrainingMonitor.all(observed == null ? List.of(start, bar) : List.of(start, bar,
+                    new WorkerMetrics(observed.registry(), Tags.empty(), client))));
             trainer.allowReset(training.allowReset);
             try {
                 trainer.run();
-            } catch (io.gpups.worker.train.ShardResetException e) {
+            } catch (ShardResetException e) {
                 throw new CliException("worker " + rank + ": " + e.getMessage());
             }
         }
@@ -132,7 +141,7 @@ final class WorkerCommand implements Callable<Integer> {
         m.put("seconds", r.seconds());
         try {
             return JSON.writeValueAsString(m);
-        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+        } catch (JsonProcessingException e) {
             throw new IllegalStateException(e);
         }
     }
@@ -164,7 +173,7 @@ final class WorkerCommand implements Callable<Integer> {
         String model;
 
         @Option(names = "--data", description = "Directory with IDX files (default: the dataset-fashion-mnist package, else synthetic data).")
-        java.nio.file.Path data;
+        Path data;
 
         @Option(names = "--epochs", defaultValue = "10", description = "Passes over the training set (default: ${DEFAULT-VALUE}).")
         int epochs;
@@ -206,7 +215,7 @@ final class WorkerCommand implements Callable<Integer> {
         }
 
         int pullDtype() {
-            return switch (pullDtype.trim().toLowerCase(java.util.Locale.ROOT)) {
+            return switch (pullDtype.trim().toLowerCase(Locale.ROOT)) {
                 case "fp32" -> Messages.DTYPE_FP32;
                 case "bf16" -> Messages.DTYPE_BF16;
                 default -> throw new IllegalArgumentException("--pull-dtype '" + pullDtype + "': expected fp32 or bf16");
