@@ -2,6 +2,7 @@ package io.gpups.cli;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.gpups.cli.progress.ProgressMode;
 import io.gpups.cli.progress.TrainingProgress;
 import io.gpups.core.codec.Codec;
@@ -83,6 +84,9 @@ final class WorkerCommand implements Callable<Integer> {
             + "bar, plain, json (a gpups-progress line every second) or none (default: ${DEFAULT-VALUE}).")
     String progress;
 
+    @Mixin
+    JsonOutput json;
+
     @Override
     public Integer call() throws Exception {
         if (connectTimeoutMillis < 0) {
@@ -120,10 +124,28 @@ final class WorkerCommand implements Callable<Integer> {
             trainer.monitor(TrainingMonitor.all(observed == null ? List.of(start, bar) : List.of(start, bar,
                     new WorkerMetrics(observed.registry(), Tags.empty(), client))));
             trainer.allowReset(training.allowReset);
+            long trainStart = System.nanoTime();
+            List<EpochReport> reports;
             try {
-                trainer.run();
+                reports = trainer.run();
             } catch (ShardResetException e) {
                 throw new CliException("worker " + rank + ": " + e.getMessage());
+            }
+            double trainSeconds = (System.nanoTime() - trainStart) / 1e9;
+            if (json.wanted()) {
+                ObjectNode summary = WorkerSummary.of(reports, trainSeconds);
+                summary.put("rank", rank);
+                summary.put("workers", workers);
+                summary.set("servers", JSON.valueToTree(servers));
+                summary.put("model", training.model);
+                summary.put("codec", training.codec);
+                summary.put("pull_dtype", training.pullDtype);
+                summary.put("optimizer", training.optimizer);
+                summary.put("lr", training.lr);
+                summary.put("batch", training.batch);
+                summary.put("data", source.describe());
+                summary.put("device", dev.description());
+                json.write(summary, System.out);
             }
         }
         return 0;
