@@ -16,6 +16,7 @@ import io.gpups.core.codec.Codec;
 import io.gpups.core.device.Device;
 import io.gpups.core.device.Devices;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -91,15 +92,15 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--consistency", defaultValue = "asp", description = "asp, bsp or ssp:S (default: ${DEFAULT-VALUE}).")
     String consistency;
 
-    @Option(names = "--device", defaultValue = "auto", description = "The shards' device, also measured for its "
-            + "memory bandwidth: auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
-    String device;
+    /** The shards' device, also measured for its memory bandwidth. */
+    @Mixin
+    DeviceOption device;
 
     @Option(names = "--loopback-seconds", description = "Length of the loopback-TCP ceiling measurement per value size "
             + "and way (Netty and blocking sockets, 3 rounds each, best kept); 0 skips it (default: 2, with --sweep 1).")
     Double loopbackSeconds;
 
-    @Option(names = "--bandwidth-seconds", defaultValue = "2", description = "Length of the device's memory-bandwidth "
+    @Option(names = "--bandwidth-seconds", defaultValue = "2", description = "Length of the --device's memory-bandwidth "
             + "measurement (a triad, then the Adam apply, through the device's kernels); 0 skips it (default: ${DEFAULT-VALUE}).")
     double bandwidthSeconds;
 
@@ -108,11 +109,11 @@ final class BenchCommand implements Callable<Integer> {
                     + "its encode and decode throughput on the device (default: ${DEFAULT-VALUE}).")
     String codec;
 
-    @Option(names = "--json", description = "Also write the results as JSON, {\"results\":[...]}, to this file.")
-    Path json;
+    @Mixin
+    JsonOutput json;
 
-    @Option(names = "--run-dir", description = "Where the shards' logs go (default: runs/bench-<time>).")
-    Path runDir;
+    @Mixin
+    RunDirOption runDir;
 
     @Option(names = "--shard-metrics-port", defaultValue = "0", description = "Shard s serves /metrics on this port + s, "
             + "e.g. to watch memory during a long run; 0: off (default: ${DEFAULT-VALUE}).")
@@ -168,7 +169,7 @@ final class BenchCommand implements Callable<Integer> {
         BenchSettings s = settings(valueBytes, shards, workers, codec, or(seconds, SINGLE_SECONDS),
                 or(warmupSeconds, SINGLE_WARMUP), or(loopbackSeconds, SINGLE_LOOPBACK));
         checkBandwidthSeconds();
-        Path dir = RunDirectory.resolve(runDir, "bench");
+        Path dir = runDir.resolve("bench");
         out.printf(Locale.ROOT, "gpups bench: %s, %d-byte values (%d float32), %d shard(s), %d worker(s), window %d, "
                         + "%s, %s, device %s; %.1f s warmup, %.1f s measured; logs: %s%n",
                 s.mode().cliName(), s.valueBytes(), s.elements(), s.shards(), s.workers(), s.window(), s.optimizerName(),
@@ -183,9 +184,9 @@ final class BenchCommand implements Callable<Integer> {
         out.println();
         BenchResult.printTable(out, results);
         printCeilings(memory, loopback == null ? List.of() : List.of(loopback));
-        if (json != null) {
-            BenchResult.writeJson(json, results, extra(memory, loopback == null ? List.of() : List.of(loopback), null));
-            out.println("results written to " + json);
+        if (json.wanted()) {
+            BenchResult.writeJson(json.file, results, extra(memory, loopback == null ? List.of() : List.of(loopback), null));
+            out.println("results written to " + json.file);
         }
         return 0;
     }
@@ -223,7 +224,7 @@ final class BenchCommand implements Callable<Integer> {
         for (SweepPlan.Point p : plan.points()) {
             points.add(settings(p.valueBytes(), p.shards(), p.workers(), p.codec().toString(), sec, warm, loop));
         }
-        Path dir = RunDirectory.resolve(runDir, "bench-sweep");
+        Path dir = runDir.resolve("bench-sweep");
         Path outDir = sweepOut != null ? sweepOut : dir;
         BenchSettings first = points.get(0);
         MachineInfo machine = MachineInfo.current();
@@ -270,8 +271,8 @@ final class BenchCommand implements Callable<Integer> {
         String subtitle = String.format(Locale.ROOT, "%s; %s, %s, device %s, %.1f s per point", machine.cpuModel() + ", "
                 + machine.logicalCpus() + " CPUs", first.optimizerName(), first.consistency(), first.device(), sec);
         List<Path> charts = SweepCharts.write(outDir, results, ceilings, memory, subtitle);
-        if (json != null) {
-            BenchResult.writeJson(json, results, extra);
+        if (json.wanted()) {
+            BenchResult.writeJson(json.file, results, extra);
         }
         out.println("headline: " + headline);
         out.println("written: " + jsonFile + ", " + csvFile + ", " + charts);
@@ -317,7 +318,7 @@ final class BenchCommand implements Callable<Integer> {
     private BenchSettings settings(long bytes, int shardCount, int workerCount, String codecName, double sec, double warm,
                                    double loop) {
         return BenchSettings.conclude(shardCount, workerCount, mode, bytes, optimizer, sec, warm, window, consistency,
-                device, loop, codecName);
+                device.spec, loop, codecName);
     }
 
     /** Starts the shards of one point, runs the load, stops them. */

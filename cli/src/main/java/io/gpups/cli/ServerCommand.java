@@ -45,8 +45,8 @@ final class ServerCommand implements Callable<Integer> {
     @Option(names = "--consistency", defaultValue = "bsp", description = "bsp, asp or ssp:S (default: ${DEFAULT-VALUE}).")
     String consistency;
 
-    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
-    String device;
+    @Mixin
+    DeviceOption device;
 
     @Mixin
     SecurityOptions security;
@@ -113,7 +113,7 @@ final class ServerCommand implements Callable<Integer> {
         ShardConfig config = new ShardConfig(bind, port, shard, shards, workers, Consistency.parse(consistency),
                 maxFrameBytes, workerTimeoutMillis).validate();
         NonFinitePolicy nonFinitePolicy = nonFinite.policy();
-        try (Device dev = DeviceLine.open(device, log::info)) {
+        try (Device dev = DeviceLine.open(device.spec, log::info)) {
             TlsFiles tls = security.tls();
             ShardSecurity limits = new ShardSecurity(security.auth(), tls == null ? null : tls.serverContext(),
                     maxConnections, maxRegisteredBytes == 0 ? Long.MAX_VALUE : maxRegisteredBytes)

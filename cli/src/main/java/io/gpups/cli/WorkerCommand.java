@@ -66,8 +66,8 @@ final class WorkerCommand implements Callable<Integer> {
     @Mixin
     TrainingOptions training;
 
-    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
-    String device;
+    @Mixin
+    DeviceOption device;
 
     @Mixin
     SecurityOptions security;
@@ -106,7 +106,7 @@ final class WorkerCommand implements Callable<Integer> {
                 .withConnectTimeout(connectTimeoutMillis);
         TrainingProgress bar = new TrainingProgress(ProgressMode.parse(progress), System.out);
         try (MetricsEndpoint observed = metrics.open("worker", rank);
-             Device dev = DeviceLine.open(device, log::info);
+             Device dev = DeviceLine.open(device.spec, log::info);
              PsClient client = PsClient.connect(addresses, rank, options)) {
             Trainer trainer = new Trainer(config, client, dev, data, report -> {
                 log.info("worker {}: {}", rank, report);
