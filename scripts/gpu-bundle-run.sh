@@ -19,8 +19,9 @@
 #                  compute-sanitizer with that tool over the kernel exerciser: the CUDA-CPU parity test, which launches
 #                  every kernel at awkward sizes (1, 3, 4099, 2^20+3, misaligned offsets); skipped without
 #                  compute-sanitizer on PATH. Each fails on any error the tool reports;
-#   adam           the Adam apply kernel alone (io.gpups.cuda.AdamBandwidth, 2^26 parameters): parameters/s and the
-#                  fraction of the GPU's memory bandwidth at 28 B/param (target >= 0.8, reported, not enforced);
+#   adam           the Adam apply kernel alone beside a triad on GPU 0 (io.gpups.loadgen.DeviceBandwidth, the probe of
+#                  `gpups bench`, 2^26 parameters): parameters/s and the fraction of the triad's bandwidth at 28 B/param
+#                  (target >= 0.8, reported, not enforced);
 #   bench-16MiB, bench-4KiB
 #                  `gpups bench --device cuda --mode push --optimizer adam` with 16 MiB and 4 KiB pushes;
 #   local          a 2-shard, 2-worker `gpups local --device cuda` job, 1 epoch.
@@ -38,7 +39,7 @@ out=
 while [ $# -gt 0 ]; do
   case "$1" in
     --allow-no-gpu) allow_no_gpu=1 ;;
-    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $1 (expected --allow-no-gpu or OUT_DIR)" >&2; exit 2 ;;
     *) [ -z "$out" ] || { echo "run.sh: one OUT_DIR expected, got '$out' and '$1'" >&2; exit 2; }; out="$1" ;;
   esac
@@ -177,7 +178,7 @@ if [ -n "$cuda_reason" ]; then
   {
     gpups bench --device cpu --mode push --value-bytes 4096 --seconds 1 --warmup-seconds 0.5 --loopback-seconds 0.5 \
       --bandwidth-seconds 0.4 --json "$out/cpu-bench.json" --run-dir "$out/cpu-bench" && \
-    gpups local --device auto --servers 2 --workers 2 --model logreg --epochs 1 --progress none \
+    gpups local --device auto --shards 2 --workers 2 --model logreg --epochs 1 --progress none \
       --json "$out/cpu-local.json" --run-dir "$out/cpu-local"
   } >"$out/cpu-cli.log" 2>&1
   rc=$?
@@ -238,7 +239,7 @@ if [ -n "$cuda_reason" ]; then
   skip_cuda adam
 else
   t=$(date +%s)
-  line=$("$java" $jvm -cp "$jar" io.gpups.cuda.AdamBandwidth 0 67108864 50 2>"$out/adam.log")
+  line=$("$java" $jvm -cp "$jar" io.gpups.loadgen.DeviceBandwidth cuda:0 67108864 5 2>"$out/adam.log")
   rc=$?
   echo "$line" >>"$out/adam.log"
   # key=value pairs as JSON fields: numbers as numbers, the rest as strings.
@@ -251,7 +252,7 @@ else
   if [ "$rc" = 0 ] && [ -n "$fields" ]; then
     record adam passed "" $(( $(date +%s) - t )) "\"figures\": {$fields}"
   else
-    record adam failed "AdamBandwidth exited with $rc; see adam.log" $(( $(date +%s) - t ))
+    record adam failed "DeviceBandwidth exited with $rc; see adam.log" $(( $(date +%s) - t ))
   fi
 fi
 
@@ -277,7 +278,7 @@ if [ -n "$cuda_reason" ]; then
   skip_cuda local
 else
   t=$(date +%s)
-  gpups local --device cuda --servers 2 --workers 2 --epochs 1 --progress plain --json "$out/local.json" \
+  gpups local --device cuda --shards 2 --workers 2 --epochs 1 --progress plain --json "$out/local.json" \
     --run-dir "$out/local" >"$out/local.log" 2>&1
   rc=$?
   devices=$(grep -E '^(shard|worker) [0-9]+: device ' "$out/local.log" | tr '\n' ';' | sed 's/;$//; s/;/; /g')

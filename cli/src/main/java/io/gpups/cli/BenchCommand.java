@@ -2,20 +2,21 @@ package io.gpups.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.gpups.cli.bench.BenchMode;
-import io.gpups.cli.bench.BenchResult;
-import io.gpups.cli.bench.BenchSettings;
-import io.gpups.cli.bench.CodecThroughput;
-import io.gpups.cli.bench.DeviceBandwidth;
-import io.gpups.cli.bench.LoadGenerator;
-import io.gpups.cli.bench.LoopbackCeiling;
-import io.gpups.cli.bench.MachineInfo;
-import io.gpups.cli.bench.SweepCharts;
-import io.gpups.cli.bench.SweepPlan;
+import io.gpups.loadgen.BenchMode;
+import io.gpups.loadgen.BenchResult;
+import io.gpups.loadgen.BenchSettings;
+import io.gpups.loadgen.CodecThroughput;
+import io.gpups.loadgen.DeviceBandwidth;
+import io.gpups.loadgen.LoadGenerator;
+import io.gpups.loadgen.LoopbackCeiling;
+import io.gpups.loadgen.MachineInfo;
+import io.gpups.loadgen.SweepCharts;
+import io.gpups.loadgen.SweepPlan;
 import io.gpups.core.codec.Codec;
 import io.gpups.core.device.Device;
 import io.gpups.core.device.Devices;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -55,8 +56,14 @@ final class BenchCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--servers", defaultValue = "1", description = "Shard processes (default: ${DEFAULT-VALUE}).")
-    int servers;
+    // An initial value, not defaultValue: picocli applies a defaultValue after the deprecated --servers below.
+    @Option(names = "--shards", description = "Shard processes (default: ${DEFAULT-VALUE}).")
+    int shards = 1;
+
+    @Option(names = "--servers", hidden = true, description = "Deprecated spelling of --shards.")
+    void servers(int count) {
+        shards = DeprecatedSpelling.warn("bench", "--servers", "--shards", count);
+    }
 
     @Option(names = "--workers", defaultValue = "1", description = "Closed-loop worker threads, one connection to every shard each (default: ${DEFAULT-VALUE}).")
     int workers;
@@ -86,15 +93,15 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--consistency", defaultValue = "asp", description = "asp, bsp or ssp:S (default: ${DEFAULT-VALUE}).")
     String consistency;
 
-    @Option(names = "--device", defaultValue = "auto", description = "The shards' device, also measured for its "
-            + "memory bandwidth: auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
-    String device;
+    /** The shards' device, also measured for its memory bandwidth. */
+    @Mixin
+    DeviceOption device;
 
     @Option(names = "--loopback-seconds", description = "Length of the loopback-TCP ceiling measurement per value size "
             + "and way (Netty and blocking sockets, 3 rounds each, best kept); 0 skips it (default: 2, with --sweep 1).")
     Double loopbackSeconds;
 
-    @Option(names = "--bandwidth-seconds", defaultValue = "2", description = "Length of the device's memory-bandwidth "
+    @Option(names = "--bandwidth-seconds", defaultValue = "2", description = "Length of the --device's memory-bandwidth "
             + "measurement (a triad, then the Adam apply, through the device's kernels); 0 skips it (default: ${DEFAULT-VALUE}).")
     double bandwidthSeconds;
 
@@ -103,11 +110,11 @@ final class BenchCommand implements Callable<Integer> {
                     + "its encode and decode throughput on the device (default: ${DEFAULT-VALUE}).")
     String codec;
 
-    @Option(names = "--json", description = "Also write the results as JSON, {\"results\":[...]}, to this file.")
-    Path json;
+    @Mixin
+    JsonOutput json;
 
-    @Option(names = "--run-dir", description = "Where the shards' logs go (default: runs/bench-<time>).")
-    Path runDir;
+    @Mixin
+    RunDirOption runDir;
 
     @Option(names = "--shard-metrics-port", defaultValue = "0", description = "Shard s serves /metrics on this port + s, "
             + "e.g. to watch memory during a long run; 0: off (default: ${DEFAULT-VALUE}).")
@@ -125,8 +132,13 @@ final class BenchCommand implements Callable<Integer> {
             + SweepPlan.DEFAULT_SIZES + ").")
     String sweepSizes;
 
-    @Option(names = "--sweep-servers", description = "Shard counts (default: " + SweepPlan.DEFAULT_SERVERS + ").")
-    String sweepServers;
+    @Option(names = "--sweep-shards", description = "Shard counts (default: " + SweepPlan.DEFAULT_SHARDS + ").")
+    String sweepShards;
+
+    @Option(names = "--sweep-servers", hidden = true, description = "Deprecated spelling of --sweep-shards.")
+    void sweepServers(String counts) {
+        sweepShards = DeprecatedSpelling.warn("bench", "--sweep-servers", "--sweep-shards", counts);
+    }
 
     @Option(names = "--sweep-workers", description = "Worker counts (default: " + SweepPlan.DEFAULT_WORKERS + ").")
     String sweepWorkers;
@@ -149,19 +161,19 @@ final class BenchCommand implements Callable<Integer> {
     // ---- one run ----------------------------------------------------------------------------------
 
     private int single() throws Exception {
-        for (String flag : List.of("--sweep-out", "--sweep-sizes", "--sweep-servers", "--sweep-workers", "--sweep-codecs",
-                "--sweep-full")) {
+        for (String flag : List.of("--sweep-out", "--sweep-sizes", "--sweep-shards", "--sweep-servers", "--sweep-workers",
+                "--sweep-codecs", "--sweep-full")) {
             if (given(flag)) {
                 throw new IllegalArgumentException(flag + ": only with --sweep");
             }
         }
-        BenchSettings s = settings(valueBytes, servers, workers, codec, or(seconds, SINGLE_SECONDS),
+        BenchSettings s = settings(valueBytes, shards, workers, codec, or(seconds, SINGLE_SECONDS),
                 or(warmupSeconds, SINGLE_WARMUP), or(loopbackSeconds, SINGLE_LOOPBACK));
         checkBandwidthSeconds();
-        Path dir = RunDirectory.resolve(runDir, "bench");
+        Path dir = runDir.resolve("bench");
         out.printf(Locale.ROOT, "gpups bench: %s, %d-byte values (%d float32), %d shard(s), %d worker(s), window %d, "
                         + "%s, %s, device %s; %.1f s warmup, %.1f s measured; logs: %s%n",
-                s.mode().cliName(), s.valueBytes(), s.elements(), s.servers(), s.workers(), s.window(), s.optimizerName(),
+                s.mode().cliName(), s.valueBytes(), s.elements(), s.shards(), s.workers(), s.window(), s.optimizerName(),
                 s.consistency(), s.device(), s.warmupSeconds(), s.seconds(), dir);
 
         DeviceBandwidth memory = measureBandwidth(s.device());
@@ -173,9 +185,9 @@ final class BenchCommand implements Callable<Integer> {
         out.println();
         BenchResult.printTable(out, results);
         printCeilings(memory, loopback == null ? List.of() : List.of(loopback));
-        if (json != null) {
-            BenchResult.writeJson(json, results, extra(memory, loopback == null ? List.of() : List.of(loopback), null));
-            out.println("results written to " + json);
+        if (json.wanted()) {
+            BenchResult.writeJson(json.file, results, extra(memory, loopback == null ? List.of() : List.of(loopback), null));
+            out.println("results written to " + json.file);
         }
         return 0;
     }
@@ -183,19 +195,20 @@ final class BenchCommand implements Callable<Integer> {
     // ---- sweep ------------------------------------------------------------------------------------
 
     private int sweep() throws Exception {
-        for (String flag : List.of("--value-bytes", "--servers", "--workers", "--codec")) {
+        for (String flag : List.of("--value-bytes", "--shards", "--servers", "--workers", "--codec")) {
             if (given(flag)) {
                 throw new IllegalArgumentException(flag + ": not used with --sweep; give the sweep's values with --sweep-"
                         + switch (flag) {
                             case "--value-bytes" -> "sizes";
                             case "--codec" -> "codecs";
+                            case "--servers" -> "shards";
                             default -> flag.substring(2);
                         });
             }
         }
         BenchMode m = BenchMode.parse(mode);
         String codecs = sweepCodecs != null ? sweepCodecs : m == BenchMode.PUSH ? SweepPlan.DEFAULT_CODECS : "none";
-        SweepPlan plan = SweepPlan.parse(or(sweepSizes, SweepPlan.DEFAULT_SIZES), or(sweepServers, SweepPlan.DEFAULT_SERVERS),
+        SweepPlan plan = SweepPlan.parse(or(sweepSizes, SweepPlan.DEFAULT_SIZES), or(sweepShards, SweepPlan.DEFAULT_SHARDS),
                 or(sweepWorkers, SweepPlan.DEFAULT_WORKERS), codecs, sweepFull);
         if (m != BenchMode.PUSH) {
             plan.codecs().stream().filter(c -> c.kind() != Codec.Kind.NONE).findFirst().ifPresent(c -> {
@@ -210,9 +223,9 @@ final class BenchCommand implements Callable<Integer> {
         // Every point validated before anything starts.
         List<BenchSettings> points = new ArrayList<>();
         for (SweepPlan.Point p : plan.points()) {
-            points.add(settings(p.valueBytes(), p.servers(), p.workers(), p.codec().toString(), sec, warm, loop));
+            points.add(settings(p.valueBytes(), p.shards(), p.workers(), p.codec().toString(), sec, warm, loop));
         }
-        Path dir = RunDirectory.resolve(runDir, "bench-sweep");
+        Path dir = runDir.resolve("bench-sweep");
         Path outDir = sweepOut != null ? sweepOut : dir;
         BenchSettings first = points.get(0);
         MachineInfo machine = MachineInfo.current();
@@ -232,7 +245,7 @@ final class BenchCommand implements Callable<Integer> {
             BenchSettings s = points.get(i);
             CodecThroughput ct = measureCodec(s, Math.min(1.0, Math.max(0.3, sec / 4)), memory);
             Path pointDir = dir.resolve(String.format(Locale.ROOT, "%02d-%s-%s-%ds-%dw-%s", i + 1, s.mode().cliName(),
-                    SweepCharts.bytes(s.valueBytes()), s.servers(), s.workers(), s.codec().toString().replace(':', '_')));
+                    SweepCharts.bytes(s.valueBytes()), s.shards(), s.workers(), s.codec().toString().replace(':', '_')));
             LoadGenerator.Window w = runPoint(s, pointDir);
             // Measured after the point's shards stopped, once per size: nothing else is running then.
             if (!loopback.containsKey(s.valueBytes())) {
@@ -259,8 +272,8 @@ final class BenchCommand implements Callable<Integer> {
         String subtitle = String.format(Locale.ROOT, "%s; %s, %s, device %s, %.1f s per point", machine.cpuModel() + ", "
                 + machine.logicalCpus() + " CPUs", first.optimizerName(), first.consistency(), first.device(), sec);
         List<Path> charts = SweepCharts.write(outDir, results, ceilings, memory, subtitle);
-        if (json != null) {
-            BenchResult.writeJson(json, results, extra);
+        if (json.wanted()) {
+            BenchResult.writeJson(json.file, results, extra);
         }
         out.println("headline: " + headline);
         out.println("written: " + jsonFile + ", " + csvFile + ", " + charts);
@@ -278,7 +291,7 @@ final class BenchCommand implements Callable<Integer> {
         BenchResult big = find(results, HEADLINE_BYTES, base);
         BenchResult small = find(results, 4096, base);
         String where = String.format(Locale.ROOT, "%s, %d shard(s), %d worker(s), %s, no codec", base.mode().cliName(),
-                base.servers(), base.workers(), base.optimizerName());
+                base.shards(), base.workers(), base.optimizerName());
         h.put("point", where);
         number(h, "fraction_of_loopback_16MiB", big == null ? Double.NaN : big.fractionOfLoopback());
         number(h, "fraction_of_memory_bandwidth_16MiB", big == null ? Double.NaN : big.fractionOfMemoryBandwidth());
@@ -289,7 +302,7 @@ final class BenchCommand implements Callable<Integer> {
 
     private static BenchResult find(List<BenchResult> results, int valueBytes, BenchSettings base) {
         return results.stream().filter(r -> r.settings().valueBytes() == valueBytes
-                && r.settings().servers() == base.servers() && r.settings().workers() == base.workers()
+                && r.settings().shards() == base.shards() && r.settings().workers() == base.workers()
                 && r.settings().codec().kind() == Codec.Kind.NONE).findFirst().orElse(null);
     }
 
@@ -306,14 +319,14 @@ final class BenchCommand implements Callable<Integer> {
     private BenchSettings settings(long bytes, int shardCount, int workerCount, String codecName, double sec, double warm,
                                    double loop) {
         return BenchSettings.conclude(shardCount, workerCount, mode, bytes, optimizer, sec, warm, window, consistency,
-                device, loop, codecName);
+                device.spec, loop, codecName);
     }
 
     /** Starts the shards of one point, runs the load, stops them. */
     private LoadGenerator.Window runPoint(BenchSettings s, Path dir) throws Exception {
         try (ChildProcesses children = new ChildProcesses(dir)) {
             long start = System.nanoTime();
-            List<InetSocketAddress> addresses = LocalShards.start(children, s.servers(), s.workers(),
+            List<InetSocketAddress> addresses = LocalShards.start(children, s.shards(), s.workers(),
                     s.consistency().toString(), shard -> s.device(), shard -> shardMetricsPort == 0 ? List.of()
                             : List.of("--metrics-port", "" + (shardMetricsPort + shard), "--metrics-bind", "127.0.0.1"));
             if (!sweep) {

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.gpups.cli.dashboard.LocalJobView;
 import io.gpups.cli.progress.ProgressMode;
 import io.gpups.cli.progress.TrainingProgress;
 import io.gpups.core.config.Consistency;
@@ -36,8 +35,14 @@ final class LocalCommand implements Callable<Integer> {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    @Option(names = "--servers", defaultValue = "2", description = "Shard processes (default: ${DEFAULT-VALUE}).")
-    int servers;
+    // An initial value, not defaultValue: picocli applies a defaultValue after the deprecated --servers below.
+    @Option(names = "--shards", description = "Shard processes (default: ${DEFAULT-VALUE}).")
+    int servers = 2;
+
+    @Option(names = "--servers", hidden = true, description = "Deprecated spelling of --shards.")
+    void deprecatedServers(int count) {
+        servers = DeprecatedSpelling.warn("local", "--servers", "--shards", count);
+    }
 
     @Option(names = "--workers", defaultValue = "2", description = "Worker processes (default: ${DEFAULT-VALUE}).")
     int workers;
@@ -73,18 +78,18 @@ final class LocalCommand implements Callable<Integer> {
     @Option(names = "--consistency", defaultValue = "bsp", description = "bsp, asp or ssp:S (default: ${DEFAULT-VALUE}).")
     String consistency;
 
-    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}). "
-            + "With cuda (or auto where CUDA is usable) shards then workers are dealt round-robin over the GPUs.")
-    String device;
+    @Mixin
+    DeviceOption device;
 
-    @Option(names = "--gpus", description = "GPU ordinals to spread the processes over, e.g. 0,1 (default: every visible GPU).")
+    @Option(names = "--gpus", description = "GPU ordinals to spread the processes over, e.g. 0,1 (default: every visible "
+            + "GPU): with --device cuda (or auto where CUDA is usable) shards then workers are dealt round-robin over them.")
     String gpus;
 
-    @Option(names = "--json", description = "Write the summary as JSON to this file.")
-    Path json;
+    @Mixin
+    JsonOutput json;
 
-    @Option(names = "--run-dir", description = "Where the processes' logs go (default: runs/local-<time>).")
-    Path runDir;
+    @Mixin
+    RunDirOption runDir;
 
     @Option(names = "--dashboard-port", defaultValue = "0", description = "Serve a live dashboard of every process's "
             + "metrics on this port of 127.0.0.1; 0: off (default: ${DEFAULT-VALUE}).")
@@ -99,9 +104,9 @@ final class LocalCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         validate();
-        GpuPlacement placement = GpuPlacement.resolve(device, gpus, servers, workers, GpuPlacement.installedCuda());
+        GpuPlacement placement = GpuPlacement.resolve(device.spec, gpus, servers, workers, GpuPlacement.installedCuda());
         DataSource source = DataSource.resolve(training.data, out::println);
-        Path dir = RunDirectory.resolve(runDir, "local");
+        Path dir = runDir.resolve("local");
         out.printf("gpups local: %d shard(s), %d worker(s), %s, %s, %s lr %s, batch %d per worker, %d epoch(s), codec %s%n",
                 servers, workers, training.model, consistency, training.optimizer, training.lr, training.batch, training.epochs,
                 training.codec);
@@ -200,13 +205,8 @@ final class LocalCommand implements Callable<Integer> {
                 shardNodes.add(JSON.readTree(s));
             }
             printSummary(summary, stats);
-            if (json != null) {
-                Path parent = json.toAbsolutePath().getParent();
-                if (parent != null) {
-                    Files.createDirectories(parent);
-                }
-                JSON.writerWithDefaultPrettyPrinter().writeValue(json.toFile(), summary);
-                out.println("summary written to " + json);
+            if (json.wanted()) {
+                json.write(summary, out);
             }
         }
         return 0;
@@ -236,7 +236,7 @@ final class LocalCommand implements Callable<Integer> {
 
     private void validate() {
         if (servers < 1 || servers > 64) {
-            throw new IllegalArgumentException("--servers must be 1..64, got " + servers);
+            throw new IllegalArgumentException("--shards must be 1..64, got " + servers);
         }
         if (workers < 1 || workers > 64) {
             throw new IllegalArgumentException("--workers must be 1..64, got " + workers);

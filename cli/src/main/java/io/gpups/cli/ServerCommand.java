@@ -3,6 +3,9 @@ package io.gpups.cli;
 import io.gpups.core.config.Consistency;
 import io.gpups.core.device.Device;
 import io.gpups.core.protocol.Frame;
+import io.gpups.core.protocol.TlsFiles;
+import io.gpups.dashboard.MetricsEndpoint;
+import io.gpups.server.NonFinitePolicy;
 import io.gpups.server.ShardConfig;
 import io.gpups.server.ShardSecurity;
 import io.gpups.server.ShardServer;
@@ -42,8 +45,8 @@ final class ServerCommand implements Callable<Integer> {
     @Option(names = "--consistency", defaultValue = "bsp", description = "bsp, asp or ssp:S (default: ${DEFAULT-VALUE}).")
     String consistency;
 
-    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
-    String device;
+    @Mixin
+    DeviceOption device;
 
     @Mixin
     SecurityOptions security;
@@ -91,7 +94,7 @@ final class ServerCommand implements Callable<Integer> {
     long frameMemoryBytes;
 
     @Mixin
-    io.gpups.cli.dashboard.MetricsOptions metrics;
+    MetricsOptions metrics;
 
     @Mixin
     CheckpointOptions checkpoints;
@@ -109,14 +112,14 @@ final class ServerCommand implements Callable<Integer> {
         }
         ShardConfig config = new ShardConfig(bind, port, shard, shards, workers, Consistency.parse(consistency),
                 maxFrameBytes, workerTimeoutMillis).validate();
-        io.gpups.server.NonFinitePolicy nonFinitePolicy = nonFinite.policy();
-        try (Device dev = DeviceLine.open(device, log::info)) {
-            io.gpups.core.protocol.TlsFiles tls = security.tls();
+        NonFinitePolicy nonFinitePolicy = nonFinite.policy();
+        try (Device dev = DeviceLine.open(device.spec, log::info)) {
+            TlsFiles tls = security.tls();
             ShardSecurity limits = new ShardSecurity(security.auth(), tls == null ? null : tls.serverContext(),
                     maxConnections, maxRegisteredBytes == 0 ? Long.MAX_VALUE : maxRegisteredBytes)
                     .withAccess(allowRemoteAdmin, helloTimeoutMillis, idleTimeoutMillis)
                     .withFrameMemoryBytes(frameMemoryBytes);
-            io.gpups.cli.dashboard.MetricsOptions.Endpoint observed = metrics.open("server", shard);
+            MetricsEndpoint observed = metrics.open("server", shard);
             ShardServer server = ShardServer.start(config, dev, limits, observed == null ? null : observed.registry(),
                     checkpoints.settings(), nonFinitePolicy);
             Runtime.getRuntime().addShutdownHook(new Thread(server::close, "gpups-signal"));

@@ -1,18 +1,28 @@
 package io.gpups.cli;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.gpups.cli.progress.ProgressMode;
+import io.gpups.cli.progress.TrainingProgress;
 import io.gpups.core.codec.Codec;
 import io.gpups.core.device.Device;
 import io.gpups.core.protocol.Frame;
 import io.gpups.core.protocol.Messages;
+import io.gpups.core.protocol.TlsFiles;
 import io.gpups.core.tensor.ChunkLayout;
+import io.gpups.dashboard.MetricsEndpoint;
 import io.gpups.worker.client.PsClient;
 import io.gpups.worker.compress.CodecPolicy;
 import io.gpups.worker.data.DataSource;
 import io.gpups.worker.data.TrainTestSplit;
+import io.gpups.worker.metrics.TrainingMonitor;
+import io.gpups.worker.metrics.WorkerMetrics;
 import io.gpups.worker.train.EpochReport;
+import io.gpups.worker.train.ShardResetException;
 import io.gpups.worker.train.Trainer;
 import io.gpups.worker.train.TrainerConfig;
+import io.micrometer.core.instrument.Tags;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
@@ -20,9 +30,11 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
@@ -54,8 +66,8 @@ final class WorkerCommand implements Callable<Integer> {
     @Mixin
     TrainingOptions training;
 
-    @Option(names = "--device", defaultValue = "auto", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).")
-    String device;
+    @Mixin
+    DeviceOption device;
 
     @Mixin
     SecurityOptions security;
@@ -66,7 +78,7 @@ final class WorkerCommand implements Callable<Integer> {
     long connectTimeoutMillis;
 
     @Mixin
-    io.gpups.cli.dashboard.MetricsOptions metrics;
+    MetricsOptions metrics;
 
     @Option(names = "--progress", defaultValue = "auto", description = "auto (a bar on a terminal, else a line every 10 s), "
             + "bar, plain, json (a gpups-progress line every second) or none (default: ${DEFAULT-VALUE}).")
@@ -75,6 +87,8 @@ final class WorkerCommand implements Callable<Integer> {
     @Option(names = "--chaos-hold", hidden = true, description = "Set by gpups local --chaos: STEP:UNTIL, hold before "
             + "that step (or 'last') until killed, rejoined or shard-lost; see ChaosHold.")
     String chaosHold;
+    @Mixin
+    JsonOutput json;
 
     @Override
     public Integer call() throws Exception {
@@ -89,14 +103,13 @@ final class WorkerCommand implements Callable<Integer> {
         TrainTestSplit data = source.load();
         log.info("worker {}/{}: {} on {}, batch {}, {} epochs, {} lr {}", rank, workers, training.model,
                 source.describe(), training.batch, training.epochs, training.optimizer, training.lr);
-        io.gpups.core.protocol.TlsFiles tls = security.tls();
+        TlsFiles tls = security.tls();
         PsClient.Options options = new PsClient.Options(training.chunkBytes, Frame.DEFAULT_MAX_FRAME_BYTES,
                 training.pullDtype()).secured(security.auth(), tls == null ? null : tls.clientContext())
                 .withConnectTimeout(connectTimeoutMillis);
-        io.gpups.cli.progress.TrainingProgress bar = new io.gpups.cli.progress.TrainingProgress(
-                io.gpups.cli.progress.ProgressMode.parse(progress), System.out);
-        try (io.gpups.cli.dashboard.MetricsOptions.Endpoint observed = metrics.open("worker", rank);
-             Device dev = DeviceLine.open(device, log::info);
+        TrainingProgress bar = new TrainingProgress(ProgressMode.parse(progress), System.out);
+        try (MetricsEndpoint observed = metrics.open("worker", rank);
+             Device dev = DeviceLine.open(device.spec, log::info);
              PsClient client = PsClient.connect(addresses, rank, options)) {
             Trainer trainer = new Trainer(config, client, dev, data, report -> {
                 log.info("worker {}: {}", rank, report);
@@ -104,23 +117,41 @@ final class WorkerCommand implements Callable<Integer> {
                 System.out.println(EPOCH + toJson(report));
                 System.out.flush();
             });
-            io.gpups.worker.metrics.TrainingMonitor start = new io.gpups.worker.metrics.TrainingMonitor() {
+            TrainingMonitor start = new TrainingMonitor() {
                 @Override
                 public void trainingStarted(long step) {
                     System.out.println(START + "{\"step\":" + step + "}");
                     System.out.flush();
                 }
             };
-            trainer.monitor(io.gpups.worker.metrics.TrainingMonitor.all(observed == null ? List.of(start, bar) : List.of(start, bar,
-                    new io.gpups.worker.metrics.WorkerMetrics(observed.registry(), io.micrometer.core.instrument.Tags.empty(), client))));
+            trainer.monitor(TrainingMonitor.all(observed == null ? List.of(start, bar) : List.of(start, bar,
+                    new WorkerMetrics(observed.registry(), Tags.empty(), client))));
             trainer.allowReset(training.allowReset);
             if (chaosHold != null) {
                 trainer.hold(ChaosHold.parse(chaosHold).on(client, log));
             }
+            long trainStart = System.nanoTime();
+            List<EpochReport> reports;
             try {
-                trainer.run();
-            } catch (io.gpups.worker.train.ShardResetException e) {
+                reports = trainer.run();
+            } catch (ShardResetException e) {
                 throw new CliException("worker " + rank + ": " + e.getMessage());
+            }
+            double trainSeconds = (System.nanoTime() - trainStart) / 1e9;
+            if (json.wanted()) {
+                ObjectNode summary = WorkerSummary.of(reports, trainSeconds);
+                summary.put("rank", rank);
+                summary.put("workers", workers);
+                summary.set("servers", JSON.valueToTree(servers));
+                summary.put("model", training.model);
+                summary.put("codec", training.codec);
+                summary.put("pull_dtype", training.pullDtype);
+                summary.put("optimizer", training.optimizer);
+                summary.put("lr", training.lr);
+                summary.put("batch", training.batch);
+                summary.put("data", source.describe());
+                summary.put("device", dev.description());
+                json.write(summary, System.out);
             }
         }
         return 0;
@@ -138,7 +169,7 @@ final class WorkerCommand implements Callable<Integer> {
         m.put("seconds", r.seconds());
         try {
             return JSON.writeValueAsString(m);
-        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+        } catch (JsonProcessingException e) {
             throw new IllegalStateException(e);
         }
     }
@@ -170,7 +201,7 @@ final class WorkerCommand implements Callable<Integer> {
         String model;
 
         @Option(names = "--data", description = "Directory with IDX files (default: the dataset-fashion-mnist package, else synthetic data).")
-        java.nio.file.Path data;
+        Path data;
 
         @Option(names = "--epochs", defaultValue = "10", description = "Passes over the training set (default: ${DEFAULT-VALUE}).")
         int epochs;
@@ -213,7 +244,7 @@ final class WorkerCommand implements Callable<Integer> {
         }
 
         int pullDtype() {
-            return switch (pullDtype.trim().toLowerCase(java.util.Locale.ROOT)) {
+            return switch (pullDtype.trim().toLowerCase(Locale.ROOT)) {
                 case "fp32" -> Messages.DTYPE_FP32;
                 case "bf16" -> Messages.DTYPE_BF16;
                 default -> throw new IllegalArgumentException("--pull-dtype '" + pullDtype + "': expected fp32 or bf16");

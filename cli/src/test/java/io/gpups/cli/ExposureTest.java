@@ -1,6 +1,6 @@
 package io.gpups.cli;
 
-import io.gpups.cli.dashboard.MetricsOptions;
+import io.gpups.dashboard.MetricsEndpoint;
 import io.gpups.server.ShardSecurity;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -62,7 +62,7 @@ class ExposureTest {
         assertTrue(e.getMessage().contains("--connect-timeout must be 0 (one try) or more milliseconds, got -5"), e.getMessage());
     }
 
-    private static MetricsOptions.Endpoint metrics(String... args) throws Exception {
+    private static MetricsEndpoint metrics(String... args) throws Exception {
         MetricsOptions options = new MetricsOptions();
         new CommandLine(options).parseArgs(args);
         return options.open("server", 0);
@@ -78,7 +78,7 @@ class ExposureTest {
 
     @Test
     void metricsListenOnLoopbackByDefault() throws Exception {
-        try (MetricsOptions.Endpoint m = metrics("--metrics-port", Integer.toString(freePort()))) {
+        try (MetricsEndpoint m = metrics("--metrics-port", Integer.toString(freePort()))) {
             assertTrue(m.http().address().getAddress().isLoopbackAddress(), m.http().address().toString());
             assertEquals(200, get(m.port(), "/metrics", null));
         }
@@ -87,7 +87,7 @@ class ExposureTest {
     @Test
     void aMetricsTokenFileMakesEveryEndpointAskForTheBearerToken() throws Exception {
         Path token = Files.writeString(dir.resolve("metrics.token"), "  s3cret-metrics-token-0123\n");
-        try (MetricsOptions.Endpoint m = metrics("--metrics-port", Integer.toString(freePort()), "--metrics-token-file",
+        try (MetricsEndpoint m = metrics("--metrics-port", Integer.toString(freePort()), "--metrics-token-file",
                 token.toString())) {
             for (String path : new String[] {"/metrics", "/", "/api/series"}) {
                 assertEquals(401, get(m.port(), path, null), path + " without a token");

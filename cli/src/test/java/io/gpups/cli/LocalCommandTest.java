@@ -21,7 +21,7 @@ class LocalCommandTest {
     @Test
     void trainsWithSeparateProcessesAndStopsThemAll(@TempDir Path dir) throws Exception {
         Path json = dir.resolve("summary.json");
-        int code = Main.run("local", "--servers", "2", "--workers", "2", "--model", "logreg", "--epochs", "1",
+        int code = Main.run("local", "--shards", "2", "--workers", "2", "--model", "logreg", "--epochs", "1",
                 "--batch", "64", "--json", json.toString(), "--run-dir", dir.resolve("run").toString());
         assertEquals(0, code);
         JsonNode s = new ObjectMapper().readTree(json.toFile());
@@ -50,7 +50,7 @@ class LocalCommandTest {
         int code;
         try {
             System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
-            code = Main.run("local", "--servers", "2", "--workers", "2", "--model", "logreg", "--epochs", "1",
+            code = Main.run("local", "--shards", "2", "--workers", "2", "--model", "logreg", "--epochs", "1",
                     "--progress", "none", "--device", "auto", "--run-dir", dir.resolve("run").toString());
         } finally {
             System.setOut(saved);
@@ -81,7 +81,7 @@ class LocalCommandTest {
         System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
         int code;
         try {
-            code = Main.run("local", "--servers", "1", "--workers", "2", "--model", "mlp:256,128", "--optimizer", "sgd",
+            code = Main.run("local", "--shards", "1", "--workers", "2", "--model", "mlp:256,128", "--optimizer", "sgd",
                     "--lr", "1e30", "--epochs", "1", "--progress", "none", "--run-dir", dir.resolve("run").toString());
         } finally {
             System.setOut(old);
@@ -102,7 +102,7 @@ class LocalCommandTest {
      * at steps (ChaosHold), so each test's order of events is the same however fast the machine: the kill at
      * step N, and a killed worker back before the other's last step.
      */
-    private static final String[] KILL_JOB = {"local", "--servers", "2", "--workers", "2", "--model", "logreg", "--epochs", "6",
+    private static final String[] KILL_JOB = {"local", "--shards", "2", "--workers", "2", "--model", "logreg", "--epochs", "6",
             "--progress", "none"};
 
     @TempDir
@@ -227,7 +227,7 @@ class LocalCommandTest {
     void underSspAndAspAKilledWorkerIsDroppedAndRejoinsAtTheCurrentClock(String consistency, @TempDir Path dir)
             throws Exception {
         Path json = dir.resolve("chaos.json");
-        assertEquals(0, Main.run("local", "--servers", "1", "--workers", "2", "--model", "logreg", "--epochs", "1",
+        assertEquals(0, Main.run("local", "--shards", "1", "--workers", "2", "--model", "logreg", "--epochs", "1",
                 "--consistency", consistency, "--progress", "none", "--worker-timeout", "3000", "--chaos", "kill-worker:1@10steps",
                 "--json", json.toString(), "--run-dir", dir.resolve("run").toString()));
         JsonNode c = new ObjectMapper().readTree(json.toFile());

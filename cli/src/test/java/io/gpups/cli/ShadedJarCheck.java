@@ -54,6 +54,17 @@ class ShadedJarCheck {
     }
 
     @Test
+    void theJarCarriesTheLoadGeneratorAndTheDashboardModules() throws Exception {
+        try (JarFile jar = new JarFile(JAR.toFile())) {
+            for (String entry : List.of("io/gpups/loadgen/LoadGenerator.class", "io/gpups/loadgen/DeviceBandwidth.class",
+                    "io/gpups/dashboard/MetricsHttpServer.class", "io/gpups/dashboard/JobDashboard.class",
+                    "gpups/dashboard/index.html", "gpups/dashboard/dashboard.js", "gpups/dashboard/dashboard.css")) {
+                assertNotNull(jar.getEntry(entry), "missing " + entry);
+            }
+        }
+    }
+
+    @Test
     void cudaWithoutADriverIsOneLineAndExitCode2() throws Exception {
         assumeNoLibcuda();
         Process p = gpups("server", "--port", "0", "--shard", "0", "--shards", "1", "--workers", "1", "--device", "cuda");

@@ -1,6 +1,7 @@
 package io.gpups.server;
 
 import io.gpups.core.device.Device;
+import io.gpups.core.net.Transport;
 import io.gpups.server.checkpoint.CheckpointSettings;
 import io.gpups.core.protocol.FrameDecoder;
 import io.gpups.core.protocol.FrameMemoryBudget;
@@ -14,15 +15,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
-import io.netty.channel.IoHandlerFactory;
-import io.netty.channel.MultiThreadIoEventLoopGroup;
-import io.netty.channel.ServerChannel;
-import io.netty.channel.epoll.Epoll;
-import io.netty.channel.epoll.EpollIoHandler;
-import io.netty.channel.epoll.EpollServerSocketChannel;
-import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
-import io.netty.channel.socket.nio.NioServerSocketChannel;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -60,11 +53,9 @@ public final class ShardServer implements AutoCloseable {
         agent.nonFinite(nonFinite, new NonFiniteLog());
         this.checkpoints = new ShardCheckpoints(config, checkpointSettings, device, agent);
         agent.checkpoints(checkpoints);
-        boolean epoll = Epoll.isAvailable();
-        IoHandlerFactory io = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
-        Class<? extends ServerChannel> channelType = epoll ? EpollServerSocketChannel.class : NioServerSocketChannel.class;
-        this.boss = new MultiThreadIoEventLoopGroup(1, io);
-        this.workers = new MultiThreadIoEventLoopGroup(ioThreads, io);
+        Transport transport = Transport.best();
+        this.boss = transport.eventLoopGroup(1);
+        this.workers = transport.eventLoopGroup(ioThreads);
         ShardHandler handler = new ShardHandler(config, agent, security,
                 () -> new Thread(this::close, "gpups-shutdown").start());
         ConnectionLimit limit = new ConnectionLimit(security.maxConnections());
@@ -84,7 +75,7 @@ public final class ShardServer implements AutoCloseable {
         try {
             serverChannel = new ServerBootstrap()
                     .group(boss, workers)
-                    .channel(channelType)
+                    .channel(transport.serverChannel())
                     // A shard restarted on its old port (after a crash) must bind while old connections linger.
                     .option(ChannelOption.SO_REUSEADDR, true)
                     .childOption(ChannelOption.TCP_NODELAY, true)
@@ -115,7 +106,7 @@ public final class ShardServer implements AutoCloseable {
             throw e;
         }
         log.info("shard {}/{} listening on {} ({} transport, {} workers, {}, device {})", config.shard(), config.shards(),
-                serverChannel.localAddress(), epoll ? "epoll" : "nio", config.workers(), config.consistency(), device.name());
+                serverChannel.localAddress(), transport.label(), config.workers(), config.consistency(), device.name());
     }
 
     /** Binds and starts serving. The device is used by the shard's agent thread only. */

@@ -2,6 +2,7 @@ package io.gpups.worker.client;
 
 import io.gpups.core.codec.Codec;
 import io.gpups.core.config.Consistency;
+import io.gpups.core.net.Transport;
 import io.gpups.core.protocol.Frame;
 import io.gpups.core.protocol.Frames;
 import io.gpups.core.protocol.HelloAuth;
@@ -14,13 +15,6 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoopGroup;
-import io.netty.channel.IoHandlerFactory;
-import io.netty.channel.MultiThreadIoEventLoopGroup;
-import io.netty.channel.epoll.Epoll;
-import io.netty.channel.epoll.EpollIoHandler;
-import io.netty.channel.epoll.EpollSocketChannel;
-import io.netty.channel.nio.NioIoHandler;
-import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.handler.ssl.SslContext;
 
 import java.net.InetSocketAddress;
@@ -151,10 +145,9 @@ public final class PsClient implements ParameterClient, AutoCloseable {
         if (addresses.isEmpty()) {
             throw new IllegalArgumentException("no shard addresses given");
         }
-        boolean epoll = Epoll.isAvailable();
-        IoHandlerFactory io = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
-        Class<? extends Channel> type = epoll ? EpollSocketChannel.class : NioSocketChannel.class;
-        EventLoopGroup group = new MultiThreadIoEventLoopGroup(Math.min(addresses.size(), 2), io);
+        Transport transport = Transport.best();
+        Class<? extends Channel> type = transport.socketChannel();
+        EventLoopGroup group = transport.eventLoopGroup(Math.min(addresses.size(), 2));
         List<ShardConnection> connections = new ArrayList<>();
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(options.connectTimeoutMillis());
         try {
