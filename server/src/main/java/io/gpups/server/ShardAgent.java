@@ -120,11 +120,6 @@ final class ShardAgent implements AutoCloseable {
         return checkpoints;
     }
 
-    /** The registered tensors (agent thread only). */
-    ShardTensors tensors() {
-        return tensors;
-    }
-
     /** Sets the limits on parked pulls (from the next pull on); any thread. */
     void limitParkedPulls(ParkedPulls.Limits limits) {
         submit(() -> policy.limits(limits));
