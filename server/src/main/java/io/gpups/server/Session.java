@@ -33,4 +33,10 @@ final class Session {
     static Session of(Channel channel) {
         return channel.attr(KEY).get();
     }
+
+    /** The rank the connection said HELLO with (-1: not a worker, or no HELLO yet). */
+    static int rankOf(Channel channel) {
+        Session session = of(channel);
+        return session == null ? -1 : session.rank;
+    }
 }

@@ -1,6 +1,5 @@
 package io.gpups.server;
 
-import io.gpups.core.device.Device;
 import io.gpups.core.protocol.ErrorCode;
 import io.gpups.core.protocol.Frames;
 import io.gpups.core.protocol.Messages;
@@ -25,6 +24,7 @@ import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -36,7 +36,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * (CHECKPOINT), on schedule ({@code --checkpoint-every}) and at shutdown. Snapshots are taken on the agent
  * thread, which owns the chunks, so each is consistent (device buffers are copied to host arrays there);
  * the files are written by a separate writer thread while the agent keeps serving. Methods marked "agent
- * thread" must be called there.
+ * thread" must be called there; the timer and the shutdown reach that thread through the executor given to
+ * {@link #start}, so this class knows the agent by nothing else.
  */
 final class ShardCheckpoints implements AutoCloseable {
 
@@ -48,8 +49,11 @@ final class ShardCheckpoints implements AutoCloseable {
 
     private final ShardConfig config;
     private final CheckpointSettings settings;
-    private final Device device;
-    private final ShardAgent agent;
+    private final ShardDevice device;
+    private final ShardTensors tensors;
+    private final ShardCounters counters;
+    /** Runs a task on the agent thread; set by {@link #start}. */
+    private volatile Executor agentThread;
     private final CheckpointRestore restore;
     private final CheckpointWriter writer;
     private final ExecutorService writerThread;
@@ -62,11 +66,13 @@ final class ShardCheckpoints implements AutoCloseable {
     private volatile Path lastWrittenDirectory;
 
     /** Finds the checkpoint to restore from (failing when checkpoints exist but none is complete). */
-    ShardCheckpoints(ShardConfig config, CheckpointSettings settings, Device device, ShardAgent agent) {
+    ShardCheckpoints(ShardConfig config, CheckpointSettings settings, ShardDevice device, ShardTensors tensors,
+                     ShardCounters counters) {
         this.config = config;
         this.settings = settings;
         this.device = device;
-        this.agent = agent;
+        this.tensors = tensors;
+        this.counters = counters;
         if (settings.writes()) {
             StaleCheckpointFiles.sweep(settings.directory(), config.shard(), System.currentTimeMillis(), log);
         }
@@ -109,8 +115,12 @@ final class ShardCheckpoints implements AutoCloseable {
         }
     }
 
-    /** Starts the timer of time-scheduled checkpoints: at multiples of the period in wall-clock time. */
-    void start() {
+    /**
+     * Starts the timer of time-scheduled checkpoints (at multiples of the period in wall-clock time); they, and the
+     * checkpoint at shutdown, are taken on the agent thread, which {@code agentThread} runs tasks on.
+     */
+    void start(Executor agentThread) {
+        this.agentThread = agentThread;
         if (timer == null) {
             return;
         }
@@ -120,7 +130,7 @@ final class ShardCheckpoints implements AutoCloseable {
             // Shards of one job with synchronized clocks pick the same boundary, so the same directory.
             long boundary = Math.round((double) System.currentTimeMillis() / period) * period;
             String label = "time-" + TIME_LABEL.format(Instant.ofEpochMilli(boundary));
-            agent.submit(() -> scheduled(label));
+            agentThread.execute(() -> scheduled(label));
         }, period - now % period, period, TimeUnit.MILLISECONDS);
         log.info("checkpoints every {} into {}", settings.every(), settings.directory());
     }
@@ -181,7 +191,7 @@ final class ShardCheckpoints implements AutoCloseable {
         if (v % settings.every().steps() != 0 || v <= lastStep) {
             return;
         }
-        for (TensorState t : agent.tensors()) {
+        for (TensorState t : tensors.all()) {
             for (ChunkState c : t.chunks.values()) {
                 if (c.version < v) {
                     return;
@@ -193,7 +203,7 @@ final class ShardCheckpoints implements AutoCloseable {
     }
 
     private void scheduled(String label) {
-        if (agent.tensors().isEmpty()) {
+        if (tensors.all().isEmpty()) {
             return;
         }
         if (pending.get() >= MAX_PENDING_SCHEDULED) {
@@ -210,7 +220,7 @@ final class ShardCheckpoints implements AutoCloseable {
                     "shard " + config.shard() + " has no --checkpoint-dir: it cannot write checkpoints"));
             return;
         }
-        if (agent.tensors().isEmpty()) {
+        if (tensors.all().isEmpty()) {
             reply(ch, Frames.error(ch.alloc(), requestId, ErrorCode.BAD_ARGUMENT, "shard " + config.shard()
                     + " holds no tensors (none registered since it started): nothing to checkpoint"));
             return;
@@ -236,9 +246,8 @@ final class ShardCheckpoints implements AutoCloseable {
 
     /** Copies every chunk to the host; {@code label} null names it by the smallest chunk version. */
     private ShardSnapshot snapshot(String label) {
-        agent.issueQueuedUpdates(); // a batch's queued updates belong to the state copied here
-        List<ShardSnapshot.TensorSnapshot> tensors = new ArrayList<>();
-        for (TensorState t : agent.tensors()) {
+        List<ShardSnapshot.TensorSnapshot> snapshots = new ArrayList<>();
+        for (TensorState t : tensors.all()) {
             List<ShardSnapshot.ChunkSnapshot> chunks = new ArrayList<>();
             for (int index : t.chunks.keySet().stream().sorted().toList()) {
                 ChunkState c = t.chunks.get(index);
@@ -251,11 +260,11 @@ final class ShardCheckpoints implements AutoCloseable {
                 }
                 chunks.add(new ShardSnapshot.ChunkSnapshot(c.index, c.offset, c.length, c.version, param, slots));
             }
-            tensors.add(new ShardSnapshot.TensorSnapshot(t.spec, t.layout.chunkElements(), t.layout.chunks(), chunks));
+            snapshots.add(new ShardSnapshot.TensorSnapshot(t.spec, t.layout.chunkElements(), t.layout.chunks(), chunks));
         }
-        String name = label != null ? label : "step-" + String.format("%012d", ShardSnapshot.minVersion(tensors));
+        String name = label != null ? label : "step-" + String.format("%012d", ShardSnapshot.minVersion(snapshots));
         return new ShardSnapshot(name, config.shard(), config.shards(), config.workers(), config.consistency(),
-                System.currentTimeMillis(), tensors);
+                System.currentTimeMillis(), snapshots);
     }
 
     /** What a write did, once the files read back as a restore would read them. */
@@ -288,7 +297,7 @@ final class ShardCheckpoints implements AutoCloseable {
                 }
                 return r;
             } catch (IOException | RuntimeException e) {
-                agent.counters.checkpointFailures.incrementAndGet();
+                counters.checkpointFailures.incrementAndGet();
                 log.error("shard {}: checkpoint {} failed: {}", config.shard(), s.directoryName(), e.toString());
                 StaleCheckpointFiles.afterFailedWrite(settings.directory(), s.directoryName(), config.shard(), log);
                 throw new java.util.concurrent.CompletionException(e);
@@ -302,15 +311,16 @@ final class ShardCheckpoints implements AutoCloseable {
 
     /** Takes and writes a final checkpoint, when a directory is set and the shard holds tensors; waits for it. */
     void checkpointAtShutdown() {
-        if (writer == null) {
+        Executor agent = agentThread;
+        if (writer == null || agent == null) {
             return;
         }
         CompletableFuture<Written> done = new CompletableFuture<>();
-        agent.submit(() -> {
+        agent.execute(() -> {
             try {
-                if (agent.tensors().isEmpty()) {
+                if (tensors.all().isEmpty()) {
                     done.complete(null);
-                } else if (pending.get() == 0 && signature(agent.tensors()).equals(lastWritten)) {
+                } else if (pending.get() == 0 && signature(tensors.all()).equals(lastWritten)) {
                     log.info("shard {}: nothing changed since checkpoint {}, none written at shutdown", config.shard(),
                             lastWrittenDirectory);
                     done.complete(null);

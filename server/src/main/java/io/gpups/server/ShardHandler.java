@@ -31,6 +31,8 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
 
     private final ShardConfig config;
     private final ShardAgent agent;
+    /** Which ranks were heard from, and when: every request from a worker is noted here, on the event loop. */
+    private final WorkerLiveness liveness;
     /** HELLO authentication, or null when the shard accepts any HELLO. */
     private final HelloAuth auth;
     private final Runnable onShutdown;
@@ -41,12 +43,14 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
     /** The challenge this connection was given and has not answered yet. */
     private static final AttributeKey<byte[]> CHALLENGE = AttributeKey.valueOf("gpups.challenge");
 
-    ShardHandler(ShardConfig config, ShardAgent agent, ShardSecurity security, Runnable onShutdown) {
+    ShardHandler(ShardConfig config, ShardAgent agent, WorkerLiveness liveness, ShardSecurity security,
+                 Runnable onShutdown) {
         this.config = config;
         this.agent = agent;
+        this.liveness = liveness;
         this.auth = security.auth();
         this.onShutdown = onShutdown;
-        this.ranks = new RankClaims(config.workers(), agent.liveness::timedOut);
+        this.ranks = new RankClaims(config.workers(), liveness::timedOut);
         this.admin = new AdminAccess(auth != null, security.allowRemoteAdmin());
     }
 
@@ -89,7 +93,7 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
             throw new ProtocolException(ErrorCode.NOT_HELLO, op + " before HELLO: say HELLO first");
         }
         if (session != null && session.rank >= 0) {
-            agent.liveness.heard(session.rank);
+            liveness.heard(session.rank);
         }
         switch (op) {
             case HELLO -> {
@@ -134,7 +138,7 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
                     ch.pipeline().fireUserEventTriggered(Session.PROVEN);
                 }
                 if (hello.rank() >= 0) {
-                    agent.liveness.heard(hello.rank());
+                    liveness.heard(hello.rank());
                     agent.submit(() -> agent.workerSpoke(hello.rank()));
                 }
                 ch.writeAndFlush(Frames.encode(ch.alloc(), Opcode.OK, id, new Messages.HelloReply(

@@ -49,14 +49,14 @@ public final class ShardServer implements AutoCloseable {
         this.config = config.validate();
         this.frameMemory = FrameMemoryBudget.of(security.frameMemoryBytes() == 0
                 ? FrameMemoryBudget.defaultBytes(config.maxFrameBytes()) : security.frameMemoryBytes(), config.maxFrameBytes());
-        this.agent = new ShardAgent(config, device, security.maxRegisteredBytes());
-        agent.nonFinite(nonFinite, new NonFiniteLog());
-        this.checkpoints = new ShardCheckpoints(config, checkpointSettings, device, agent);
-        agent.checkpoints(checkpoints);
+        WorkerLiveness liveness = new WorkerLiveness(config.workers(), config.workerTimeoutMillis(), System::nanoTime);
+        this.agent = new ShardAgent(config, device, security.maxRegisteredBytes(), liveness, nonFinite,
+                checkpointSettings, System::nanoTime);
+        this.checkpoints = agent.checkpoints();
         Transport transport = Transport.best();
         this.boss = transport.eventLoopGroup(1);
         this.workers = transport.eventLoopGroup(ioThreads);
-        ShardHandler handler = new ShardHandler(config, agent, security,
+        ShardHandler handler = new ShardHandler(config, agent, liveness, security,
                 () -> new Thread(this::close, "gpups-shutdown").start());
         ConnectionLimit limit = new ConnectionLimit(security.maxConnections());
         Tags metricTags = Tags.of("shard", Integer.toString(config.shard()));
@@ -71,7 +71,7 @@ public final class ShardServer implements AutoCloseable {
                     .tags(metricTags).register(metrics);
         }
         agent.start();
-        checkpoints.start();
+        checkpoints.start(agent::submit);
         try {
             serverChannel = new ServerBootstrap()
                     .group(boss, workers)

@@ -11,6 +11,7 @@ import io.gpups.core.protocol.HelloAuth;
 import io.gpups.core.protocol.Message;
 import io.gpups.core.protocol.Messages;
 import io.gpups.core.protocol.Opcode;
+import io.gpups.server.checkpoint.CheckpointSettings;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.embedded.EmbeddedChannel;
@@ -23,6 +24,7 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -46,14 +48,23 @@ class ShardAccessTest {
     private Device device;
     private ShardConfig config;
     private ShardAgent agent;
+    private WorkerLiveness liveness;
+    /** The shard's clock, in nanoseconds: the test moves it. */
+    private final AtomicLong now = new AtomicLong(3_000_000_000L);
     private final AtomicInteger shutdowns = new AtomicInteger();
     private long nextId = 1;
 
     @BeforeEach
     void open() {
         device = Devices.installed().open("cpu", line -> { });
-        config = new ShardConfig("127.0.0.1", 0, 0, 1, 2, Consistency.parse("bsp"), 1 << 16);
-        agent = new ShardAgent(config, device, Long.MAX_VALUE);
+        agent(new ShardConfig("127.0.0.1", 0, 0, 1, 2, Consistency.parse("bsp"), 1 << 16));
+    }
+
+    private void agent(ShardConfig config) {
+        this.config = config;
+        liveness = new WorkerLiveness(config.workers(), config.workerTimeoutMillis(), now::get);
+        agent = new ShardAgent(config, device, Long.MAX_VALUE, liveness, NonFinitePolicy.REJECT,
+                CheckpointSettings.none(), now::get);
     }
 
     @AfterEach
@@ -62,7 +73,7 @@ class ShardAccessTest {
     }
 
     private ShardHandler handler(ShardSecurity security) {
-        return new ShardHandler(config, agent, security, shutdowns::incrementAndGet);
+        return new ShardHandler(config, agent, liveness, security, shutdowns::incrementAndGet);
     }
 
     private static EmbeddedChannel channel(ShardHandler handler) {
@@ -131,16 +142,15 @@ class ShardAccessTest {
 
     @Test
     void aRankSilentPastTheWorkerTimeoutCanBeTakenOverAndItsOldConnectionIsClosed() {
-        config = new ShardConfig("127.0.0.1", 0, 0, 1, 2, Consistency.parse("bsp"), 1 << 16, 1);
-        agent = new ShardAgent(config, device, Long.MAX_VALUE);
+        agent(new ShardConfig("127.0.0.1", 0, 0, 1, 2, Consistency.parse("bsp"), 1 << 16, 1));
         ShardHandler handler = handler(ShardSecurity.none());
         EmbeddedChannel first = channel(handler);
         hello(first, 0).ok();
-        // Rank 0 spoke at HELLO and is silent since: wait until it is past the 1 ms worker timeout.
-        while (!agent.liveness.timedOut(0)) {
-            Thread.onSpinWait();
-        }
         EmbeddedChannel second = channel(handler);
+        now.addAndGet(1_000_000L);
+        hello(second, 0).refused(ErrorCode.CONFLICT, "rank 0 is held by another live connection");
+        // Rank 0 spoke at HELLO and is silent since: past the 1 ms worker timeout, its rank may be taken over.
+        now.addAndGet(1);
         hello(second, 0).ok();
         assertFalse(first.isActive(), "the timed-out holder's connection is closed");
     }

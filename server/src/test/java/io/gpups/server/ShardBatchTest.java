@@ -3,7 +3,6 @@ package io.gpups.server;
 import io.gpups.core.codec.Codec;
 import io.gpups.core.config.Consistency;
 import io.gpups.core.device.Device;
-import io.gpups.core.device.DeviceBuffer;
 import io.gpups.core.device.Devices;
 import io.gpups.core.optim.OptimizerSpec;
 import io.gpups.core.protocol.ErrorCode;
@@ -17,8 +16,6 @@ import org.junit.jupiter.api.Test;
 
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -36,7 +33,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Pushes that queue behind a busy agent run as a batch whose uncompressed updates go to the device together
  * ({@link Device#applyBatch}; on the CPU device its default, one call per update): every push gets the answer it
- * gets alone, in order, and the parameters are exactly those of the same pushes applied one by one. The agent is held
+ * gets alone, in order, and the parameters are those of the optimizer's textbook rule applied push by push in plain
+ * Java (within float32 rounding), or of sgd's closed form. The agent is held
  * by a task waiting on a latch while the client sends, so the pushes are queued, not raced.
  */
 class ShardBatchTest {
@@ -125,58 +123,85 @@ class ShardBatchTest {
         return v;
     }
 
-    /** One chunk replayed on a device of its own, one call per push: the sequential reference. */
+    /**
+     * One chunk replayed in plain Java, in double precision, one push at a time: the textbook update rules (Adam as
+     * Kingma and Ba write it, sgd as {@code w - lr * g}), sharing no code with the devices, so a fault in the device's
+     * update (its batch loop or the step it calls) shows as a difference.
+     */
     private static final class ReferenceChunk {
         final OptimizerSpec spec;
-        final int n;
-        final DeviceBuffer param;
-        final DeviceBuffer[] slots;
+        final double[] param;
+        final double[] m;
+        final double[] v;
         long version;
 
-        ReferenceChunk(Device on, TensorSpec tensor, int n) {
+        ReferenceChunk(TensorSpec tensor, int n) {
             this.spec = tensor.optimizer();
-            this.n = n;
             float[] init = new float[n];
             tensor.initializer().fill(0, init, n); // constant initializers: the offset does not matter
-            param = on.allocate(n);
-            on.upload(init, 0, param, 0, n);
-            slots = new DeviceBuffer[spec.slots()];
-            for (int s = 0; s < slots.length; s++) {
-                slots[s] = on.allocate(n);
+            param = new double[n];
+            for (int i = 0; i < n; i++) {
+                param[i] = init[i];
+            }
+            m = new double[n];
+            v = new double[n];
+        }
+
+        void apply(float[] g) {
+            version++;
+            if (spec instanceof OptimizerSpec.Sgd sgd) {
+                for (int i = 0; i < param.length; i++) {
+                    param[i] -= sgd.lr() * (double) g[i];
+                }
+            } else if (spec instanceof OptimizerSpec.Adam adam) {
+                double correction1 = 1 - Math.pow(adam.beta1(), version);
+                double correction2 = 1 - Math.pow(adam.beta2(), version);
+                for (int i = 0; i < param.length; i++) {
+                    m[i] = adam.beta1() * m[i] + (1 - adam.beta1()) * g[i];
+                    v[i] = adam.beta2() * v[i] + (1 - adam.beta2()) * g[i] * (double) g[i];
+                    param[i] -= adam.lr() * (m[i] / correction1) / (Math.sqrt(v[i] / correction2) + adam.eps());
+                }
+            } else {
+                throw new IllegalArgumentException("no reference for " + spec);
             }
         }
 
-        void apply(Device on, Codec.Kind codec, ByteBuffer payload) {
-            on.decodeApplyOptimizer(codec, payload, n, 0, spec, param, slots, ++version, 1f);
-        }
-
-        float[] values(Device on) {
-            float[] v = new float[n];
-            on.download(param, 0, v, 0, n);
-            return v;
+        float[] values() {
+            float[] out = new float[param.length];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = (float) param[i];
+            }
+            return out;
         }
     }
 
-    private static ByteBuffer littleEndian(float[] values) {
-        ByteBuffer b = ByteBuffer.allocate(4 * values.length).order(ByteOrder.LITTLE_ENDIAN);
-        for (float v : values) {
-            b.putFloat(v);
+    /** Float32 rounding of the device against the reference's doubles. */
+    private static final float TOLERANCE = 2e-6f;
+
+    /**
+     * The fp16 bits of {@code value}, which must be a normal fp16 number exactly (sign, exponent within fp16's range,
+     * at most 10 mantissa bits).
+     */
+    private static short fp16(float value) {
+        int bits = Float.floatToIntBits(value);
+        int exponent = ((bits >>> 23) & 0xff) - 127 + 15;
+        if ((bits & 0x1fff) != 0 || exponent <= 0 || exponent >= 31) {
+            throw new IllegalArgumentException(value + " is not a normal fp16 value exactly");
         }
-        return b.flip();
+        return (short) (((bits >>> 16) & 0x8000) | (exponent << 10) | ((bits >>> 13) & 0x3ff));
     }
 
     @Test
     void queuedAspPushesAreAppliedAsBatchesWithTheValuesOfOneByOne() throws Exception {
         start("asp", 1, cpu());
-        try (RawClient c = hello(0); Device refDevice = cpu()) {
+        try (RawClient c = hello(0)) {
             int a = register(c, ADAM, 0, 1, 2);
             int s = register(c, SGD, 0, 1);
             int[][] lengths = {{4, 4, 2}, {4, 2}};
             int[] ids = {a, s};
             ReferenceChunk[][] ref = {
-                    {new ReferenceChunk(refDevice, ADAM, 4), new ReferenceChunk(refDevice, ADAM, 4),
-                            new ReferenceChunk(refDevice, ADAM, 2)},
-                    {new ReferenceChunk(refDevice, SGD, 4), new ReferenceChunk(refDevice, SGD, 2)}};
+                    {new ReferenceChunk(ADAM, 4), new ReferenceChunk(ADAM, 4), new ReferenceChunk(ADAM, 2)},
+                    {new ReferenceChunk(SGD, 4), new ReferenceChunk(SGD, 2)}};
             hold();
             Random random = new Random(3);
             int pushes = 30;
@@ -193,28 +218,30 @@ class ShardBatchTest {
                 }
                 ReferenceChunk r = ref[t][chunk];
                 if (k == 10) {
-                    // fp16: decoded by its own kernel, so the updates queued before it go first.
-                    ByteBuffer payload = ByteBuffer.allocateDirect(2 * n).order(ByteOrder.LITTLE_ENDIAN);
-                    try (DeviceBuffer src = refDevice.allocate(n)) {
-                        refDevice.upload(g, 0, src, 0, n);
-                        refDevice.encode(Codec.FP16, src, null, 0, n, 0, payload);
-                    }
+                    // fp16: decoded by its own kernel, so the updates queued before it go first. Quarters in
+                    // [-4, 4), exact in fp16, so the reference applies the very values the shard decodes.
                     byte[] bytes = new byte[2 * n];
-                    payload.duplicate().get(bytes);
+                    for (int i = 0; i < n; i++) {
+                        g[i] = Math.round(g[i] * 4f) / 4f;
+                        g[i] = g[i] == 0f ? 0.25f : g[i];
+                        short h = fp16(g[i]);
+                        bytes[2 * i] = (byte) h;
+                        bytes[2 * i + 1] = (byte) (h >>> 8);
+                    }
                     requests[k] = c.pushRaw(Opcode.PUSH, new Messages.PushHeader(ids[t], chunk, 0, Codec.Kind.FP16,
                             Messages.DTYPE_FP32, n), Unpooled.wrappedBuffer(bytes));
-                    r.apply(refDevice, Codec.Kind.FP16, payload);
+                    r.apply(g);
                 } else if (k == 15) {
                     // PUSH_PULL: its pull sees every update before it, its own included.
                     requests[k] = c.push(Opcode.PUSH_PULL, new Messages.PushHeader(ids[t], chunk, 0, n), g);
-                    r.apply(refDevice, Codec.Kind.NONE, littleEndian(g));
-                    pulledAt15 = r.values(refDevice);
+                    r.apply(g);
+                    pulledAt15 = r.values();
                     versionAt15 = r.version;
                 } else if (k == 20) {
                     requests[k] = c.push(Opcode.PUSH, new Messages.PushHeader(s, 5, 0, n), g);
                 } else {
                     requests[k] = c.push(Opcode.PUSH, new Messages.PushHeader(ids[t], chunk, 0, n), g);
-                    r.apply(refDevice, Codec.Kind.NONE, littleEndian(g));
+                    r.apply(g);
                 }
             }
             awaitQueued(pushes);
@@ -222,7 +249,7 @@ class ShardBatchTest {
             for (int k = 0; k < pushes; k++) {
                 RawClient.Answer answer = c.read(requests[k]); // in request order
                 if (k == 15) {
-                    assertArrayEquals(pulledAt15, floats(answer, versionAt15), "PUSH_PULL answer");
+                    assertArrayEquals(pulledAt15, floats(answer, versionAt15), TOLERANCE, "PUSH_PULL answer");
                 } else if (k == 20) {
                     assertError(answer, ErrorCode.BAD_CHUNK, "chunk 5 is not held");
                 } else {
@@ -232,8 +259,8 @@ class ShardBatchTest {
             for (int t = 0; t < 2; t++) {
                 for (int chunk = 0; chunk < lengths[t].length; chunk++) {
                     ReferenceChunk r = ref[t][chunk];
-                    assertArrayEquals(r.values(refDevice), floats(c.call(Opcode.PULL,
-                            new Messages.Pull(ids[t], chunk, 0)), r.version), "tensor " + t + " chunk " + chunk);
+                    assertArrayEquals(r.values(), floats(c.call(Opcode.PULL,
+                            new Messages.Pull(ids[t], chunk, 0)), r.version), TOLERANCE, "tensor " + t + " chunk " + chunk);
                 }
             }
             assertEquals(1, stat(c, "push_batches"));
