@@ -1,6 +1,7 @@
 package io.gpups.server;
 
 import io.gpups.core.device.Device;
+import io.gpups.core.net.FlushBatching;
 import io.gpups.core.net.Transport;
 import io.gpups.server.checkpoint.CheckpointSettings;
 import io.gpups.core.protocol.FrameDecoder;
@@ -87,6 +88,7 @@ public final class ShardServer implements AutoCloseable {
                             if (security.ssl() != null) {
                                 ch.pipeline().addLast("tls", security.ssl().newHandler(ch.alloc()));
                             }
+                            ch.pipeline().addLast(FlushBatching.NAME, FlushBatching.handler());
                             FrameDecoder frames = new FrameDecoder(config.maxFrameBytes(), frameMemory);
                             ch.pipeline().addLast("frames", frames);
                             if (security.ssl() == null) {

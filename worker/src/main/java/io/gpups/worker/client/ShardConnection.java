@@ -1,5 +1,6 @@
 package io.gpups.worker.client;
 
+import io.gpups.core.net.FlushBatching;
 import io.gpups.core.protocol.ErrorCode;
 import io.gpups.core.protocol.Frame;
 import io.gpups.core.protocol.FrameDecoder;
@@ -64,6 +65,7 @@ final class ShardConnection implements AutoCloseable {
                         if (ssl != null) {
                             ch.pipeline().addLast(ssl.newHandler(ch.alloc(), address.getHostString(), address.getPort()));
                         }
+                        ch.pipeline().addLast(FlushBatching.NAME, FlushBatching.handler());
                         FrameDecoder frames = new FrameDecoder(maxFrameBytes);
                         ch.pipeline().addLast(frames, new AnswerHandler());
                         if (ssl == null) {
