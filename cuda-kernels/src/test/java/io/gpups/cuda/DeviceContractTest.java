@@ -5,6 +5,7 @@ import io.gpups.core.codec.RandomKSelection;
 import io.gpups.core.device.BatchedUpdate;
 import io.gpups.core.device.Device;
 import io.gpups.core.device.DeviceBuffer;
+import io.gpups.core.optim.OptimizerReference;
 import io.gpups.core.optim.OptimizerSpec;
 
 import org.junit.jupiter.api.AfterEach;

@@ -3,6 +3,7 @@ package io.gpups.nativecpu;
 import io.gpups.core.codec.Codec;
 import io.gpups.core.device.DeviceBuffer;
 import io.gpups.core.device.NonFiniteGuard;
+import io.gpups.core.optim.OptimizerReference;
 import io.gpups.core.optim.OptimizerSpec;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
@@ -17,7 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
- * Lion on the CPU device against a plain-Java reference of its formula, in float as written in
+ * Lion on the CPU device against {@link OptimizerReference#lion}, its formula in float as written in
  * {@link OptimizerSpec}'s javadoc (Java's float arithmetic rounds every operation, as the kernels' host build does),
  * so the results must be the same bits; and against closed forms: sign(0) = 0, the first step from zero momentum,
  * and the non-finite guards.
@@ -30,17 +31,6 @@ class LionTest {
     @AfterAll
     static void close() {
         DEVICE.close();
-    }
-
-    /** The reference: c = b1*m + (1-b1)*g; p -= lr*(sign(c) + wd*p); m = b2*m + (1-b2)*g, with g = gradScale * grad. */
-    private static void referenceStep(OptimizerSpec.Lion o, float[] p, float[] m, float[] grad, float gradScale) {
-        for (int i = 0; i < p.length; i++) {
-            float g = gradScale * grad[i];
-            float c = o.beta1() * m[i] + (1f - o.beta1()) * g;
-            float sign = c > 0f ? 1f : c < 0f ? -1f : 0f;
-            p[i] -= o.lr() * (sign + o.weightDecay() * p[i]);
-            m[i] = o.beta2() * m[i] + (1f - o.beta2()) * g;
-        }
     }
 
     @ParameterizedTest(name = "n={0}")
@@ -60,7 +50,7 @@ class LionTest {
                     assertEquals(0L, DEVICE.decodeApplyOptimizer(Codec.Kind.NONE, payload(grad), n, 0, LION, param,
                             new DeviceBuffer[] {slot}, t, 0.5f));
                 }
-                referenceStep(LION, p, m, grad, 0.5f);
+                OptimizerReference.lion(LION, p, m, grad, 0.5f);
             }
             assertArrayEquals(p, download(param, n), "parameters");
             assertArrayEquals(m, download(slot, n), "momentum");
@@ -105,7 +95,7 @@ class LionTest {
                 float[] expectedP = p.clone();
                 float[] expectedM = m.clone();
                 float[] asZero = {0f, 0f, 1f};
-                referenceStep(LION, expectedP, expectedM, asZero, 1f);
+                OptimizerReference.lion(LION, expectedP, expectedM, asZero, 1f);
                 if (guard == NonFiniteGuard.SKIP) {
                     System.arraycopy(p, 0, expectedP, 0, 2);
                     System.arraycopy(m, 0, expectedM, 0, 2);

@@ -2,6 +2,7 @@ package io.gpups.server;
 
 import io.gpups.core.config.Consistency;
 import io.gpups.core.device.Device;
+import io.gpups.core.device.Devices;
 import io.gpups.core.protocol.ErrorCode;
 import io.gpups.core.protocol.Frame;
 import io.gpups.core.protocol.FrameDecoder;
@@ -19,6 +20,7 @@ import io.netty.channel.embedded.EmbeddedChannel;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.UnaryOperator;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -28,7 +30,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * A shard below the socket: a {@link ShardHandler} in front of a {@link ShardAgent} whose thread is never started,
  * connections as {@link EmbeddedChannel}s, and one clock the test moves (the liveness, the agent's checks, the parked
  * pulls). Requests are written into a channel; {@link #run} runs what the handler queued for the agent on the test's
- * thread, exactly as the agent's thread would (batches included); answers are read back from the channels.
+ * thread, exactly as the agent's thread would (batches included); answers are read back from the channels. The shard
+ * owns its CPU device and its channels: {@link #close} releases them all.
  */
 final class EmbeddedShard implements AutoCloseable {
 
@@ -40,20 +43,31 @@ final class EmbeddedShard implements AutoCloseable {
     final WorkerLiveness liveness;
     final ShardAgent agent;
     final ShardHandler handler;
+    private final Device device;
     private final List<EmbeddedChannel> channels = new ArrayList<>();
     private long nextId = 1;
 
-    EmbeddedShard(String consistency, int workers, long workerTimeoutMillis, Device device) {
-        this(consistency, workers, workerTimeoutMillis, device, Long.MAX_VALUE, NonFinitePolicy.REJECT);
+    EmbeddedShard(String consistency, int workers, long workerTimeoutMillis) {
+        this(consistency, workers, workerTimeoutMillis, Long.MAX_VALUE, UnaryOperator.identity());
     }
 
-    EmbeddedShard(String consistency, int workers, long workerTimeoutMillis, Device device, long maxRegisteredBytes,
-                  NonFinitePolicy nonFinite) {
+    /**
+     * A shard that rejects non-finite gradients and holds at most {@code maxRegisteredBytes}; its agent sees the CPU
+     * device through {@code view} (a fault injected into one call, say), and the device itself is closed with it.
+     */
+    EmbeddedShard(String consistency, int workers, long workerTimeoutMillis, long maxRegisteredBytes,
+                  UnaryOperator<Device> view) {
         config = new ShardConfig("127.0.0.1", 0, 0, 1, workers, Consistency.parse(consistency), 1 << 20,
                 workerTimeoutMillis);
         liveness = new WorkerLiveness(workers, workerTimeoutMillis, now::get);
-        agent = new ShardAgent(config, device, maxRegisteredBytes, liveness, nonFinite, CheckpointSettings.none(),
-                now::get);
+        device = Devices.installed().open("cpu", line -> { });
+        try {
+            agent = new ShardAgent(config, view.apply(device), maxRegisteredBytes, liveness, NonFinitePolicy.REJECT,
+                    CheckpointSettings.none(), now::get);
+        } catch (RuntimeException | Error e) {
+            device.close();
+            throw e;
+        }
         handler = new ShardHandler(config, agent, liveness, ShardSecurity.none(), () -> { });
     }
 
@@ -180,9 +194,13 @@ final class EmbeddedShard implements AutoCloseable {
 
     @Override
     public void close() {
-        for (EmbeddedChannel ch : channels) {
-            ch.finishAndReleaseAll();
+        try {
+            for (EmbeddedChannel ch : channels) {
+                ch.finishAndReleaseAll();
+            }
+            agent.close();
+        } finally {
+            device.close();
         }
-        agent.close();
     }
 }

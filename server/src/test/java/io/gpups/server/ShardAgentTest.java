@@ -1,15 +1,12 @@
 package io.gpups.server;
 
-import io.gpups.core.device.Device;
-import io.gpups.core.device.Devices;
 import io.gpups.core.optim.OptimizerSpec;
 import io.gpups.core.protocol.Messages;
 import io.gpups.core.protocol.Opcode;
 import io.gpups.core.tensor.Initializer;
 import io.gpups.core.tensor.TensorSpec;
 import io.netty.channel.embedded.EmbeddedChannel;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 
 import static io.gpups.server.EmbeddedShard.MS;
@@ -28,21 +25,9 @@ class ShardAgentTest {
     private static final TensorSpec W = new TensorSpec("w", new long[] {4},
             new Initializer(Initializer.Kind.CONSTANT, 1f, 0), new OptimizerSpec.Sgd(LR, 0f));
 
-    private Device device;
+    /** Each test's shard, closed after it. */
+    @AutoClose
     private EmbeddedShard shard;
-
-    @BeforeEach
-    void open() {
-        device = Devices.installed().open("cpu", line -> { });
-    }
-
-    @AfterEach
-    void close() {
-        if (shard != null) {
-            shard.close();
-        }
-        device.close();
-    }
 
     private static float[] sgd(float[] w, float[]... gradients) {
         float[] out = w.clone();
@@ -68,7 +53,7 @@ class ShardAgentTest {
 
     @Test
     void aBspStepIsAppliedOnceEveryWorkersGradientIsInAndAnswersThePullThatWaitedForIt() {
-        shard = new EmbeddedShard("bsp", 2, 0, device);
+        shard = new EmbeddedShard("bsp", 2, 0);
         EmbeddedChannel w0 = shard.worker(0);
         EmbeddedChannel w1 = shard.worker(1);
         int id = shard.register(w0, W, 4, 0);
@@ -93,7 +78,7 @@ class ShardAgentTest {
 
     @Test
     void aRetriedBspPushIsAnsweredOkAndCountsOnceInItsStep() {
-        shard = new EmbeddedShard("bsp", 2, 0, device);
+        shard = new EmbeddedShard("bsp", 2, 0);
         EmbeddedChannel w0 = shard.worker(0);
         EmbeddedChannel w1 = shard.worker(1);
         int id = shard.register(w0, W, 4, 0);
@@ -117,7 +102,7 @@ class ShardAgentTest {
 
     @Test
     void aWorkerSilentPastTheTimeoutIsDroppedItsStepCompletesWithoutItAndItRejoinsWhenItSpeaks() {
-        shard = new EmbeddedShard("bsp", 2, 100, device);
+        shard = new EmbeddedShard("bsp", 2, 100);
         EmbeddedChannel w0 = shard.worker(0);
         EmbeddedChannel w1 = shard.worker(1);
         int id = shard.register(w0, W, 4, 0);
@@ -159,7 +144,7 @@ class ShardAgentTest {
 
     @Test
     void anSspPullParksUntilTheSlowestClockIsWithinTheStalenessOfIt() {
-        shard = new EmbeddedShard("ssp:1", 2, 0, device);
+        shard = new EmbeddedShard("ssp:1", 2, 0);
         EmbeddedChannel w0 = shard.worker(0);
         EmbeddedChannel w1 = shard.worker(1);
         int id = shard.register(w0, W, 4, 0);
@@ -179,7 +164,7 @@ class ShardAgentTest {
 
     @Test
     void aSilentSlowWorkerIsDroppedAndTheSspPullsWaitingForItAreAnsweredThenItRejoinsAtTheCurrentClock() {
-        shard = new EmbeddedShard("ssp:0", 2, 100, device);
+        shard = new EmbeddedShard("ssp:0", 2, 100);
         EmbeddedChannel w0 = shard.worker(0);
         EmbeddedChannel w1 = shard.worker(1);
         int id = shard.register(w0, W, 4, 0);
@@ -204,7 +189,7 @@ class ShardAgentTest {
 
     @Test
     void pushesQueuedBehindEachOtherRunAsOneBatchAnsweredInOrderWithTheValuesOfOneByOne() {
-        shard = new EmbeddedShard("asp", 1, 0, device);
+        shard = new EmbeddedShard("asp", 1, 0);
         EmbeddedChannel w0 = shard.worker(0);
         int id = shard.register(w0, W, 4, 0);
         long[] requests = new long[4];

@@ -2,7 +2,6 @@ package io.gpups.server;
 
 import io.gpups.core.codec.Codec;
 import io.gpups.core.device.Device;
-import io.gpups.core.device.Devices;
 import io.gpups.core.optim.OptimizerSpec;
 import io.gpups.core.protocol.ErrorCode;
 import io.gpups.core.protocol.FrameDecoder;
@@ -16,13 +15,13 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.embedded.EmbeddedChannel;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
 import java.nio.charset.StandardCharsets;
+import java.util.function.UnaryOperator;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -36,25 +35,13 @@ class ShardErrorAnswersTest {
     private static final TensorSpec W = new TensorSpec("w", new long[] {8},
             new Initializer(Initializer.Kind.CONSTANT, 1f, 0), new OptimizerSpec.Sgd(0.5f, 0f));
 
-    private Device device;
+    /** Each test's shard, closed after it. */
+    @AutoClose
     private EmbeddedShard shard;
-
-    @BeforeEach
-    void open() {
-        device = Devices.installed().open("cpu", line -> { });
-    }
-
-    @AfterEach
-    void close() {
-        if (shard != null) {
-            shard.close();
-        }
-        device.close();
-    }
 
     /** An asp shard for 2 workers; rank 0's connection holds "w" (two chunks of 4) as tensor 0. */
     private EmbeddedChannel aspWithW() {
-        shard = new EmbeddedShard("asp", 2, 0, device);
+        shard = new EmbeddedShard("asp", 2, 0);
         EmbeddedChannel w0 = shard.worker(0);
         assertEquals(0, shard.register(w0, W, 4, 0, 1));
         return w0;
@@ -113,7 +100,7 @@ class ShardErrorAnswersTest {
 
     @Test
     void aBspPullTwoStepsAheadOfItsChunkIsABadArgument() {
-        shard = new EmbeddedShard("bsp", 2, 0, device);
+        shard = new EmbeddedShard("bsp", 2, 0);
         EmbeddedChannel w0 = shard.worker(0);
         shard.register(w0, W, 4, 0, 1);
         shard.call(w0, Opcode.PULL, new Messages.Pull(0, 0, 2))
@@ -129,7 +116,7 @@ class ShardErrorAnswersTest {
 
     @Test
     void aBspPushForAStepAheadOfItsChunkIsAStaleStep() {
-        shard = new EmbeddedShard("bsp", 2, 0, device);
+        shard = new EmbeddedShard("bsp", 2, 0);
         EmbeddedChannel w0 = shard.worker(0);
         shard.register(w0, W, 4, 0, 1);
         push(w0, new Messages.PushHeader(0, 0, 5, 4), 1, 1, 1, 1)
@@ -157,8 +144,8 @@ class ShardErrorAnswersTest {
 
     @Test
     void aDeviceFaultDuringAPushIsInternal() {
-        Device faulty = (Device) Proxy.newProxyInstance(Device.class.getClassLoader(), new Class<?>[] {Device.class},
-                (proxy, method, args) -> {
+        shard = new EmbeddedShard("asp", 1, 0, Long.MAX_VALUE, device -> (Device) Proxy.newProxyInstance(
+                Device.class.getClassLoader(), new Class<?>[] {Device.class}, (proxy, method, args) -> {
                     if (method.getName().equals("decodeApplyOptimizer")) {
                         throw new IllegalStateException("injected device fault");
                     }
@@ -167,8 +154,7 @@ class ShardErrorAnswersTest {
                     } catch (InvocationTargetException e) {
                         throw e.getCause();
                     }
-                });
-        shard = new EmbeddedShard("asp", 1, 0, faulty);
+                }));
         EmbeddedChannel w0 = shard.worker(0);
         shard.register(w0, W, 4, 0, 1);
         push(w0, new Messages.PushHeader(0, 0, 0, 4), 1, 1, 1, 1)
@@ -178,7 +164,7 @@ class ShardErrorAnswersTest {
 
     @Test
     void aRegistrationPastTheShardsByteLimitIsOutOfMemory() {
-        shard = new EmbeddedShard("asp", 1, 0, device, 64, NonFinitePolicy.REJECT);
+        shard = new EmbeddedShard("asp", 1, 0, 64, UnaryOperator.identity());
         EmbeddedChannel w0 = shard.worker(0);
         shard.call(w0, Opcode.REGISTER, new Messages.Register(W, 4, new int[] {0, 1}))
                 .refused(ErrorCode.OUT_OF_MEMORY, "this shard holds 0 of its limit 64");

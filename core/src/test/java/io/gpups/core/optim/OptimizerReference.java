@@ -1,20 +1,27 @@
-package io.gpups.cuda;
-
-import io.gpups.core.optim.OptimizerSpec;
+package io.gpups.core.optim;
 
 /**
- * The optimizer formulas of {@link OptimizerSpec}'s javadoc, written out plainly in double precision (Lion's sign
- * decision in float, see there): the
- * slow, obvious answer every device is compared with. Hyper-parameters are the spec's float values widened
- * to double.
+ * The optimizer formulas of {@link OptimizerSpec}'s javadoc, written out plainly: the slow, obvious answer every
+ * device is compared with. In double precision, the hyper-parameters being the spec's float values widened to double;
+ * Lion alone in float (see {@link #lion}). Test code of the device modules, shared through gpups-core's test jar.
  */
-final class OptimizerReference {
+public final class OptimizerReference {
 
     private OptimizerReference() {
     }
 
     /** One step of {@code spec} on every element; {@code slots} as many arrays as {@code spec.slots()}. */
-    static void step(OptimizerSpec spec, double[] p, double[][] slots, float[] grad, long t, float gradScale) {
+    public static void step(OptimizerSpec spec, double[] p, double[][] slots, float[] grad, long t, float gradScale) {
+        if (spec instanceof OptimizerSpec.Lion o) {
+            float[] pf = toFloat(p);
+            float[] mf = toFloat(slots[0]);
+            lion(o, pf, mf, grad, gradScale);
+            for (int i = 0; i < p.length; i++) {
+                p[i] = pf[i];
+                slots[0][i] = mf[i];
+            }
+            return;
+        }
         for (int i = 0; i < p.length; i++) {
             double g = (double) gradScale * grad[i];
             switch (spec.kind()) {
@@ -51,19 +58,33 @@ final class OptimizerReference {
                     p[i] -= (double) o.lr() * o.weightDecay() * p[i];
                     p[i] = adam(p[i], slots, i, g, o.lr(), o.beta1(), o.beta2(), o.eps(), t);
                 }
-                case LION -> {
-                    // The momentum and c in float, each product rounded on its own, as the kernels compute them: the
-                    // sign of a c near 0 depends on its last bits. The step itself in double.
-                    OptimizerSpec.Lion o = (OptimizerSpec.Lion) spec;
-                    float gf = gradScale * grad[i];
-                    float m = (float) slots[0][i];
-                    float c = o.beta1() * m + (1f - o.beta1()) * gf;
-                    double sign = c > 0 ? 1 : c < 0 ? -1 : 0;
-                    p[i] -= o.lr() * (sign + o.weightDecay() * p[i]);
-                    slots[0][i] = o.beta2() * m + (1f - o.beta2()) * gf;
-                }
+                case LION -> throw new AssertionError("Lion is stepped in float, above");
             }
         }
+    }
+
+    /**
+     * One Lion step on every element, in float: {@code c = b1*m + (1-b1)*g; p -= lr*(sign(c) + wd*p);
+     * m = b2*m + (1-b2)*g}, with {@code g = gradScale * grad}. Every product is rounded on its own, as Java rounds
+     * float arithmetic and as the kernels compute it, so a device gives the same bits; in double the sign of a c near
+     * 0 could differ, since it depends on c's last bits.
+     */
+    public static void lion(OptimizerSpec.Lion o, float[] p, float[] m, float[] grad, float gradScale) {
+        for (int i = 0; i < p.length; i++) {
+            float g = gradScale * grad[i];
+            float c = o.beta1() * m[i] + (1f - o.beta1()) * g;
+            float sign = c > 0f ? 1f : c < 0f ? -1f : 0f;
+            p[i] -= o.lr() * (sign + o.weightDecay() * p[i]);
+            m[i] = o.beta2() * m[i] + (1f - o.beta2()) * g;
+        }
+    }
+
+    private static float[] toFloat(double[] values) {
+        float[] out = new float[values.length];
+        for (int i = 0; i < values.length; i++) {
+            out[i] = (float) values[i];
+        }
+        return out;
     }
 
     private static double adam(double p, double[][] slots, int i, double g,
