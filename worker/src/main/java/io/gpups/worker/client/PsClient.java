@@ -24,6 +24,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -92,7 +93,8 @@ public final class PsClient implements ParameterClient, AutoCloseable {
     }
 
     private final List<ShardConnection> shards;
-    private final EventLoopGroup group;
+    private final ClientLoops.Lease loops;
+    private final ScheduledFuture<?> heartbeats;
     private final Options options;
     private final ClusterInfo cluster;
     private final Map<String, Registered> tensors = new ConcurrentHashMap<>();
@@ -112,9 +114,9 @@ public final class PsClient implements ParameterClient, AutoCloseable {
     /** A worker says HEARTBEAT to every shard this often, so shards with a worker timeout know it is alive. */
     public static final long HEARTBEAT_MILLIS = 1000;
 
-    private PsClient(List<ShardConnection> shards, EventLoopGroup group, Options options, ClusterInfo cluster, int rank) {
+    private PsClient(List<ShardConnection> shards, ClientLoops.Lease loops, Options options, ClusterInfo cluster, int rank) {
         this.shards = shards;
-        this.group = group;
+        this.loops = loops;
         this.options = options;
         this.cluster = cluster;
         this.rank = rank;
@@ -123,7 +125,8 @@ public final class PsClient implements ParameterClient, AutoCloseable {
             versionsSeen.set(s, -1);
         }
         // Observers (rank -1) too: a shard closes connections that are idle past its idle timeout.
-        group.scheduleAtFixedRate(this::heartbeat, HEARTBEAT_MILLIS, HEARTBEAT_MILLIS, TimeUnit.MILLISECONDS);
+        heartbeats = loops.group().scheduleAtFixedRate(this::heartbeat, HEARTBEAT_MILLIS, HEARTBEAT_MILLIS,
+                TimeUnit.MILLISECONDS);
     }
 
     /** One HEARTBEAT to every shard; its answer (or a failure, e.g. a closed connection) needs no action. */
@@ -147,7 +150,8 @@ public final class PsClient implements ParameterClient, AutoCloseable {
         }
         Transport transport = Transport.best();
         Class<? extends Channel> type = transport.socketChannel();
-        EventLoopGroup group = transport.eventLoopGroup(Math.min(addresses.size(), 2));
+        ClientLoops.Lease loops = ClientLoops.acquire();
+        EventLoopGroup group = loops.group();
         List<ShardConnection> connections = new ArrayList<>();
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(options.connectTimeoutMillis());
         try {
@@ -177,10 +181,10 @@ public final class PsClient implements ParameterClient, AutoCloseable {
                 }
                 cluster = info;
             }
-            return new PsClient(connections, group, options, cluster, rank);
+            return new PsClient(connections, loops, options, cluster, rank);
         } catch (Exception e) {
             connections.forEach(ShardConnection::close);
-            group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+            loops.close();
             Throwable cause = e instanceof java.util.concurrent.ExecutionException ? e.getCause() : e;
             throw new PsException(null, "connecting to " + addresses + " failed: " + cause.getMessage());
         }
@@ -566,7 +570,8 @@ public final class PsClient implements ParameterClient, AutoCloseable {
 
     @Override
     public void close() {
+        heartbeats.cancel(false);
         shards.forEach(ShardConnection::close);
-        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly();
+        loops.close();
     }
 }
