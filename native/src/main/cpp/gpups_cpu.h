@@ -437,12 +437,39 @@ inline void for_each_sparse(int kind, const unsigned char* payload, long long n,
     }
 }
 
+/**
+ * The guarded loops run block by block. A block whose gradients are all finite (the usual case) takes the
+ * unguarded step, which gives the same bits (finite.cuh) and vectorizes; only a block holding a gradient that is not
+ * finite is stepped element by element under the guard. A block's gradients are read twice, the second time from
+ * L1.
+ */
+constexpr long long GUARD_BLOCK = 1024;
+
+/** Whether grad[begin, begin + count) are all finite; one branch-free pass. */
+template <class Gradient>
+inline bool all_finite(Gradient grad, long long begin, long long count) {
+    unsigned int bad = 0;
+    for (long long i = 0; i < count; ++i) {
+        bad |= finite_value(grad[begin + i]) ? 0u : 1u;
+    }
+    return bad == 0;
+}
+
 /** acc += grad over finite gradients; returns how many were not finite (those elements stay as they were). */
 template <class Gradient>
 inline long long accumulate_guarded_loop(float* acc, Gradient grad, long long count) {
     long long non_finite = 0;
-    for (long long i = 0; i < count; ++i) {
-        non_finite += accumulate_guarded(acc[i], grad[i]);
+    for (long long b = 0; b < count; b += GUARD_BLOCK) {
+        const long long m = std::min(GUARD_BLOCK, count - b);
+        if (all_finite(grad, b, m)) {
+            for (long long i = b; i < b + m; ++i) {
+                gpups::accumulate(acc[i], grad[i]);
+            }
+        } else {
+            for (long long i = b; i < b + m; ++i) {
+                non_finite += accumulate_guarded(acc[i], grad[i]);
+            }
+        }
     }
     return non_finite;
 }
@@ -475,9 +502,20 @@ inline long long apply_optimizer_guarded(int optimizer, float* p, float* s0, flo
     with_kind(optimizer, [&](auto kind) {
         using Kind = decltype(kind);
         const typename Kind::Params o = kind_params<Kind>(h);
-        for_each_state<Kind::slots>(n, p, s0, s1, [&](long long i, float& q, auto&... s) {
-            non_finite += optimizer_step_guarded<Kind>(o, guard, grad[i], q, s...);
-        });
+        for (long long b = 0; b < n; b += GUARD_BLOCK) {
+            const long long m = std::min(GUARD_BLOCK, n - b);
+            float* bs0 = s0 == nullptr ? nullptr : s0 + b;
+            float* bs1 = s1 == nullptr ? nullptr : s1 + b;
+            if (all_finite(grad, b, m)) {
+                for_each_state<Kind::slots>(m, p + b, bs0, bs1, [&](long long i, float& q, auto&... s) {
+                    optimizer_step<Kind>(o, grad[b + i], q, s...);
+                });
+            } else {
+                for_each_state<Kind::slots>(m, p + b, bs0, bs1, [&](long long i, float& q, auto&... s) {
+                    non_finite += optimizer_step_guarded<Kind>(o, guard, grad[b + i], q, s...);
+                });
+            }
+        }
     });
     return non_finite;
 }
