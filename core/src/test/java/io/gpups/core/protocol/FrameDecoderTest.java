@@ -200,6 +200,21 @@ class FrameDecoderTest {
         assertEquals(0, grown.refCnt());
     }
 
+    @Test
+    void aFrameGoesIntoAnIdleSpareThatHoldsItWholeAtItsFirstGrowth() {
+        FrameDecoder.FrameSizedCumulator cumulator = new FrameDecoder.FrameSizedCumulator(64 << 20);
+        int frameBytes = 16 << 20;
+        ByteBuf whole = receiveIntoFrameSizedBuffer(cumulator, frameBytes);
+        whole.release();
+        ByteBuf cumulation = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, Unpooled.EMPTY_BUFFER,
+                Unpooled.buffer(8, 8).writeIntLE(frameBytes - 4).writeIntLE(0));
+        cumulation = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, cumulation, Unpooled.buffer(65536).writeZero(65536));
+        assertTrue(cumulation == whole, "the second read lands in the idle frame-sized spare, not in a 1 MiB step");
+        assertEquals(8 + 65536, cumulation.readableBytes());
+        cumulation.release();
+        cumulator.releaseSpares();
+    }
+
     /** Feeds a frame's header and 64 KiB reads until the cumulation has grown to the whole frame; returns it. */
     private static ByteBuf receiveIntoFrameSizedBuffer(FrameDecoder.FrameSizedCumulator cumulator, int frameBytes) {
         ByteBuf cumulation = cumulator.cumulate(UnpooledByteBufAllocator.DEFAULT, Unpooled.EMPTY_BUFFER,
