@@ -350,5 +350,6 @@ final class ShardAgent implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         tensors.close();
+        replies.close();
     }
 }

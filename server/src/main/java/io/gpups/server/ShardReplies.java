@@ -35,6 +35,7 @@ final class ShardReplies {
 
     private final ShardDevice device;
     private final ShardCounters counters;
+    private final AnswerBuffers answerBuffers = new AnswerBuffers();
     /** While a batch runs: its answers in the order they were made; else null. */
     private List<HeldAnswer> held;
 
@@ -112,7 +113,7 @@ final class ShardReplies {
     private void sendParameters(Channel ch, long requestId, ChunkState chunk, int dtype) {
         int bytes = Messages.dtypeBytes(dtype, chunk.length);
         int payload = Messages.PullReplyHeader.LENGTH + bytes;
-        ByteBuf out = ch.alloc().directBuffer(Frame.HEADER_LENGTH + payload);
+        ByteBuf out = answerBuffers.take(ch.alloc(), Frame.HEADER_LENGTH + payload);
         try {
             Frames.writeHeader(out, Opcode.DATA, requestId, payload);
             new Messages.PullReplyHeader(chunk.version, chunk.length, dtype).writeTo(out);
@@ -129,6 +130,11 @@ final class ShardReplies {
         }
         counters.bytesPulled += bytes;
         send(ch, requestId, out);
+    }
+
+    /** Gives up the kept answer buffers (when the agent stops). */
+    void close() {
+        answerBuffers.close();
     }
 
     /** Sends an answer now, or, while a batch runs, when the batch is done (in the order made). */
