@@ -145,7 +145,10 @@ public final class CpuDevice implements Device {
     public void download(DeviceBuffer src, long srcOffset, int count, ByteBuffer dst) {
         CpuDeviceBuffer s = range("src", src, srcOffset, count);
         try (HostBytes bytes = HostBytes.writing(dst, "dst", count)) {
-            CpuKernels.copy_to_payload(bytes.pointer(), s.at(srcOffset), count);
+            // Split like the elementwise ops: one thread's copy is well short of the memory's bandwidth, and a
+            // pull answer's copy is on the shard agent's path.
+            BytePointer out = bytes.pointer();
+            splitter.run(count, (o, n) -> CpuKernels.copy_to_payload(bytesAt(out, 4 * o), s.at(srcOffset + o), n));
         }
     }
 

@@ -1,10 +1,14 @@
 package io.gpups.nativecpu;
 
 import io.gpups.core.device.Device;
+import io.gpups.core.device.DeviceBuffer;
 import io.gpups.core.device.Devices;
 import io.gpups.core.device.DeviceUnavailableException;
 
 import org.junit.jupiter.api.Test;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -34,6 +38,24 @@ class CpuDeviceTest {
         } finally {
             if (previous != null) {
                 System.setProperty(CpuDevice.BLAS_THREADS_PROPERTY, previous);
+            }
+        }
+    }
+
+    @Test
+    void aDownloadSplitOverThreadsCopiesEverySliceToItsPlace() {
+        int n = 2 * (int) RangeSplitter.MIN_SLICE + 7;
+        int offset = 5;
+        float[] values = new float[offset + n];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = i * 0.5f - 3f;
+        }
+        try (CpuDevice device = new CpuDevice(1, 2); DeviceBuffer b = device.allocate(values.length)) {
+            device.upload(values, 0, b, 0, values.length);
+            ByteBuffer out = ByteBuffer.allocateDirect(4 * n).order(ByteOrder.LITTLE_ENDIAN);
+            device.download(b, offset, n, out);
+            for (int i = 0; i < n; i++) {
+                assertEquals(values[offset + i], out.getFloat(4 * i), "element " + i);
             }
         }
     }
