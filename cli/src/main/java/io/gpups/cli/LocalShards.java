@@ -65,13 +65,38 @@ final class LocalShards {
         return args;
     }
 
-    /** Starts one shard process; {@code port} completes with the port it listens on. */
+    /** Starts one shard process ({@code args} from {@link #shardArgs}); {@code port} completes with the port it listens on. */
     static ChildProcesses.Child startShard(ChildProcesses children, String name, List<String> args,
                                            CompletableFuture<Integer> port) throws java.io.IOException {
-        return children.start(name, List.of("-Xms256m", "-Xmx2g"), args, line -> {
+        return children.start(name, jvmOptions(shardCount(args), Runtime.getRuntime().availableProcessors()), args, line -> {
             if (line.startsWith(ServerCommand.READY)) {
                 port.complete(Integer.parseInt(line.substring(ServerCommand.READY.length()).trim()));
             }
         });
+    }
+
+    /**
+     * The JVM options of a shard process that shares this machine with {@code shards - 1} others: each one's CPU
+     * device splits its large ops over its share of the cores ({@code cores / shards}, at least 1), unless
+     * {@code -Dgpups.cpu.threads} was given to this command (it reaches the shards as given). Every shard splitting
+     * over every core made co-located shards' threads fight for the same cores.
+     */
+    static List<String> jvmOptions(int shards, int cores) {
+        List<String> options = new ArrayList<>(List.of("-Xms256m", "-Xmx2g"));
+        if (System.getProperty(CPU_THREADS_PROPERTY) == null) {
+            options.add("-D" + CPU_THREADS_PROPERTY + "=" + Math.max(1, cores / Math.max(1, shards)));
+        }
+        return options;
+    }
+
+    /** The CPU device's thread count property (io.gpups.nativecpu.CpuDevice.THREADS_PROPERTY). */
+    static final String CPU_THREADS_PROPERTY = "gpups.cpu.threads";
+
+    static int shardCount(List<String> args) {
+        int at = args.indexOf("--shards");
+        if (at < 0 || at + 1 >= args.size()) {
+            throw new IllegalArgumentException("shard arguments without --shards: " + args);
+        }
+        return Integer.parseInt(args.get(at + 1));
     }
 }
