@@ -218,9 +218,10 @@ public final class FrameDecoder extends LengthFieldBasedFrameDecoder {
 
         /**
          * An empty buffer of at least {@code capacity} bytes: a free spare (one that holds the whole
-         * {@code announced} frame first), or a new one, kept as a spare and taken from the budget. When the budget cannot give {@code capacity}, this connection's idle spares are given back
-         * and then a buffer of just {@code required} bytes is tried; when that does not fit either, the frame cannot
-         * be received here and the connection goes.
+         * {@code announced} frame first), or a new one, kept as a spare and taken from the budget. When the budget
+         * cannot give {@code capacity}, this connection's idle spares are given back and then a buffer of just
+         * {@code required} bytes is tried; when that does not fit either, the frame cannot be received here and the
+         * connection goes.
          */
         private ByteBuf buffer(ByteBufAllocator alloc, int capacity, int required, int announced) {
             if (announced >= SPARE_MIN_BYTES) {
