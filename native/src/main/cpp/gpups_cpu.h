@@ -438,12 +438,25 @@ inline void for_each_sparse(int kind, const unsigned char* payload, long long n,
 }
 
 /**
- * The guarded loops run block by block. A block whose gradients are all finite (the usual case) takes the
+ * The guarded loops run block by block. A block's gradients are decoded once, into a block on the stack, and
+ * everything after reads that block: what was checked is what is applied, even when the payload is memory its sender
+ * can still write (a worker's shared-memory ring). A block whose gradients are all finite (the usual case) takes the
  * unguarded step, which gives the same bits (finite.cuh) and vectorizes; only a block holding a gradient that is not
- * finite is stepped element by element under the guard. A block's gradients are read twice, the second time from
- * L1.
+ * finite is stepped element by element under the guard.
  */
 constexpr long long GUARD_BLOCK = 1024;
+
+/**
+ * block[0, count) = grad[begin, begin + count): the one read of a block's gradients. The compiler barrier keeps the
+ * block from being optimized back into reads of the payload.
+ */
+template <class Gradient>
+inline void decode_block(float* block, Gradient grad, long long begin, long long count) {
+    for (long long i = 0; i < count; ++i) {
+        block[i] = grad[begin + i];
+    }
+    __asm__ __volatile__("" ::: "memory");
+}
 
 /** Whether grad[begin, begin + count) are all finite; one branch-free pass. */
 template <class Gradient>
@@ -459,15 +472,18 @@ inline bool all_finite(Gradient grad, long long begin, long long count) {
 template <class Gradient>
 inline long long accumulate_guarded_loop(float* acc, Gradient grad, long long count) {
     long long non_finite = 0;
+    float block[GUARD_BLOCK];
     for (long long b = 0; b < count; b += GUARD_BLOCK) {
         const long long m = std::min(GUARD_BLOCK, count - b);
-        if (all_finite(grad, b, m)) {
-            for (long long i = b; i < b + m; ++i) {
-                gpups::accumulate(acc[i], grad[i]);
+        decode_block(block, grad, b, m);
+        float* a = acc + b;
+        if (all_finite(block, 0, m)) {
+            for (long long i = 0; i < m; ++i) {
+                gpups::accumulate(a[i], block[i]);
             }
         } else {
-            for (long long i = b; i < b + m; ++i) {
-                non_finite += accumulate_guarded(acc[i], grad[i]);
+            for (long long i = 0; i < m; ++i) {
+                non_finite += accumulate_guarded(a[i], block[i]);
             }
         }
     }
@@ -502,17 +518,19 @@ inline long long apply_optimizer_guarded(int optimizer, float* p, float* s0, flo
     with_kind(optimizer, [&](auto kind) {
         using Kind = decltype(kind);
         const typename Kind::Params o = kind_params<Kind>(h);
+        float block[GUARD_BLOCK];
         for (long long b = 0; b < n; b += GUARD_BLOCK) {
             const long long m = std::min(GUARD_BLOCK, n - b);
             float* bs0 = s0 == nullptr ? nullptr : s0 + b;
             float* bs1 = s1 == nullptr ? nullptr : s1 + b;
-            if (all_finite(grad, b, m)) {
+            decode_block(block, grad, b, m);
+            if (all_finite(block, 0, m)) {
                 for_each_state<Kind::slots>(m, p + b, bs0, bs1, [&](long long i, float& q, auto&... s) {
-                    optimizer_step<Kind>(o, grad[b + i], q, s...);
+                    optimizer_step<Kind>(o, block[i], q, s...);
                 });
             } else {
                 for_each_state<Kind::slots>(m, p + b, bs0, bs1, [&](long long i, float& q, auto&... s) {
-                    non_finite += optimizer_step_guarded<Kind>(o, guard, grad[b + i], q, s...);
+                    non_finite += optimizer_step_guarded<Kind>(o, guard, block[i], q, s...);
                 });
             }
         }

@@ -1,5 +1,7 @@
 package io.gpups.server;
 
+import io.gpups.core.codec.Codec;
+import io.gpups.core.net.SharedRing;
 import io.gpups.core.protocol.ErrorCode;
 import io.gpups.core.protocol.Frame;
 import io.gpups.core.protocol.FrameDecoder;
@@ -18,6 +20,10 @@ import io.netty.handler.codec.DecoderException;
 import io.netty.util.AttributeKey;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
 
 /**
  * The event-loop side of a shard: validates each frame, answers what needs no device (HELLO, errors) and
@@ -39,6 +45,8 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
     /** One live connection per worker rank. */
     private final RankClaims ranks;
     private final AdminAccess admin;
+    /** Where workers' shared-memory rings may be, or null: this shard takes none. */
+    private final Path ringDirectory;
 
     /** The challenge this connection was given and has not answered yet. */
     private static final AttributeKey<byte[]> CHALLENGE = AttributeKey.valueOf("gpups.challenge");
@@ -52,6 +60,7 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
         this.onShutdown = onShutdown;
         this.ranks = new RankClaims(config.workers(), liveness::timedOut);
         this.admin = new AdminAccess(auth != null, security.allowRemoteAdmin());
+        this.ringDirectory = security.ringDirectory();
     }
 
     @Override
@@ -59,10 +68,13 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
         Channel ch = ctx.channel();
         if (msg instanceof FrameDecoder.UnknownOpcodeFrame unknown) {
             reject(ch, unknown.requestId(), new ProtocolException(ErrorCode.UNKNOWN_OPCODE, String.format(
-                    "opcode 0x%02x names no request, expected 0x01..0x0a", unknown.opcode())));
+                    "opcode 0x%02x names no request, expected 0x01..0x0c", unknown.opcode())));
             return;
         }
         Frame frame = (Frame) msg;
+        if (frame.sharedPayload()) {
+            frame = ownedUnlessRawPush(ctx, frame);
+        }
         boolean handedOff = false;
         try {
             handedOff = dispatch(ch, frame);
@@ -78,6 +90,19 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
                 frame.release();
             }
         }
+    }
+
+    /**
+     * A frame from a worker's shared-memory ring, kept in place only when it is a push of raw fp32 values: those
+     * are read once, by the device's guarded loops, whatever the worker does to them meanwhile. Anything else
+     * (a codec's payload is checked before it is decoded) is copied out of the ring first.
+     */
+    private static Frame ownedUnlessRawPush(ChannelHandlerContext ctx, Frame frame) {
+        ByteBuf payload = frame.payload();
+        boolean rawPush = (frame.opcode() == Opcode.PUSH || frame.opcode() == Opcode.PUSH_PULL)
+                && payload.readableBytes() >= Messages.PushHeader.LENGTH
+                && payload.getUnsignedByte(payload.readerIndex() + Messages.PushHeader.CODEC_OFFSET) == Codec.Kind.NONE.id;
+        return rawPush ? frame : frame.copied(ctx.alloc());
     }
 
     /** Returns true when the frame's ownership moved to the agent. */
@@ -153,6 +178,11 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
             case PUSH, PUSH_PULL -> {
                 workerOnly(op, session);
                 Messages.PushHeader h = Messages.PushHeader.read(payload, op.name());
+                if (frame.sharedPayload() && h.codec() != Codec.Kind.NONE) {
+                    // Raw fp32 when ownedUnlessRawPush looked, something else now: the worker rewrote it meanwhile.
+                    throw new ProtocolException(ErrorCode.BAD_FRAME, op + " in the shared-memory ring changed its codec"
+                            + " to " + h.codec() + " while the shard read it; a frame must not change once sent");
+                }
                 boolean thenPull = op == Opcode.PUSH_PULL;
                 int rank = session.rank;
                 agent.submitPush(ch, id, rank, h, payload, frame, thenPull);
@@ -172,6 +202,14 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
                 agent.submit(() -> agent.clock(ch, id, rank, clock));
                 return false;
             }
+            case RING_ATTACH -> {
+                workerOnly(op, session);
+                attachRing(ch, Messages.RingAttach.read(payload));
+                ch.writeAndFlush(Frames.empty(ch.alloc(), Opcode.OK, id));
+                return false;
+            }
+            case RING_FRAME -> throw new ProtocolException(ErrorCode.BAD_FRAME,
+                    "RING_FRAME on a connection that reads no shared-memory ring");
             case HEARTBEAT -> {
                 // Being heard is the point (noted above); the answer tells the worker the shard is there.
                 expectEmpty(payload, op);
@@ -198,6 +236,41 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
             }
             default -> throw new ProtocolException(ErrorCode.UNKNOWN_OPCODE, op + " is not a request");
         }
+    }
+
+    /**
+     * Maps the ring a worker on this host offers (RING_ATTACH): only where the shard takes rings, only from a
+     * loopback address, once per connection, and only the file the worker made ({@link SharedRing#open} checks).
+     */
+    private void attachRing(Channel ch, Messages.RingAttach attach) {
+        if (ringDirectory == null) {
+            throw new ProtocolException(ErrorCode.FORBIDDEN, "this shard takes no shared-memory rings"
+                    + " (--shared-memory-dir off); frames go over TCP");
+        }
+        if (!(ch.remoteAddress() instanceof InetSocketAddress peer) || peer.getAddress() == null
+                || !peer.getAddress().isLoopbackAddress()) {
+            throw new ProtocolException(ErrorCode.FORBIDDEN, "a shared-memory ring is for a worker on the shard's host;"
+                    + " this connection is from " + ch.remoteAddress());
+        }
+        SharedRingInbound inbound = SharedRingInbound.of(ch);
+        if (inbound == null) {
+            throw new ProtocolException(ErrorCode.FORBIDDEN, "this connection reads no shared-memory ring");
+        }
+        if (inbound.attached()) {
+            throw new ProtocolException(ErrorCode.CONFLICT, "a ring is attached to this connection already");
+        }
+        SharedRing ring;
+        try {
+            ring = SharedRing.open(ringDirectory, attach.name(), attach.capacity(), attach.token());
+        } catch (IllegalArgumentException e) {
+            throw new ProtocolException(ErrorCode.BAD_ARGUMENT, "RING_ATTACH: " + e.getMessage());
+        } catch (IOException e) {
+            throw new ProtocolException(ErrorCode.BAD_ARGUMENT, "RING_ATTACH: cannot map " + attach.name() + " in "
+                    + ringDirectory + ": " + e);
+        }
+        inbound.attach(ring);
+        log.info("{}: worker {} sends its frames through the shared-memory ring {} ({} bytes)", ch.remoteAddress(),
+                Session.of(ch).rank, ring.file(), ring.capacity());
     }
 
     /** Worker requests need a worker rank; rank -1 is for admins and observers. */

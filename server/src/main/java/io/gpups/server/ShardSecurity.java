@@ -1,7 +1,11 @@
 package io.gpups.server;
 
+import io.gpups.core.net.SharedRing;
 import io.gpups.core.protocol.HelloAuth;
 import io.netty.handler.ssl.SslContext;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
 
 /**
  * Who may talk to a shard, and how much they may ask of it.
@@ -19,10 +23,13 @@ import io.netty.handler.ssl.SslContext;
  * @param frameMemoryBytes   direct memory all connections' frame decoders may hold for frames being received
  *                           ({@link io.gpups.core.protocol.FrameMemoryBudget}); a connection whose frame does not fit
  *                           is closed. 0 for the default, half the JVM's direct memory limit
+ * @param ringDirectory      where workers on this host may offer shared-memory rings for their frames
+ *                           ({@link io.gpups.core.net.SharedRing}, RING_ATTACH), or null: none, every frame comes
+ *                           over TCP. By default {@code /dev/shm} where it is a directory
  */
 public record ShardSecurity(HelloAuth auth, SslContext ssl, int maxConnections, long maxRegisteredBytes,
                             boolean allowRemoteAdmin, long helloTimeoutMillis, long idleTimeoutMillis,
-                            long frameMemoryBytes) {
+                            long frameMemoryBytes, Path ringDirectory) {
 
     public static final int DEFAULT_MAX_CONNECTIONS = 1024;
     public static final long DEFAULT_HELLO_TIMEOUT_MILLIS = 10_000;
@@ -51,7 +58,12 @@ public record ShardSecurity(HelloAuth auth, SslContext ssl, int maxConnections, 
     /** Loopback-only admin, the default handshake and idle timeouts and the default frame memory budget. */
     public ShardSecurity(HelloAuth auth, SslContext ssl, int maxConnections, long maxRegisteredBytes) {
         this(auth, ssl, maxConnections, maxRegisteredBytes, false, DEFAULT_HELLO_TIMEOUT_MILLIS,
-                DEFAULT_IDLE_TIMEOUT_MILLIS, 0);
+                DEFAULT_IDLE_TIMEOUT_MILLIS, 0, defaultRingDirectory());
+    }
+
+    /** {@code /dev/shm} where it is a directory, else null (no rings). */
+    public static Path defaultRingDirectory() {
+        return Files.isDirectory(SharedRing.DEFAULT_DIRECTORY) ? SharedRing.DEFAULT_DIRECTORY : null;
     }
 
     public static ShardSecurity none() {
@@ -61,12 +73,18 @@ public record ShardSecurity(HelloAuth auth, SslContext ssl, int maxConnections, 
     /** These settings with admin and timeouts as given. */
     public ShardSecurity withAccess(boolean allowRemoteAdmin, long helloTimeoutMillis, long idleTimeoutMillis) {
         return new ShardSecurity(auth, ssl, maxConnections, maxRegisteredBytes, allowRemoteAdmin, helloTimeoutMillis,
-                idleTimeoutMillis, frameMemoryBytes);
+                idleTimeoutMillis, frameMemoryBytes, ringDirectory);
     }
 
     /** These settings with a frame memory budget of {@code bytes} (0 for the default). */
     public ShardSecurity withFrameMemoryBytes(long bytes) {
         return new ShardSecurity(auth, ssl, maxConnections, maxRegisteredBytes, allowRemoteAdmin, helloTimeoutMillis,
-                idleTimeoutMillis, bytes);
+                idleTimeoutMillis, bytes, ringDirectory);
+    }
+
+    /** These settings taking workers' rings from {@code directory}, or none when it is null. */
+    public ShardSecurity withRingDirectory(Path directory) {
+        return new ShardSecurity(auth, ssl, maxConnections, maxRegisteredBytes, allowRemoteAdmin, helloTimeoutMillis,
+                idleTimeoutMillis, frameMemoryBytes, directory);
     }
 }

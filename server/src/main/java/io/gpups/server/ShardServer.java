@@ -94,6 +94,7 @@ public final class ShardServer implements AutoCloseable {
                             if (security.ssl() == null) {
                                 frames.readDirectly(ch);
                             }
+                            ch.pipeline().addLast(SharedRingInbound.NAME, new SharedRingInbound(config.maxFrameBytes()));
                             if (requestMetrics != null) {
                                 ch.pipeline().addLast("metrics", requestMetrics);
                             }

@@ -38,11 +38,21 @@ public final class Frame extends AbstractReferenceCounted {
     private final Opcode opcode;
     private final long requestId;
     private final ByteBuf payload;
+    private final boolean shared;
 
     public Frame(Opcode opcode, long requestId, ByteBuf payload) {
+        this(opcode, requestId, payload, false);
+    }
+
+    /**
+     * A frame whose payload may be {@code shared}: in memory its sender can still write (a worker's shared-memory
+     * ring), so whatever is checked must be read once, or copied first.
+     */
+    public Frame(Opcode opcode, long requestId, ByteBuf payload, boolean shared) {
         this.opcode = opcode;
         this.requestId = requestId;
         this.payload = payload;
+        this.shared = shared;
     }
 
     public Opcode opcode() {
@@ -56,6 +66,25 @@ public final class Frame extends AbstractReferenceCounted {
     /** The payload, readable from its reader index; owned by this frame. */
     public ByteBuf payload() {
         return payload;
+    }
+
+    /** Whether the payload is in memory the sender can still write (see the constructor). */
+    public boolean sharedPayload() {
+        return shared;
+    }
+
+    /** This frame with its payload copied into {@code alloc}'s memory, no longer shared; this one is released. */
+    public Frame copied(io.netty.buffer.ByteBufAllocator alloc) {
+        ByteBuf copy = alloc.buffer(payload.readableBytes());
+        try {
+            copy.writeBytes(payload, payload.readerIndex(), payload.readableBytes());
+            return new Frame(opcode, requestId, copy);
+        } catch (RuntimeException e) {
+            copy.release();
+            throw e;
+        } finally {
+            release();
+        }
     }
 
     @Override

@@ -278,6 +278,8 @@ public final class Messages {
      */
     public record PushHeader(int tensorId, int chunk, long step, Codec.Kind codec, int pullDtype, int count) implements Message {
         public static final int LENGTH = 24;
+        /** Where the codec byte is, from the start of the header. */
+        public static final int CODEC_OFFSET = 16;
 
         public PushHeader(int tensorId, int chunk, long step, int count) {
             this(tensorId, chunk, step, Codec.Kind.NONE, DTYPE_FP32, count);
@@ -520,6 +522,80 @@ public final class Messages {
             int n = in.readUnsignedShortLE();
             exact(in, n, "CHECKPOINT reply directory");
             return new CheckpointReply(minVersion, chunks, flags, bytes, in.readCharSequence(n, StandardCharsets.UTF_8).toString());
+        }
+    }
+
+    /**
+     * RING_ATTACH: a worker on the shard's host offers a {@link io.gpups.core.net.SharedRing} for its frames.
+     * <pre>
+     *  0                 8                        24       26
+     *  +-----------------+------------------------+--------+-------------------------------
+     *  | capacity (u64)  | token (16 bytes)       | n (u16)| file name: n bytes (gpups-ring-&lt;32 hex&gt;.shm)
+     *  +-----------------+------------------------+--------+-------------------------------
+     * </pre>
+     * The file is looked for in the shard's ring directory ({@code --shared-memory-dir}); the name is checked
+     * against {@link io.gpups.core.net.SharedRing#FILE_NAME}, the file's size, magic and token against these fields.
+     */
+    public record RingAttach(long capacity, byte[] token, String name) implements Message {
+        public static final int FIXED_LENGTH = 26;
+        public static final int MAX_NAME_BYTES = 64;
+
+        public int encodedLength() { return FIXED_LENGTH + name.length(); }
+
+        public void writeTo(ByteBuf out) {
+            out.writeLongLE(capacity);
+            out.writeBytes(token);
+            out.writeShortLE(name.length());
+            out.writeCharSequence(name, StandardCharsets.US_ASCII);
+        }
+
+        public static RingAttach read(ByteBuf in) {
+            need(in, FIXED_LENGTH, "RING_ATTACH");
+            long capacity = in.readLongLE();
+            byte[] token = new byte[io.gpups.core.net.SharedRing.TOKEN_BYTES];
+            in.readBytes(token);
+            int n = in.readUnsignedShortLE();
+            exact(in, n, "RING_ATTACH file name");
+            if (n > MAX_NAME_BYTES) {
+                throw new ProtocolException(ErrorCode.BAD_ARGUMENT, "RING_ATTACH file name is " + n + " bytes, at most " + MAX_NAME_BYTES);
+            }
+            return new RingAttach(capacity, token, in.readCharSequence(n, StandardCharsets.ISO_8859_1).toString());
+        }
+    }
+
+    /**
+     * RING_FRAME: the next request of this connection is a whole frame in the attached ring; the frame's request
+     * id is this one's, and its answer is the only one.
+     * <pre>
+     *  0                 8             12            16
+     *  +-----------------+-------------+-------------+
+     *  | position (u64)  | length (u32)| 0 (u32)     |
+     *  +-----------------+-------------+-------------+
+     * </pre>
+     * position: where the frame starts, counted as {@link io.gpups.core.net.SharedRing#place} counts; length: the
+     * frame's bytes, its length field included.
+     */
+    public record RingFrame(long position, int length) implements Message {
+        public static final int LENGTH = 16;
+
+        public int encodedLength() { return LENGTH; }
+
+        public void writeTo(ByteBuf out) {
+            out.writeLongLE(position);
+            out.writeIntLE(length);
+            out.writeIntLE(0);
+        }
+
+        public static RingFrame read(ByteBuf in) {
+            exact(in, LENGTH, "RING_FRAME");
+            long position = in.readLongLE();
+            long length = in.readUnsignedIntLE();
+            int reserved = in.readIntLE();
+            if (position < 0 || length > Integer.MAX_VALUE || reserved != 0) {
+                throw new ProtocolException(ErrorCode.BAD_FRAME, "RING_FRAME position " + position + ", length " + length
+                        + ", reserved " + reserved + ": expected a position >= 0, a length < 2^31 and 0");
+            }
+            return new RingFrame(position, (int) length);
         }
     }
 

@@ -12,6 +12,8 @@ public enum Opcode {
     CHECKPOINT(0x08),
     SHUTDOWN(0x09),
     HEARTBEAT(0x0A),
+    RING_ATTACH(0x0B),
+    RING_FRAME(0x0C),
     OK(0x80),
     DATA(0x81),
     ERROR(0x82);

@@ -2,6 +2,7 @@ package io.gpups.worker.client;
 
 import io.gpups.core.codec.Codec;
 import io.gpups.core.config.Consistency;
+import io.gpups.core.net.SharedRing;
 import io.gpups.core.net.Transport;
 import io.gpups.core.protocol.Frame;
 import io.gpups.core.protocol.Frames;
@@ -16,9 +17,12 @@ import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoopGroup;
 import io.netty.handler.ssl.SslContext;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -43,6 +47,8 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public final class PsClient implements ParameterClient, AutoCloseable {
 
+    private static final Logger log = LoggerFactory.getLogger(PsClient.class);
+
     /**
      * @param chunkBytes    largest chunk (must match every worker)
      * @param maxFrameBytes largest answer accepted
@@ -54,7 +60,7 @@ public final class PsClient implements ParameterClient, AutoCloseable {
      *                      old connection), with backoff; 0: one try
      */
     public record Options(int chunkBytes, int maxFrameBytes, int pullDtype, HelloAuth auth, SslContext ssl,
-                          long connectTimeoutMillis) {
+                          long connectTimeoutMillis, Ring ring) {
         public Options {
             if (connectTimeoutMillis < 0) {
                 throw new IllegalArgumentException("connect timeout must be >= 0 ms (0: one try), got " + connectTimeoutMillis);
@@ -62,7 +68,7 @@ public final class PsClient implements ParameterClient, AutoCloseable {
         }
 
         public Options(int chunkBytes, int maxFrameBytes, int pullDtype, HelloAuth auth, SslContext ssl) {
-            this(chunkBytes, maxFrameBytes, pullDtype, auth, ssl, 0);
+            this(chunkBytes, maxFrameBytes, pullDtype, auth, ssl, 0, null);
         }
 
         public Options(int chunkBytes, int maxFrameBytes) {
@@ -75,16 +81,44 @@ public final class PsClient implements ParameterClient, AutoCloseable {
 
         /** These options with authentication and TLS as given (either may be null). */
         public Options secured(HelloAuth auth, SslContext ssl) {
-            return new Options(chunkBytes, maxFrameBytes, pullDtype, auth, ssl, connectTimeoutMillis);
+            return new Options(chunkBytes, maxFrameBytes, pullDtype, auth, ssl, connectTimeoutMillis, ring);
         }
 
         /** These options, trying to reach each shard for up to {@code millis} at connect. */
         public Options withConnectTimeout(long millis) {
-            return new Options(chunkBytes, maxFrameBytes, pullDtype, auth, ssl, millis);
+            return new Options(chunkBytes, maxFrameBytes, pullDtype, auth, ssl, millis, ring);
         }
 
+        /** These options offering shards on this host a shared-memory ring as {@code ring} says; null: TCP only. */
+        public Options withRing(Ring ring) {
+            return new Options(chunkBytes, maxFrameBytes, pullDtype, auth, ssl, connectTimeoutMillis, ring);
+        }
+
+        /** TCP only. */
         public static Options defaults() {
             return new Options(ChunkLayout.DEFAULT_CHUNK_BYTES, Frame.DEFAULT_MAX_FRAME_BYTES);
+        }
+    }
+
+    /**
+     * A shared-memory ring offered to every shard on this host (a loopback address) after HELLO: large frames
+     * (pushes) go through it instead of the socket, with the same frames, checks and answers; a shard that refuses
+     * it, or a ring that is full, leaves them on TCP.
+     *
+     * @param directory where the ring files are made; must be the shard's {@code --shared-memory-dir}
+     * @param capacity  data bytes of each connection's ring ({@link SharedRing#checkCapacity})
+     */
+    public record Ring(Path directory, long capacity) {
+        public Ring {
+            if (directory == null) {
+                throw new IllegalArgumentException("ring directory is null");
+            }
+            SharedRing.checkCapacity(capacity, "ring capacity");
+        }
+
+        /** {@code /dev/shm}, {@value SharedRing#DEFAULT_CAPACITY} bytes per connection. */
+        public static Ring defaults() {
+            return new Ring(SharedRing.DEFAULT_DIRECTORY, SharedRing.DEFAULT_CAPACITY);
         }
     }
 
@@ -193,7 +227,10 @@ public final class PsClient implements ParameterClient, AutoCloseable {
     private record Greeted(ShardConnection connection, Messages.HelloReply reply) {
     }
 
-    /** HELLO, answering the shard's challenge when it requires authentication. */
+    /**
+     * HELLO, answering the shard's challenge when it requires authentication; then, for a worker on the shard's host
+     * with a ring in its options, RING_ATTACH.
+     */
     private static Messages.HelloReply hello(ShardConnection c, int rank, Options options) throws Exception {
         Messages.HelloReply reply = hello(c, new Messages.Hello(rank, 0));
         if (reply.challenge() != null) {
@@ -202,6 +239,18 @@ public final class PsClient implements ParameterClient, AutoCloseable {
                         + " requires authentication: give the job's shared secret (--auth-token-file)");
             }
             reply = hello(c, new Messages.Hello(rank, 0, options.auth().proof(reply.challenge(), rank)));
+        }
+        Ring ring = options.ring();
+        if (ring != null && rank >= 0 && c.address().getAddress() != null && c.address().getAddress().isLoopbackAddress()) {
+            String refused;
+            try {
+                refused = c.attachRing(ring.directory(), ring.capacity());
+            } catch (java.io.IOException e) {
+                refused = "cannot make a ring in " + ring.directory() + ": " + e;
+            }
+            if (refused != null) {
+                log.info("shard {} at {}: frames go over TCP, no shared-memory ring: {}", c.shard(), c.address(), refused);
+            }
         }
         return reply;
     }
@@ -493,6 +542,21 @@ public final class PsClient implements ParameterClient, AutoCloseable {
     @Override
     public long rawBytesPushed() {
         return rawBytesPushed.get();
+    }
+
+    /** Connections whose large frames go through a shared-memory ring ({@link Options#withRing}). */
+    public int ringConnections() {
+        return (int) shards.stream().filter(ShardConnection::hasRing).count();
+    }
+
+    /** Frames sent through shared-memory rings so far, over every connection. */
+    public long ringFrames() {
+        return shards.stream().mapToLong(ShardConnection::ringFrames).sum();
+    }
+
+    /** Frames that found their connection's ring full and went over TCP instead. */
+    public long ringFallbacks() {
+        return shards.stream().mapToLong(ShardConnection::ringFallbacks).sum();
     }
 
     /** Push frames sent so far: one per chunk, so a tensor of k chunks counts k. */

@@ -1,9 +1,11 @@
 package io.gpups.worker.client;
 
 import io.gpups.core.net.FlushBatching;
+import io.gpups.core.net.SharedRing;
 import io.gpups.core.protocol.ErrorCode;
 import io.gpups.core.protocol.Frame;
 import io.gpups.core.protocol.FrameDecoder;
+import io.gpups.core.protocol.Frames;
 import io.gpups.core.protocol.Messages;
 import io.gpups.core.protocol.Opcode;
 import io.netty.bootstrap.Bootstrap;
@@ -16,11 +18,15 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.handler.ssl.SslContext;
+import io.netty.util.AttributeKey;
 
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 
@@ -39,6 +45,13 @@ final class ShardConnection implements AutoCloseable {
     private volatile boolean lost;
     private final AtomicLong nextId = new AtomicLong(1);
     private final Map<Long, Pending<?>> pending = new ConcurrentHashMap<>();
+
+    /** The shared-memory ring of a connection, once its shard took it (RING_ATTACH); written on its event loop only. */
+    private static final AttributeKey<SharedRing.Writer> RING = AttributeKey.valueOf("gpups.ring");
+    /** Frames smaller than this go over TCP even with a ring: their copy costs what the socket's does. */
+    static final int RING_MIN_FRAME_BYTES = 64 << 10;
+    private final AtomicLong ringFrames = new AtomicLong();
+    private final AtomicLong ringFallbacks = new AtomicLong();
 
     private record Pending<T>(CompletableFuture<T> future, Function<Frame, T> reader) {
         void complete(Frame answer) {
@@ -121,7 +134,52 @@ final class ShardConnection implements AutoCloseable {
     <T> CompletableFuture<T> send(long requestId, ByteBuf frame, Function<Frame, T> reader) {
         CompletableFuture<T> future = new CompletableFuture<>();
         pending.put(requestId, new Pending<>(future, reader));
-        channel.writeAndFlush(frame).addListener(f -> {
+        Channel ch = channel;
+        SharedRing.Writer ring = ch.attr(RING).get();
+        if (ring != null && frame.readableBytes() >= RING_MIN_FRAME_BYTES) {
+            // The ring is written on the event loop, in the order of the channel's writes: the shard expects its
+            // frames in ring order. Writes from other threads are queued there too, so the order of sends holds.
+            if (ch.eventLoop().inEventLoop()) {
+                writeThroughRing(ch, ring, requestId, frame);
+            } else {
+                ch.eventLoop().execute(() -> writeThroughRing(ch, ring, requestId, frame));
+            }
+        } else {
+            write(ch, requestId, frame);
+        }
+        return future;
+    }
+
+    /** The frame into the ring and a RING_FRAME saying where over TCP; the frame itself over TCP when the ring is full. */
+    private void writeThroughRing(Channel ch, SharedRing.Writer ring, long requestId, ByteBuf frame) {
+        int length = frame.readableBytes();
+        long position;
+        try {
+            position = ring.tryWrite(frame);
+        } catch (RuntimeException e) {
+            frame.release();
+            failRequest(requestId, "writing to the shared-memory ring of shard " + shard + " failed: " + e);
+            return;
+        }
+        if (position < 0) {
+            ringFallbacks.incrementAndGet();
+            write(ch, requestId, frame);
+            return;
+        }
+        frame.release();
+        ringFrames.incrementAndGet();
+        write(ch, requestId, Frames.encode(ch.alloc(), Opcode.RING_FRAME, requestId, new Messages.RingFrame(position, length)));
+    }
+
+    private void failRequest(long requestId, String reason) {
+        Pending<?> p = pending.remove(requestId);
+        if (p != null) {
+            p.future().completeExceptionally(new PsException(null, reason));
+        }
+    }
+
+    private void write(Channel ch, long requestId, ByteBuf frame) {
+        ch.writeAndFlush(frame).addListener(f -> {
             if (!f.isSuccess()) {
                 Pending<?> p = pending.remove(requestId);
                 if (p != null) {
@@ -130,7 +188,46 @@ final class ShardConnection implements AutoCloseable {
                 }
             }
         });
-        return future;
+    }
+
+    /**
+     * Offers the shard a shared-memory ring of {@code capacity} bytes made in {@code directory} (RING_ATTACH), after
+     * HELLO; from its OK on, large frames go through the ring. Returns the shard's refusal, or null when it took the
+     * ring. The file is unlinked either way: the two mappings keep the memory while they last.
+     */
+    String attachRing(Path directory, long capacity) throws Exception {
+        SharedRing ring = SharedRing.create(directory, capacity);
+        try {
+            long id = newRequestId();
+            Channel ch = channel;
+            send(id, Frames.encode(ch.alloc(), Opcode.RING_ATTACH, id,
+                    new Messages.RingAttach(capacity, ring.token(), ring.name())), f -> null).get(30, TimeUnit.SECONDS);
+            SharedRing.Writer writer = new SharedRing.Writer(ring);
+            // Set on the event loop, behind every write queued so far: none of them may become a RING_FRAME.
+            ch.eventLoop().submit(() -> ch.attr(RING).set(writer)).get(30, TimeUnit.SECONDS);
+            return null;
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof PsException refused && refused.code() != null) {
+                return refused.getMessage();
+            }
+            throw e;
+        } finally {
+            ring.unlink();
+        }
+    }
+
+    /** Whether this connection's large frames go through a shared-memory ring. */
+    boolean hasRing() {
+        return channel.attr(RING).get() != null;
+    }
+
+    /** Frames sent through the ring so far, and frames that found it full and went over TCP. */
+    long ringFrames() {
+        return ringFrames.get();
+    }
+
+    long ringFallbacks() {
+        return ringFallbacks.get();
     }
 
     private void failAll(String reason) {
