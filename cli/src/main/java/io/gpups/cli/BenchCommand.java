@@ -110,6 +110,10 @@ final class BenchCommand implements Callable<Integer> {
                     + "its encode and decode throughput on the device (default: ${DEFAULT-VALUE}).")
     String codec;
 
+    @Option(names = "--transport", defaultValue = "tcp", description = "tcp, or shm: pushes through a shared-memory ring "
+            + "per connection (/dev/shm), everything else over TCP (default: ${DEFAULT-VALUE}).")
+    String transport;
+
     @Mixin
     JsonOutput json;
 
@@ -319,7 +323,7 @@ final class BenchCommand implements Callable<Integer> {
     private BenchSettings settings(long bytes, int shardCount, int workerCount, String codecName, double sec, double warm,
                                    double loop) {
         return BenchSettings.conclude(shardCount, workerCount, mode, bytes, optimizer, sec, warm, window, consistency,
-                device.spec, loop, codecName);
+                device.spec, loop, codecName, transport);
     }
 
     /** Starts the shards of one point, runs the load, stops them. */

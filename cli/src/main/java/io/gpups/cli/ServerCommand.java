@@ -94,6 +94,9 @@ final class ServerCommand implements Callable<Integer> {
     long frameMemoryBytes;
 
     @Mixin
+    SharedMemoryOption sharedMemory;
+
+    @Mixin
     MetricsOptions metrics;
 
     @Mixin
@@ -118,7 +121,8 @@ final class ServerCommand implements Callable<Integer> {
             ShardSecurity limits = new ShardSecurity(security.auth(), tls == null ? null : tls.serverContext(),
                     maxConnections, maxRegisteredBytes == 0 ? Long.MAX_VALUE : maxRegisteredBytes)
                     .withAccess(allowRemoteAdmin, helloTimeoutMillis, idleTimeoutMillis)
-                    .withFrameMemoryBytes(frameMemoryBytes);
+                    .withFrameMemoryBytes(frameMemoryBytes)
+                    .withRingDirectory(sharedMemory.directoryOrNull());
             MetricsEndpoint observed = metrics.open("server", shard);
             ShardServer server = ShardServer.start(config, dev, limits, observed == null ? null : observed.registry(),
                     checkpoints.settings(), nonFinitePolicy);

@@ -70,6 +70,9 @@ final class WorkerCommand implements Callable<Integer> {
     DeviceOption device;
 
     @Mixin
+    SharedMemoryOption sharedMemory;
+
+    @Mixin
     SecurityOptions security;
 
     @Option(names = "--connect-timeout", defaultValue = "60000", description = "Milliseconds to keep trying, with "
@@ -106,7 +109,7 @@ final class WorkerCommand implements Callable<Integer> {
         TlsFiles tls = security.tls();
         PsClient.Options options = new PsClient.Options(training.chunkBytes, Frame.DEFAULT_MAX_FRAME_BYTES,
                 training.pullDtype()).secured(security.auth(), tls == null ? null : tls.clientContext())
-                .withConnectTimeout(connectTimeoutMillis);
+                .withConnectTimeout(connectTimeoutMillis).withRing(sharedMemory.ring());
         TrainingProgress bar = new TrainingProgress(ProgressMode.parse(progress), System.out);
         try (MetricsEndpoint observed = metrics.open("worker", rank);
              Device dev = DeviceLine.open(device.spec, log::info);

@@ -38,7 +38,8 @@ import java.util.StringJoiner;
 public record BenchResult(BenchSettings settings, long ops, double seconds, double opsPerSecond,
                           double goodputBytesPerSecond, double updateElementsPerSecond, double latencyP50Ms,
                           double latencyP99Ms, double latencyP999Ms, double latencyMaxMs,
-                          LoopbackCeiling loopback, DeviceBandwidth memory, CodecThroughput codecThroughput) {
+                          LoopbackCeiling loopback, DeviceBandwidth memory, CodecThroughput codecThroughput,
+                          long ringFrames, long ringFallbacks) {
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
@@ -50,7 +51,7 @@ public record BenchResult(BenchSettings settings, long ops, double seconds, doub
         return new BenchResult(s, w.ops(), w.seconds(), opsPerSecond, goodput, w.elementsUpdated() / w.statsSeconds(),
                 percentileMs(w, 50), percentileMs(w, 99), percentileMs(w, 99.9),
                 w.latencyNanos().getTotalCount() == 0 ? Double.NaN : w.latencyNanos().getMaxValue() / 1e6,
-                loopback, memory, codecThroughput);
+                loopback, memory, codecThroughput, w.ringFrames(), w.ringFallbacks());
     }
 
     private static double percentileMs(LoadGenerator.Window w, double percentile) {
@@ -98,6 +99,12 @@ public record BenchResult(BenchSettings settings, long ops, double seconds, doub
         o.put("optimizer", settings.optimizerName());
         o.put("consistency", settings.consistency().toString());
         o.put("device", settings.device());
+        o.put("transport", settings.transport().cliName());
+        if (settings.transport() == BenchTransport.SHM) {
+            // Frames that went through the shared-memory rings in the window, and those that found a ring full.
+            o.put("ring_frames", ringFrames);
+            o.put("ring_fallbacks", ringFallbacks);
+        }
         o.put("warmup_seconds", settings.warmupSeconds());
         o.put("seconds", seconds);
         o.put("ops", ops);
@@ -224,6 +231,10 @@ public record BenchResult(BenchSettings settings, long ops, double seconds, doub
     public static void printTable(PrintStream out, List<BenchResult> results) {
         printRates(out, results);
         for (BenchResult r : results) {
+            if (r.settings.transport() == BenchTransport.SHM) {
+                out.printf(Locale.ROOT, "transport shm: %d frames through shared-memory rings, %d found a ring full and"
+                        + " went over TCP%n", r.ringFrames, r.ringFallbacks);
+            }
             CodecThroughput c = r.codecThroughput;
             if (c != null) {
                 out.printf(Locale.ROOT, "codec %s on the device, %d elements: encode %.1f Melem/s (%.3f of memory bandwidth), "

@@ -22,10 +22,12 @@ import io.gpups.core.optim.OptimizerSpec;
  * @param window          operations each worker keeps in flight
  * @param loopbackSeconds length of the loopback-TCP ceiling measurement; 0 skips it
  * @param codec           how pushed gradients are encoded (push mode only); none sends fp32
+ * @param transport       how workers reach the shards: loopback TCP, or shared-memory rings beside it
  */
 public record BenchSettings(int shards, int workers, BenchMode mode, int valueBytes, String optimizerName,
                             OptimizerSpec optimizer, Consistency consistency, String device, double seconds,
-                            double warmupSeconds, int window, double loopbackSeconds, Codec codec) {
+                            double warmupSeconds, int window, double loopbackSeconds, Codec codec,
+                            BenchTransport transport) {
 
     /** Largest value size: 1 GiB. */
     public static final long MAX_VALUE_BYTES = 1L << 30;
@@ -46,6 +48,15 @@ public record BenchSettings(int shards, int workers, BenchMode mode, int valueBy
     public static BenchSettings conclude(int shards, int workers, String mode, long valueBytes, String optimizer,
                                          double seconds, double warmupSeconds, Integer window, String consistency,
                                          String device, double loopbackSeconds, String codec) {
+        return conclude(shards, workers, mode, valueBytes, optimizer, seconds, warmupSeconds, window, consistency, device,
+                loopbackSeconds, codec, BenchTransport.TCP.cliName());
+    }
+
+    /** As above, with workers reaching the shards over {@code transport} ({@link BenchTransport#parse}). */
+    public static BenchSettings conclude(int shards, int workers, String mode, long valueBytes, String optimizer,
+                                         double seconds, double warmupSeconds, Integer window, String consistency,
+                                         String device, double loopbackSeconds, String codec, String transport) {
+        BenchTransport t = BenchTransport.parse(transport);
         if (shards < 1 || shards > MAX_SHARDS) {
             throw new IllegalArgumentException("--shards " + shards + ": must be 1.." + MAX_SHARDS);
         }
@@ -108,7 +119,7 @@ public record BenchSettings(int shards, int workers, BenchMode mode, int valueBy
             }
         }
         return new BenchSettings(shards, workers, m, (int) valueBytes, optimizer.trim().toLowerCase(), spec, c,
-                device.trim().toLowerCase(), seconds, warmupSeconds, k, loopbackSeconds, parsedCodec);
+                device.trim().toLowerCase(), seconds, warmupSeconds, k, loopbackSeconds, parsedCodec, t);
     }
 
     /**

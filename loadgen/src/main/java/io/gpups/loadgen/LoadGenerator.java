@@ -7,6 +7,7 @@ import io.gpups.core.config.Consistency;
 import io.gpups.core.device.Device;
 import io.gpups.core.device.DeviceBuffer;
 import io.gpups.core.device.Devices;
+import io.gpups.core.net.SharedRing;
 import io.gpups.core.tensor.Initializer;
 import io.gpups.core.tensor.TensorSpec;
 import io.gpups.worker.client.PsClient;
@@ -64,7 +65,11 @@ public final class LoadGenerator implements AutoCloseable {
     private static final long REQUEST_TIMEOUT_SECONDS = 120;
 
     /** What the measured window saw. */
-    public record Window(long ops, double seconds, Histogram latencyNanos, long elementsUpdated, double statsSeconds) {
+    public record Window(long ops, double seconds, Histogram latencyNanos, long elementsUpdated, double statsSeconds,
+                         long ringFrames, long ringFallbacks) {
+        public Window(long ops, double seconds, Histogram latencyNanos, long elementsUpdated, double statsSeconds) {
+            this(ops, seconds, latencyNanos, elementsUpdated, statsSeconds, 0, 0);
+        }
     }
 
     private final BenchSettings settings;
@@ -84,13 +89,29 @@ public final class LoadGenerator implements AutoCloseable {
         this.stepBarrier = new CyclicBarrier(settings.workers(), () -> nextStep = !stopping && failure.get() == null);
     }
 
+    private long ringFrames() {
+        return clients.stream().mapToLong(PsClient::ringFrames).sum();
+    }
+
+    private long ringFallbacks() {
+        return clients.stream().mapToLong(PsClient::ringFallbacks).sum();
+    }
+
     /** Connects one client per worker and an observer, and registers the benchmark tensor. */
     public static LoadGenerator connect(List<InetSocketAddress> shards, BenchSettings settings) {
         List<PsClient> clients = new ArrayList<>();
         PsClient observer = null;
         try {
+            PsClient.Options options = settings.transport() == BenchTransport.SHM
+                    ? PsClient.Options.defaults().withRing(PsClient.Ring.defaults()) : PsClient.Options.defaults();
             for (int rank = 0; rank < settings.workers(); rank++) {
-                clients.add(PsClient.connect(shards, rank, PsClient.Options.defaults()));
+                PsClient c = PsClient.connect(shards, rank, options);
+                clients.add(c);
+                if (settings.transport() == BenchTransport.SHM && c.ringConnections() != shards.size()) {
+                    throw new IllegalStateException("--transport shm: worker " + rank + " has shared-memory rings to "
+                            + c.ringConnections() + " of " + shards.size() + " shard(s); the log says why (a ring needs "
+                            + SharedRing.DEFAULT_DIRECTORY + " on this host, and shards that take rings)");
+                }
             }
             observer = PsClient.connect(shards, -1, PsClient.Options.defaults());
             LoadGenerator load = new LoadGenerator(settings, clients, observer);
@@ -137,13 +158,16 @@ public final class LoadGenerator implements AutoCloseable {
             latencies.getIntervalHistogram();
             long start = System.nanoTime();
             double[] before = elementsUpdated();
+            long ringBefore = ringFrames();
+            long fallbacksBefore = ringFallbacks();
             sleepChecking(settings.seconds());
             Histogram measured = latencies.getIntervalHistogram();
             long end = System.nanoTime();
             double[] after = elementsUpdated();
             checkFailure();
             return new Window(measured.getTotalCount(), (end - start) / 1e9, measured,
-                    (long) (after[0] - before[0]), after[1] - before[1]);
+                    (long) (after[0] - before[0]), after[1] - before[1], ringFrames() - ringBefore,
+                    ringFallbacks() - fallbacksBefore);
         } finally {
             stopping = true;
             // After a failure nobody waits for the answers still out: closing the clients fails them.

@@ -69,6 +69,22 @@ class BenchResultTest {
     }
 
     @Test
+    void theTransportAndTheRingCountsAreReported() {
+        BenchSettings shm = BenchSettings.conclude(1, 1, "push", 4096, "adam", 2.0, 0.5, null, "asp", "cpu", 1, "none", "shm");
+        BenchResult r = BenchResult.of(shm, new LoadGenerator.Window(1000, 2.0, latencies(), 3_000_000, 2.5, 990, 10),
+                null, null, null);
+        assertEquals("shm", r.toJson().get("transport").asText());
+        assertEquals(990, r.toJson().get("ring_frames").asLong());
+        assertEquals(10, r.toJson().get("ring_fallbacks").asLong());
+        ObjectNode tcp = BenchResult.of(settings("push", "adam", "none"), window(), null, null, null).toJson();
+        assertEquals("tcp", tcp.get("transport").asText());
+        assertTrue(tcp.get("ring_frames") == null, "no rings over TCP");
+        IllegalArgumentException bad = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> BenchSettings.conclude(1, 1, "push", 4096, "adam", 2.0, 0.5, null, "asp", "cpu", 1, "none", "udp"));
+        assertEquals("--transport must be one of tcp, shm; got 'udp'", bad.getMessage());
+    }
+
+    @Test
     void pullsApplyNothing() {
         BenchResult r = BenchResult.of(settings("pull", "adam", "none"), window(), null, null, null);
         assertTrue(r.toJson().get("apply_bytes_per_element").isNull());

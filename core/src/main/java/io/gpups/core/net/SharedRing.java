@@ -82,7 +82,10 @@ public final class SharedRing {
         return capacity;
     }
 
-    /** Makes a new ring file in {@code directory}, readable and writable by this user only. */
+    /**
+     * Makes a new ring file in {@code directory}, readable and writable by this user only, its memory taken at
+     * once (an {@link IOException} when the directory's file system has no room for it).
+     */
     public static SharedRing create(Path directory, long capacity) throws IOException {
         checkCapacity(capacity, "ring capacity");
         byte[] token = new byte[TOKEN_BYTES];
@@ -92,7 +95,15 @@ public final class SharedRing {
         Path file = directory.resolve("gpups-ring-" + HexFormat.of().formatHex(name) + ".shm");
         Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-            ch.truncate(0);
+            // Every page written now: a tmpfs too small for the ring fails here, with an IOException, rather than
+            // with a fault on some later write into the mapping.
+            ByteBuffer zeros = ByteBuffer.allocateDirect(1 << 20);
+            for (long at = 0; at < HEADER_BYTES + capacity; at += zeros.capacity()) {
+                zeros.clear().limit((int) Math.min(zeros.capacity(), HEADER_BYTES + capacity - at));
+                while (zeros.hasRemaining()) {
+                    ch.write(zeros, at + zeros.position());
+                }
+            }
             MappedByteBuffer map = ch.map(FileChannel.MapMode.READ_WRITE, 0, HEADER_BYTES + capacity);
             map.order(ByteOrder.LITTLE_ENDIAN);
             map.putLong(CAPACITY_OFFSET, capacity);
