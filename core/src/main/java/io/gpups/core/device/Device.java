@@ -2,6 +2,8 @@ package io.gpups.core.device;
 
 import io.gpups.core.codec.Codec;
 import io.gpups.core.optim.OptimizerSpec;
+import io.gpups.core.table.RowTable;
+import io.gpups.core.table.TableSpec;
 
 import java.nio.ByteBuffer;
 import java.util.List;
@@ -148,6 +150,18 @@ public interface Device extends AutoCloseable {
             }
             DeviceArguments.checkFloats(u.gradient(), "update " + i + " gradient", u.count());
         }
+    }
+
+    // ---- embedding tables -------------------------------------------------------------------------
+
+    /**
+     * A new, empty table for one shard's rows of {@code spec} ({@link RowTable}), in this device's memory.
+     *
+     * @throws UnsupportedOperationException where this device has no tables
+     * @throws DeviceOutOfMemoryException where its memory does not hold {@code spec.capacity()} rows
+     */
+    default RowTable createTable(TableSpec spec) {
+        throw new UnsupportedOperationException("device " + name() + " has no embedding tables");
     }
 
     // ---- worker math ------------------------------------------------------------------------------
