@@ -447,24 +447,18 @@ inline void for_each_sparse(int kind, const unsigned char* payload, long long n,
 constexpr long long GUARD_BLOCK = 1024;
 
 /**
- * block[0, count) = grad[begin, begin + count): the one read of a block's gradients. The compiler barrier keeps the
- * block from being optimized back into reads of the payload.
+ * block[0, count) = grad[begin, begin + count), the one read of a block's gradients; returns whether they are all
+ * finite. The compiler barrier keeps the block from being optimized back into reads of the payload.
  */
 template <class Gradient>
-inline void decode_block(float* block, Gradient grad, long long begin, long long count) {
-    for (long long i = 0; i < count; ++i) {
-        block[i] = grad[begin + i];
-    }
-    __asm__ __volatile__("" ::: "memory");
-}
-
-/** Whether grad[begin, begin + count) are all finite; one branch-free pass. */
-template <class Gradient>
-inline bool all_finite(Gradient grad, long long begin, long long count) {
+inline bool decode_block(float* block, Gradient grad, long long begin, long long count) {
     unsigned int bad = 0;
     for (long long i = 0; i < count; ++i) {
-        bad |= finite_value(grad[begin + i]) ? 0u : 1u;
+        const float v = grad[begin + i];
+        bad |= finite_value(v) ? 0u : 1u;
+        block[i] = v;
     }
+    __asm__ __volatile__("" ::: "memory");
     return bad == 0;
 }
 
@@ -475,9 +469,8 @@ inline long long accumulate_guarded_loop(float* acc, Gradient grad, long long co
     float block[GUARD_BLOCK];
     for (long long b = 0; b < count; b += GUARD_BLOCK) {
         const long long m = std::min(GUARD_BLOCK, count - b);
-        decode_block(block, grad, b, m);
         float* a = acc + b;
-        if (all_finite(block, 0, m)) {
+        if (decode_block(block, grad, b, m)) {
             for (long long i = 0; i < m; ++i) {
                 gpups::accumulate(a[i], block[i]);
             }
@@ -523,8 +516,7 @@ inline long long apply_optimizer_guarded(int optimizer, float* p, float* s0, flo
             const long long m = std::min(GUARD_BLOCK, n - b);
             float* bs0 = s0 == nullptr ? nullptr : s0 + b;
             float* bs1 = s1 == nullptr ? nullptr : s1 + b;
-            decode_block(block, grad, b, m);
-            if (all_finite(block, 0, m)) {
+            if (decode_block(block, grad, b, m)) {
                 for_each_state<Kind::slots>(m, p + b, bs0, bs1, [&](long long i, float& q, auto&... s) {
                     optimizer_step<Kind>(o, block[i], q, s...);
                 });
