@@ -8,6 +8,7 @@ import io.gpups.core.protocol.Frames;
 import io.gpups.core.protocol.Messages;
 import io.gpups.core.protocol.Opcode;
 import io.gpups.core.protocol.ProtocolException;
+import io.gpups.core.protocol.TableMessages;
 import io.gpups.server.checkpoint.CheckpointSettings;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
@@ -31,6 +32,7 @@ import java.util.function.LongSupplier;
  *   <li>{@link ConsistencyPolicy}: when a pull is answered (bsp, ssp, asp), with the parked pulls and clocks;</li>
  *   <li>{@link ShardWorkers}: which workers count (drops and rejoins);</li>
  *   <li>{@link ShardPushes}: PUSH and PUSH_PULL, within a {@link PushBatch};</li>
+ *   <li>{@link ShardTables}: the embedding tables (REGISTER_TABLE, PULL_ROWS, PUSH_ROWS);</li>
  *   <li>{@link ShardDevice}: the device, which issues a batch's queued updates before any other use;</li>
  *   <li>{@link ShardReplies}: the answers;</li>
  *   <li>{@link ShardCheckpoints}: restore and writing (it reaches the agent only through the executor it is started with).</li>
@@ -74,6 +76,7 @@ final class ShardAgent implements AutoCloseable {
     private final ShardWorkers workers;
     private final ShardCheckpoints checkpoints;
     private final ShardPushes pushes;
+    private final ShardTables tables;
     /** What a push run alone runs in: nothing is queued. */
     private final PushBatch alone;
     private final AtomicLong queueDepth = new AtomicLong();
@@ -97,8 +100,10 @@ final class ShardAgent implements AutoCloseable {
         this.policy = ConsistencyPolicy.of(config, liveness, counters, replies::parameters, nanoTime);
         this.workers = new ShardWorkers(config, liveness, policy, counters);
         this.checkpoints = new ShardCheckpoints(config, checkpointSettings, this.device, tensors, counters);
-        this.pushes = new ShardPushes(config, this.device, tensors, workers, policy,
-                new NonFinitePushes(nonFinite, counters, new NonFiniteLog()), checkpoints, replies, counters);
+        NonFinitePushes nonFinitePushes = new NonFinitePushes(nonFinite, counters, new NonFiniteLog());
+        this.pushes = new ShardPushes(config, this.device, tensors, workers, policy, nonFinitePushes, checkpoints,
+                replies, counters);
+        this.tables = new ShardTables(config, this.device, tensors, nonFinitePushes);
         this.alone = PushBatch.alone(this.device);
         this.thread = new Thread(this::run, "gpups-shard-" + config.shard() + "-agent");
         this.thread.setDaemon(true);
@@ -296,6 +301,45 @@ final class ShardAgent implements AutoCloseable {
                 new Messages.RegisterReply(tensors.register(reg, checkpoints::restore).id)));
     }
 
+    void registerTable(Channel ch, long requestId, TableMessages.RegisterTable reg) {
+        replies.answer(ch, requestId, () -> Frames.encode(ch.alloc(), Opcode.OK, requestId,
+                new Messages.RegisterReply(tables.register(reg))));
+    }
+
+    /** PULL_ROWS: {@code ids} is the id payload of {@code frame}, released here. */
+    void pullRows(Channel ch, long requestId, int rank, TableMessages.RowsHeader h, ByteBuf ids, Frame frame) {
+        try {
+            workers.spoke(rank);
+            replies.answer(ch, requestId, () -> tables.pull(ch.alloc(), requestId, h, ids));
+        } finally {
+            frame.release();
+        }
+    }
+
+    /** PUSH_ROWS: {@code payload} (ids, then rows) is in {@code frame}, released here. */
+    void pushRows(Channel ch, long requestId, int rank, TableMessages.RowsHeader h, ByteBuf payload, Frame frame) {
+        try {
+            workers.spoke(rank);
+            ProtocolException refused = tables.push(rank, h, payload);
+            if (refused == null) {
+                replies.ok(ch, requestId);
+            } else {
+                replies.error(ch, requestId, refused);
+            }
+        } catch (ProtocolException e) {
+            replies.error(ch, requestId, e);
+        } catch (RuntimeException e) {
+            replies.failed(ch, requestId, e);
+        } finally {
+            frame.release();
+        }
+    }
+
+    /** The registered tables (agent thread). */
+    List<ShardTables.TableState> tables() {
+        return tables.all();
+    }
+
     void pull(Channel ch, long requestId, int rank, Messages.Pull p) {
         workers.spoke(rank);
         try {
@@ -349,6 +393,7 @@ final class ShardAgent implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        tables.close();
         tensors.close();
         replies.close();
     }

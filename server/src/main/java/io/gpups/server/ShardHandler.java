@@ -11,6 +11,7 @@ import io.gpups.core.protocol.HelloAuth;
 import io.gpups.core.protocol.Messages;
 import io.gpups.core.protocol.Opcode;
 import io.gpups.core.protocol.ProtocolException;
+import io.gpups.core.protocol.TableMessages;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandler;
@@ -188,6 +189,22 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
                 agent.submitPush(ch, id, rank, h, payload, frame, thenPull);
                 return true;
             }
+            case REGISTER_TABLE -> {
+                TableMessages.RegisterTable reg = TableMessages.RegisterTable.read(payload);
+                agent.submit(() -> agent.registerTable(ch, id, reg));
+                return false;
+            }
+            case PULL_ROWS, PUSH_ROWS -> {
+                workerOnly(op, session);
+                TableMessages.RowsHeader h = TableMessages.RowsHeader.read(payload, op);
+                int rank = session.rank;
+                if (op == Opcode.PULL_ROWS) {
+                    agent.submit(() -> agent.pullRows(ch, id, rank, h, payload, frame));
+                } else {
+                    agent.submit(() -> agent.pushRows(ch, id, rank, h, payload, frame));
+                }
+                return true;
+            }
             case PULL -> {
                 workerOnly(op, session);
                 Messages.Pull pull = Messages.Pull.read(payload);
@@ -277,7 +294,7 @@ final class ShardHandler extends ChannelInboundHandlerAdapter {
     private void workerOnly(Opcode op, Session session) {
         if (session.rank < 0) {
             throw new ProtocolException(ErrorCode.FORBIDDEN, op + " needs a worker rank 0.." + (config.workers() - 1)
-                    + "; this connection said HELLO with rank -1, which may only send HELLO, REGISTER, STATS, "
+                    + "; this connection said HELLO with rank -1, which may only send HELLO, REGISTER, REGISTER_TABLE, STATS, "
                     + "HEARTBEAT, CHECKPOINT and SHUTDOWN");
         }
     }

@@ -106,6 +106,23 @@ final class ShardTensors implements AutoCloseable {
         return t;
     }
 
+    /**
+     * Takes {@code bytes} of the registration limit for something else the shard holds ({@code what}, e.g. a table),
+     * or refuses with OUT_OF_MEMORY naming it; {@link #release} gives them back.
+     */
+    void reserve(long bytes, String what) {
+        if (bytes > maxRegisteredBytes - registeredBytes) {
+            throw new ProtocolException(ErrorCode.OUT_OF_MEMORY, what + " needs " + bytes + " bytes; this shard holds "
+                    + registeredBytes + " of its limit " + maxRegisteredBytes);
+        }
+        registeredBytes += bytes;
+    }
+
+    /** Gives back bytes {@link #reserve} took. */
+    void release(long bytes) {
+        registeredBytes -= bytes;
+    }
+
     /** The chunk a request names; refused with UNKNOWN_TENSOR or BAD_CHUNK, named by {@code what} (the opcode). */
     ChunkState chunk(int tensorId, int chunkIndex, String what) {
         if (tensorId < 0 || tensorId >= byId.size()) {

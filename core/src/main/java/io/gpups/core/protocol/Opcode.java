@@ -14,6 +14,9 @@ public enum Opcode {
     HEARTBEAT(0x0A),
     RING_ATTACH(0x0B),
     RING_FRAME(0x0C),
+    REGISTER_TABLE(0x0D),
+    PULL_ROWS(0x0E),
+    PUSH_ROWS(0x0F),
     OK(0x80),
     DATA(0x81),
     ERROR(0x82);

@@ -127,6 +127,7 @@ public final class PsClient implements ParameterClient, AutoCloseable {
     }
 
     private final List<ShardConnection> shards;
+    private final TableClient tables = new TableClient(this);
     private final ClientLoops.Lease loops;
     private final ScheduledFuture<?> heartbeats;
     private final Options options;
@@ -259,6 +260,21 @@ public final class PsClient implements ParameterClient, AutoCloseable {
         long id = c.newRequestId();
         return c.send(id, Frames.encode(c.channel().alloc(), Opcode.HELLO, id, hello),
                 f -> Messages.HelloReply.read(f.payload())).get(30, TimeUnit.SECONDS);
+    }
+
+    /** The client's embedding tables, over its connections: {@link TableClient}. */
+    public TableClient tables() {
+        return tables;
+    }
+
+    /** The connection to {@code shard}, for {@link TableClient}. */
+    ShardConnection connection(int shard) {
+        return shards.get(shard);
+    }
+
+    /** How many shards this client talks to. */
+    int shardCount() {
+        return shards.size();
     }
 
     @Override

@@ -1,0 +1,266 @@
+package io.gpups.server;
+
+import io.gpups.core.config.Consistency;
+import io.gpups.core.device.DeviceOutOfMemoryException;
+import io.gpups.core.protocol.ErrorCode;
+import io.gpups.core.protocol.Frame;
+import io.gpups.core.protocol.Frames;
+import io.gpups.core.protocol.Opcode;
+import io.gpups.core.protocol.ProtocolException;
+import io.gpups.core.protocol.TableMessages;
+import io.gpups.core.table.Eviction;
+import io.gpups.core.table.RowIds;
+import io.gpups.core.table.RowTable;
+import io.gpups.core.table.TableSpec;
+import io.gpups.core.table.UniqueIds;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The embedding tables a shard holds (REGISTER_TABLE, PULL_ROWS, PUSH_ROWS): each a {@link RowTable} on the shard's
+ * device, its rows found or born by id on every request. Rows are applied on arrival, so tables are served on asp
+ * shards only for now; a bsp or ssp shard refuses REGISTER_TABLE with a message that says so. Agent thread only.
+ *
+ * <p>Every request is checked whole before the table changes: the table, the dtype, the ids (unique, none the free
+ * key) and the payload's length. A row is born with {@link RowIds#initialValues} on its first touch, pull or push.
+ * When a table with eviction {@code none} is full, a request that brings new ids is refused with OUT_OF_MEMORY and
+ * nothing of it is applied; the rows it found or made before the full bucket stay, at their values.
+ */
+final class ShardTables implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(ShardTables.class);
+    /** The largest answer payload a frame's length field allows. */
+    private static final long MAX_ANSWER_PAYLOAD = Integer.MAX_VALUE - Frame.HEADER_LENGTH;
+
+    /** A registered table: its spec, its rows on the device, its clock and its counters. */
+    static final class TableState {
+        final int id;
+        final TableSpec spec;
+        final RowTable rows;
+        final long reservedBytes;
+        /** Counts this table's requests: the clock of each request's touches. */
+        long clock;
+        long rowsPulled;
+        long rowsPushed;
+        long rowsBorn;
+        long requests;
+        long idsInRequests;
+
+        TableState(int id, TableSpec spec, RowTable rows, long reservedBytes) {
+            this.id = id;
+            this.spec = spec;
+            this.rows = rows;
+            this.reservedBytes = reservedBytes;
+        }
+    }
+
+    private final ShardConfig config;
+    private final ShardDevice device;
+    private final ShardTensors budget;
+    private final NonFinitePushes nonFinite;
+    private final boolean applyOnArrival;
+    private final Map<String, TableState> byName = new HashMap<>();
+    private final List<TableState> byId = new ArrayList<>();
+    private final UniqueIds unique = new UniqueIds();
+    /** Scratch reused by every request: the slots of its ids and which of them were born. */
+    private int[] slots = new int[0];
+    private byte[] born = new byte[0];
+
+    ShardTables(ShardConfig config, ShardDevice device, ShardTensors budget, NonFinitePushes nonFinite) {
+        this.config = config;
+        this.device = device;
+        this.budget = budget;
+        this.nonFinite = nonFinite;
+        this.applyOnArrival = config.consistency().mode() == Consistency.Mode.ASP;
+    }
+
+    /** Device bytes a table of {@code spec} takes on one shard: its slots' keys, counters, values and state. */
+    static long tableBytes(TableSpec spec) {
+        long slots = (spec.capacity() + RowTable.BUCKET_SLOTS - 1) / RowTable.BUCKET_SLOTS * RowTable.BUCKET_SLOTS;
+        return slots * (8 + 8 + 4 + 4 + 4L * spec.dim() * (1 + spec.optimizer().slots()));
+    }
+
+    /**
+     * The id of the table {@code reg} registers: the one registered before under its name when the specs are equal,
+     * else a new, empty one. Refused with CONFLICT, FORBIDDEN (not an asp shard) or OUT_OF_MEMORY.
+     */
+    int register(TableMessages.RegisterTable reg) {
+        TableSpec spec = reg.spec();
+        TableState existing = byName.get(spec.name());
+        if (existing != null) {
+            if (!existing.spec.equals(spec)) {
+                throw new ProtocolException(ErrorCode.CONFLICT, "table '" + spec.name() + "' is already registered as "
+                        + existing.spec + "; conflicting definition " + spec);
+            }
+            return existing.id;
+        }
+        if (!applyOnArrival) {
+            throw new ProtocolException(ErrorCode.FORBIDDEN, "REGISTER_TABLE '" + spec.name() + "': this shard runs "
+                    + config.consistency() + "; embedding tables are served under asp only so far (rows are applied on"
+                    + " arrival)");
+        }
+        long bytes = tableBytes(spec);
+        budget.reserve(bytes, "REGISTER_TABLE '" + spec.name() + "'");
+        RowTable rows;
+        try {
+            rows = device.issuedDevice().createTable(spec);
+        } catch (DeviceOutOfMemoryException | OutOfMemoryError e) {
+            budget.release(bytes);
+            throw new ProtocolException(ErrorCode.OUT_OF_MEMORY, "REGISTER_TABLE '" + spec.name()
+                    + "': cannot allocate " + bytes + " device bytes: " + e.getMessage());
+        } catch (UnsupportedOperationException e) {
+            budget.release(bytes);
+            throw new ProtocolException(ErrorCode.FORBIDDEN, "REGISTER_TABLE '" + spec.name() + "': " + e.getMessage());
+        } catch (RuntimeException e) {
+            budget.release(bytes);
+            throw e;
+        }
+        TableState t = new TableState(byId.size(), spec, rows, bytes);
+        byId.add(t);
+        byName.put(spec.name(), t);
+        log.info("registered table {} ({} slots, {} device bytes)", spec, rows.slots(), bytes);
+        return t.id;
+    }
+
+    /** PULL_ROWS: the DATA answer with the rows of the ids, born where new. */
+    ByteBuf pull(ByteBufAllocator alloc, long requestId, TableMessages.RowsHeader h, ByteBuf ids) {
+        TableState t = table(h.tableId(), Opcode.PULL_ROWS);
+        ByteBuffer idBytes = ids.nioBuffer(ids.readerIndex(), 8 * h.count()).order(ByteOrder.LITTLE_ENDIAN);
+        findOrInsert(t, idBytes, h.count(), Opcode.PULL_ROWS);
+        long rowBytes = h.dtype().rowBytes(t.spec.dim());
+        long payload = TableMessages.RowsReplyHeader.LENGTH + h.count() * rowBytes;
+        if (payload > MAX_ANSWER_PAYLOAD) {
+            throw new ProtocolException(ErrorCode.SIZE_MISMATCH, "PULL_ROWS of " + h.count() + " rows of dim "
+                    + t.spec.dim() + " as " + h.dtype().name().toLowerCase() + " is a " + payload
+                    + "-byte answer, more than a frame holds (" + MAX_ANSWER_PAYLOAD + ")");
+        }
+        ByteBuf out = alloc.directBuffer(Frame.HEADER_LENGTH + (int) payload);
+        try {
+            Frames.writeHeader(out, Opcode.DATA, requestId, (int) payload);
+            new TableMessages.RowsReplyHeader(h.count(), h.dtype()).writeTo(out);
+            int bytes = (int) (h.count() * rowBytes);
+            t.rows.gatherRows(slots, h.count(), h.dtype(),
+                    out.nioBuffer(out.writerIndex(), bytes).order(ByteOrder.LITTLE_ENDIAN));
+            out.writerIndex(out.writerIndex() + bytes);
+        } catch (RuntimeException e) {
+            out.release();
+            throw e;
+        }
+        t.rowsPulled += h.count();
+        return out;
+    }
+
+    /** PUSH_ROWS from {@code rank}: one optimizer step on each row, born where new; null, or the error to answer. */
+    ProtocolException push(int rank, TableMessages.RowsHeader h, ByteBuf payload) {
+        TableState t = table(h.tableId(), Opcode.PUSH_ROWS);
+        h.checkRows(payload, t.spec.dim());
+        ByteBuffer idBytes = payload.nioBuffer(payload.readerIndex(), 8 * h.count()).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer grads = payload.nioBuffer(payload.readerIndex() + 8 * h.count(),
+                payload.readableBytes() - 8 * h.count()).order(ByteOrder.LITTLE_ENDIAN);
+        findOrInsert(t, idBytes, h.count(), Opcode.PUSH_ROWS);
+        long bad = t.rows.applyRows(slots, h.count(), grads, h.dtype(), 1f, nonFinite.guard());
+        t.rowsPushed += h.count();
+        if (bad == 0) {
+            return null;
+        }
+        return nonFinite.found("PUSH_ROWS", "table " + t.spec.name(), -1, rank, h.clock(), bad,
+                (int) Math.min(Integer.MAX_VALUE, (long) h.count() * t.spec.dim()));
+    }
+
+    /**
+     * The slots of a request's ids (into {@link #slots}), rows born where new with their initial values. Refused before
+     * anything changes when the ids are not unique; with OUT_OF_MEMORY when the table has no room for a new id.
+     */
+    private void findOrInsert(TableState t, ByteBuffer ids, int count, Opcode what) {
+        String problem = unique.check(ids, count);
+        if (problem != null) {
+            throw new ProtocolException(ErrorCode.BAD_ARGUMENT, what + " to table '" + t.spec.name() + "': " + problem);
+        }
+        if (slots.length < count) {
+            slots = new int[count];
+            born = new byte[count];
+        }
+        t.requests++;
+        t.idsInRequests += count;
+        t.rows.findOrInsert(ids, count, ++t.clock, slots, born);
+        int newRows = 0;
+        for (int i = 0; i < count; i++) {
+            if (slots[i] < 0) {
+                initialize(t, ids, count);
+                throw new ProtocolException(ErrorCode.OUT_OF_MEMORY, what + " to table '" + t.spec.name() + "': no room"
+                        + " for id " + Long.toUnsignedString(ids.getLong(ids.position() + 8 * i)) + " ("
+                        + t.rows.rows() + " of " + t.rows.slots() + " slots in use, eviction " + t.spec.eviction().cliName()
+                        + (t.spec.eviction() == Eviction.NONE ? ")"
+                        : "; every row of its bucket was touched by this request)") + "; nothing was applied");
+            }
+            newRows += born[i];
+        }
+        if (newRows > 0) {
+            initialize(t, ids, count);
+        }
+    }
+
+    /** Writes the initial values of the rows {@link #findOrInsert} marked born (those with a slot). */
+    private void initialize(TableState t, ByteBuffer ids, int count) {
+        int dim = t.spec.dim();
+        int n = 0;
+        for (int i = 0; i < count; i++) {
+            if (born[i] != 0 && slots[i] >= 0) {
+                n++;
+            }
+        }
+        if (n == 0) {
+            return;
+        }
+        int[] bornSlots = new int[n];
+        float[] row = new float[dim];
+        ByteBuffer values = ByteBuffer.allocateDirect(4 * n * dim).order(ByteOrder.LITTLE_ENDIAN);
+        int k = 0;
+        for (int i = 0; i < count; i++) {
+            if (born[i] != 0 && slots[i] >= 0) {
+                bornSlots[k++] = slots[i];
+                RowIds.initialValues(t.spec.initializer(), ids.getLong(ids.position() + 8 * i), dim, row, 0);
+                for (float v : row) {
+                    values.putFloat(v);
+                }
+            }
+        }
+        values.flip();
+        t.rows.writeRows(bornSlots, n, values);
+        t.rowsBorn += n;
+    }
+
+    private TableState table(int tableId, Opcode what) {
+        if (tableId < 0 || tableId >= byId.size()) {
+            throw new ProtocolException(ErrorCode.UNKNOWN_TENSOR, what + ": no table with id " + tableId + " on shard "
+                    + config.shard() + " (" + byId.size() + " registered)");
+        }
+        return byId.get(tableId);
+    }
+
+    /** The registered tables, by id. */
+    List<TableState> all() {
+        return Collections.unmodifiableList(byId);
+    }
+
+    /** Frees every table's device memory. */
+    @Override
+    public void close() {
+        for (TableState t : byId) {
+            t.rows.close();
+            budget.release(t.reservedBytes);
+        }
+        byId.clear();
+        byName.clear();
+    }
+}
