@@ -45,6 +45,21 @@ final class NonFinitePushes {
         counters.recordNonFinite(nonFinite);
         String what = opcode + " to '" + tensor + "' chunk " + chunk + " from rank " + rank + " for step " + step + ": "
                 + nonFinite + " of " + total + " gradient values are NaN or infinite";
+        return answer(rank, what);
+    }
+
+    /**
+     * As {@link #found} for a PUSH_ROWS to {@code table}, applied on arrival with {@link #guard()}: under reject and
+     * skip-step the rows' elements with non-finite gradients were left as they were, under zero they took a zero
+     * gradient.
+     */
+    ProtocolException foundInRows(String table, int rank, long step, long nonFinite, long total) {
+        counters.recordNonFinite(nonFinite);
+        return answer(rank, "PUSH_ROWS to table '" + table + "' from rank " + rank + " for step " + step + ": "
+                + nonFinite + " of " + total + " gradient values are NaN or infinite");
+    }
+
+    private ProtocolException answer(int rank, String what) {
         String outcome = switch (policy) {
             case REJECT -> "refused (--nonfinite reject): not applied, not counted for the step";
             case SKIP_STEP -> "skipped (--nonfinite skip-step): answered OK, changes nothing";

@@ -173,8 +173,7 @@ final class ShardTables implements AutoCloseable {
         if (bad == 0) {
             return null;
         }
-        return nonFinite.found("PUSH_ROWS", "table " + t.spec.name(), -1, rank, h.clock(), bad,
-                (int) Math.min(Integer.MAX_VALUE, (long) h.count() * t.spec.dim()));
+        return nonFinite.foundInRows(t.spec.name(), rank, h.clock(), bad, (long) h.count() * t.spec.dim());
     }
 
     /**
