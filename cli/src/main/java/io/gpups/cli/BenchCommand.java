@@ -10,6 +10,7 @@ import io.gpups.loadgen.DeviceBandwidth;
 import io.gpups.loadgen.LoadGenerator;
 import io.gpups.loadgen.LoopbackCeiling;
 import io.gpups.loadgen.MachineInfo;
+import io.gpups.loadgen.RowsBenchSettings;
 import io.gpups.loadgen.SweepCharts;
 import io.gpups.loadgen.SweepPlan;
 import io.gpups.core.codec.Codec;
@@ -68,7 +69,8 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--workers", defaultValue = "1", description = "Closed-loop worker threads, one connection to every shard each (default: ${DEFAULT-VALUE}).")
     int workers;
 
-    @Option(names = "--mode", defaultValue = "push", description = "push, pull or pushpull (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--mode", defaultValue = "push", description = "push, pull or pushpull; rows-pull or rows-push for an "
+            + "embedding table (default: ${DEFAULT-VALUE}).")
     String mode;
 
     @Option(names = "--value-bytes", defaultValue = "16777216",
@@ -155,11 +157,47 @@ final class BenchCommand implements Callable<Integer> {
             + "through them (every size; every shard x worker count at sizes of two chunks or more; every codec at every size).")
     boolean sweepFull;
 
+    @Option(names = "--table-rows", defaultValue = "10000000", description = "rows-*: rows of the table, filled before "
+            + "the warmup (default: ${DEFAULT-VALUE}).")
+    long tableRows;
+
+    @Option(names = "--dim", defaultValue = "64", description = "rows-*: floats per row (default: ${DEFAULT-VALUE}).")
+    int dim;
+
+    @Option(names = "--ids-per-request", defaultValue = "4096", description = "rows-*: ids in each request, repeats "
+            + "included (default: ${DEFAULT-VALUE}).")
+    int idsPerRequest;
+
+    @Option(names = "--ids", defaultValue = "zipf:1.1", description = "rows-*: uniform, or zipf:S over the table's rows "
+            + "(default: ${DEFAULT-VALUE}).")
+    String ids;
+
     private final PrintStream out = System.out;
 
     @Override
     public Integer call() throws Exception {
+        if (mode.trim().toLowerCase(Locale.ROOT).startsWith("rows-")) {
+            return rows();
+        }
+        for (String flag : List.of("--table-rows", "--dim", "--ids-per-request", "--ids")) {
+            if (given(flag)) {
+                throw new IllegalArgumentException(flag + ": only with --mode rows-pull or rows-push");
+            }
+        }
         return sweep ? sweep() : single();
+    }
+
+    /** {@code --mode rows-pull|rows-push}: {@link RowsBench}. */
+    private int rows() throws Exception {
+        for (String flag : List.of("--sweep", "--value-bytes", "--codec", "--consistency", "--transport")) {
+            if (given(flag)) {
+                throw new IllegalArgumentException(flag + ": not used with --mode " + mode + " (rows run asp over TCP)");
+            }
+        }
+        RowsBenchSettings s = RowsBenchSettings.conclude(shards, workers, mode, tableRows, dim, idsPerRequest, ids,
+                optimizer, device.spec, or(seconds, SINGLE_SECONDS), or(warmupSeconds, SINGLE_WARMUP), window,
+                or(loopbackSeconds, SINGLE_LOOPBACK));
+        return RowsBench.run(s, runDir.resolve("bench"), out, json);
     }
 
     // ---- one run ----------------------------------------------------------------------------------

@@ -103,7 +103,7 @@ final class ShardAgent implements AutoCloseable {
         NonFinitePushes nonFinitePushes = new NonFinitePushes(nonFinite, counters, new NonFiniteLog());
         this.pushes = new ShardPushes(config, this.device, tensors, workers, policy, nonFinitePushes, checkpoints,
                 replies, counters);
-        this.tables = new ShardTables(config, this.device, tensors, nonFinitePushes);
+        this.tables = new ShardTables(config, this.device, tensors, nonFinitePushes, nanoTime);
         this.alone = PushBatch.alone(this.device);
         this.thread = new Thread(this::run, "gpups-shard-" + config.shard() + "-agent");
         this.thread.setDaemon(true);
@@ -371,6 +371,7 @@ final class ShardAgent implements AutoCloseable {
     void stats(Channel ch, long requestId) {
         String json = counters.toJson(config, tensors.all().size(), tensors.chunks(), queueDepth.get(),
                 policy.slowestClock());
+        json = json.substring(0, json.length() - 1) + ",\"tables\":" + tables.toJson() + "}";
         replies.data(ch, requestId, new Messages.Text(json));
     }
 

@@ -25,6 +25,7 @@ import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.LongSupplier;
 
 /**
  * The embedding tables a shard holds (REGISTER_TABLE, PULL_ROWS, PUSH_ROWS): each a {@link RowTable} on the shard's
@@ -55,6 +56,33 @@ final class ShardTables implements AutoCloseable {
         long rowsBorn;
         long requests;
         long idsInRequests;
+        /** Time in the table's lookups and inserts, its gathers (pulls) and its optimizer steps (pushes). */
+        long lookupNanos;
+        long gatherNanos;
+        long applyNanos;
+
+        /** This table's counters as a JSON object (STATS). */
+        String toJson() {
+            return "{\"name\":\"" + jsonEscape(spec.name()) + "\""
+                    + ",\"id\":" + id
+                    + ",\"dim\":" + spec.dim()
+                    + ",\"eviction\":\"" + spec.eviction().cliName() + "\""
+                    + ",\"optimizer\":\"" + spec.optimizer().kind().cliName() + "\""
+                    + ",\"rows\":" + rows.rows()
+                    + ",\"slots\":" + rows.slots()
+                    + ",\"capacity\":" + spec.capacity()
+                    + ",\"load_factor\":" + (double) rows.rows() / rows.slots()
+                    + ",\"evictions\":" + rows.evictions()
+                    + ",\"rows_born\":" + rowsBorn
+                    + ",\"rows_pulled\":" + rowsPulled
+                    + ",\"rows_pushed\":" + rowsPushed
+                    + ",\"requests\":" + requests
+                    + ",\"ids_in_requests\":" + idsInRequests
+                    + ",\"lookup_seconds\":" + lookupNanos / 1e9
+                    + ",\"gather_seconds\":" + gatherNanos / 1e9
+                    + ",\"apply_seconds\":" + applyNanos / 1e9
+                    + "}";
+        }
 
         TableState(int id, TableSpec spec, RowTable rows, long reservedBytes) {
             this.id = id;
@@ -65,6 +93,7 @@ final class ShardTables implements AutoCloseable {
     }
 
     private final ShardConfig config;
+    private final LongSupplier nanoTime;
     private final ShardDevice device;
     private final ShardTensors budget;
     private final NonFinitePushes nonFinite;
@@ -76,8 +105,10 @@ final class ShardTables implements AutoCloseable {
     private int[] slots = new int[0];
     private byte[] born = new byte[0];
 
-    ShardTables(ShardConfig config, ShardDevice device, ShardTensors budget, NonFinitePushes nonFinite) {
+    ShardTables(ShardConfig config, ShardDevice device, ShardTensors budget, NonFinitePushes nonFinite,
+                LongSupplier nanoTime) {
         this.config = config;
+        this.nanoTime = nanoTime;
         this.device = device;
         this.budget = budget;
         this.nonFinite = nonFinite;
@@ -149,8 +180,10 @@ final class ShardTables implements AutoCloseable {
             Frames.writeHeader(out, Opcode.DATA, requestId, (int) payload);
             new TableMessages.RowsReplyHeader(h.count(), h.dtype()).writeTo(out);
             int bytes = (int) (h.count() * rowBytes);
+            long start = nanoTime.getAsLong();
             t.rows.gatherRows(slots, h.count(), h.dtype(),
                     out.nioBuffer(out.writerIndex(), bytes).order(ByteOrder.LITTLE_ENDIAN));
+            t.gatherNanos += nanoTime.getAsLong() - start;
             out.writerIndex(out.writerIndex() + bytes);
         } catch (RuntimeException e) {
             out.release();
@@ -168,7 +201,9 @@ final class ShardTables implements AutoCloseable {
         ByteBuffer grads = payload.nioBuffer(payload.readerIndex() + 8 * h.count(),
                 payload.readableBytes() - 8 * h.count()).order(ByteOrder.LITTLE_ENDIAN);
         findOrInsert(t, idBytes, h.count(), Opcode.PUSH_ROWS);
+        long start = nanoTime.getAsLong();
         long bad = t.rows.applyRows(slots, h.count(), grads, h.dtype(), 1f, nonFinite.guard());
+        t.applyNanos += nanoTime.getAsLong() - start;
         t.rowsPushed += h.count();
         if (bad == 0) {
             return null;
@@ -191,7 +226,9 @@ final class ShardTables implements AutoCloseable {
         }
         t.requests++;
         t.idsInRequests += count;
+        long start = nanoTime.getAsLong();
         t.rows.findOrInsert(ids, count, ++t.clock, slots, born);
+        t.lookupNanos += nanoTime.getAsLong() - start;
         int newRows = 0;
         for (int i = 0; i < count; i++) {
             if (slots[i] < 0) {
@@ -239,12 +276,37 @@ final class ShardTables implements AutoCloseable {
         t.rowsBorn += n;
     }
 
+    /** {@code s} as the inside of a JSON string. */
+    static String jsonEscape(String s) {
+        StringBuilder b = new StringBuilder(s.length());
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '"' || c == '\\') {
+                b.append('\\').append(c);
+            } else if (c < 0x20) {
+                b.append(String.format("\\u%04x", (int) c));
+            } else {
+                b.append(c);
+            }
+        }
+        return b.toString();
+    }
+
     private TableState table(int tableId, Opcode what) {
         if (tableId < 0 || tableId >= byId.size()) {
             throw new ProtocolException(ErrorCode.UNKNOWN_TENSOR, what + ": no table with id " + tableId + " on shard "
                     + config.shard() + " (" + byId.size() + " registered)");
         }
         return byId.get(tableId);
+    }
+
+    /** Every table's counters, as a JSON array (STATS). */
+    String toJson() {
+        StringBuilder b = new StringBuilder("[");
+        for (TableState t : byId) {
+            b.append(b.length() > 1 ? "," : "").append(t.toJson());
+        }
+        return b.append(']').toString();
     }
 
     /** The registered tables, by id. */

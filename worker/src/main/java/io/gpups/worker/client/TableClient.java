@@ -62,9 +62,10 @@ public final class TableClient {
 
     /**
      * Pulls the rows of {@code ids[0, count)} into {@code out[i * dim, (i + 1) * dim)} for each i, the rows travelling
-     * as {@code dtype}; rows not yet stored are born on the shards with their initial values.
+     * as {@code dtype}; rows not yet stored are born on the shards with their initial values. Completes with the
+     * number of rows the shards sent (the unique ids).
      */
-    public CompletableFuture<Void> pull(String table, long[] ids, int count, RowDtype dtype, long clock, float[] out) {
+    public CompletableFuture<Integer> pull(String table, long[] ids, int count, RowDtype dtype, long clock, float[] out) {
         Registered t = registered(table);
         int dim = t.spec().dim();
         if (!dtype.pullable) {
@@ -98,14 +99,15 @@ public final class TableClient {
                 return null;
             }));
         }
-        return CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new));
+        return CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new)).thenApply(v -> split.unique());
     }
 
     /**
      * Pushes the gradients {@code grads[i * dim, (i + 1) * dim)} of the rows of {@code ids[0, count)} for {@code step},
-     * as {@code dtype}: each row takes one optimizer step on its shard, with the sum of its id's gradients.
+     * as {@code dtype}: each row takes one optimizer step on its shard, with the sum of its id's gradients. Completes
+     * with the number of rows sent (the unique ids).
      */
-    public CompletableFuture<Void> push(String table, long[] ids, int count, float[] grads, RowDtype dtype, long step) {
+    public CompletableFuture<Integer> push(String table, long[] ids, int count, float[] grads, RowDtype dtype, long step) {
         Registered t = registered(table);
         int dim = t.spec().dim();
         checkRows("grads", grads, count, dim);
@@ -134,7 +136,7 @@ public final class TableClient {
             frame.writerIndex(frame.writerIndex() + rowBytes);
             parts.add(c.send(id, frame, f -> null));
         }
-        return CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new));
+        return CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new)).thenApply(v -> split.unique());
     }
 
     private Registered registered(String table) {
@@ -221,6 +223,15 @@ public final class TableClient {
 
         int shards() {
             return shards;
+        }
+
+        /** Unique ids in all. */
+        int unique() {
+            int n = 0;
+            for (int c : uniqueCount) {
+                n += c;
+            }
+            return n;
         }
 
         /** Unique ids for {@code shard}. */
