@@ -9,6 +9,7 @@
 #include "gpups/finite.cuh"
 #include "gpups/nn.cuh"
 #include "gpups/optimizers.cuh"
+#include "gpups/tables.cuh"
 
 #define GPUPS_GRID_STRIDE(i, n) \
     for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
@@ -593,6 +594,217 @@ extern "C" __global__ void gpups_topk_compact(float* a, long long n, float thres
         }
         base += tile_total;
         __syncthreads();  // warp_counts is rewritten by the next tile
+    }
+}
+
+// ---- embedding tables (gpups/tables.cuh) -------------------------------------------------------------------
+//
+// A table is passed as its arrays (tables.cuh, TableView): u64 keys, u64 last-touch clocks, u32 touches, u64 steps,
+// and values and optimizer state as slots x dim floats. findOrInsert is three launches: gpups_table_find (a thread per
+// id: lookups, touches, and free slots claimed with a 64-bit atomicCAS), gpups_table_evict (one thread: the ids that
+// found no free slot take their bucket's victims, in index order, as the CPU device's second pass), then
+// gpups_table_reset_state for the born rows' optimizer state. Ids are unique within a call, so no two threads of a
+// launch touch one row's counters. Which of several new ids of one bucket gets which free slot depends on the order
+// in which their threads claim; everything else is as on the CPU device.
+
+/** A slot index of gpups_table_find's output: the id found no free slot, gpups_table_evict decides. */
+#define GPUPS_TABLE_PENDING (-2)
+
+namespace {
+
+/**
+ * The lookup of id as table_lookup (tables.cuh) does it, claiming the free slot where it stops with atomicCAS.
+ * A claim lost to another thread's id moves on to the next slot: the bucket's taken slots stay a prefix, and id is
+ * not stored past a slot that was free when this call began. Returns id's slot (*claimed: whether this thread took it
+ * now), or -1 where every visited bucket is full.
+ */
+__device__ long long table_find_or_claim(const gpups::TableView& t, unsigned long long id, bool* claimed) {
+    const long long home = gpups::bucket_of(id, t.buckets);
+    const long long probes = gpups::probe_buckets(t);
+    *claimed = false;
+    for (long long p = 0; p < probes; ++p) {
+        long long b = home + p;
+        b = b >= t.buckets ? b - t.buckets : b;
+        for (long long j = 0; j < gpups::TABLE_BUCKET_SLOTS; ++j) {
+            const long long s = b * gpups::TABLE_BUCKET_SLOTS + j;
+            unsigned long long k = *reinterpret_cast<volatile unsigned long long*>(t.keys + s);
+            if (k == gpups::TABLE_EMPTY_KEY) {
+                k = atomicCAS(t.keys + s, gpups::TABLE_EMPTY_KEY, id);
+                if (k == gpups::TABLE_EMPTY_KEY) {
+                    *claimed = true;
+                    return s;
+                }
+            }
+            if (k == id) {
+                return s;
+            }
+        }
+    }
+    return -1;
+}
+
+}  // namespace
+
+/**
+ * The first pass of findOrInsert over count ids: slots[i] is id i's slot, -1 where it has no room (eviction none),
+ * or GPUPS_TABLE_PENDING where its home bucket is full (lru, lfu); born[i] is 1 for a slot claimed now. Found rows
+ * are touched, claimed rows get a born row's counters; *rows_added counts the claims.
+ */
+extern "C" __global__ void gpups_table_find(unsigned long long* keys, unsigned long long* last_touch,
+                                            unsigned int* touches, unsigned long long* steps, long long buckets,
+                                            int eviction, const unsigned long long* ids, long long count,
+                                            unsigned long long clock, int* slots, signed char* born,
+                                            unsigned long long* rows_added) {
+    const gpups::TableView t{keys, last_touch, touches, steps, buckets, eviction};
+    unsigned long long added = 0;
+    GPUPS_GRID_STRIDE(i, count) {
+        bool claimed;
+        const long long s = table_find_or_claim(t, ids[i], &claimed);
+        if (claimed) {
+            gpups::birth_row(t, s, clock);
+            ++added;
+        } else if (s >= 0) {
+            gpups::touch_row(t, s, clock);
+        }
+        slots[i] = s >= 0 ? (int) s : (eviction == gpups::EVICTION_NONE ? -1 : GPUPS_TABLE_PENDING);
+        born[i] = claimed ? 1 : 0;
+    }
+    if (added != 0) {
+        atomicAdd(rows_added, added);
+    }
+}
+
+/**
+ * The second pass, on one thread (launch 1 x 1): each pending id, in index order, takes the slot of its home bucket's
+ * victim (table_victim: never a row touched at clock, so none this call found or gave a slot), or -1. *evicted
+ * counts the replacements.
+ */
+extern "C" __global__ void gpups_table_evict(unsigned long long* keys, unsigned long long* last_touch,
+                                             unsigned int* touches, unsigned long long* steps, long long buckets,
+                                             int eviction, const unsigned long long* ids, long long count,
+                                             unsigned long long clock, int* slots, signed char* born,
+                                             unsigned long long* evicted) {
+    if (blockIdx.x != 0 || threadIdx.x != 0) {
+        return;
+    }
+    const gpups::TableView t{keys, last_touch, touches, steps, buckets, eviction};
+    unsigned long long replaced = 0;
+    for (long long i = 0; i < count; ++i) {
+        if (slots[i] != GPUPS_TABLE_PENDING) {
+            continue;
+        }
+        const long long s = gpups::table_victim(t, ids[i], clock);
+        if (s >= 0) {
+            keys[s] = ids[i];
+            gpups::birth_row(t, s, clock);
+            born[i] = 1;
+            ++replaced;
+        }
+        slots[i] = (int) s;
+    }
+    *evicted += replaced;
+}
+
+/** The optimizer state of the rows born in this call (born[i] == 1) at its start value; s1 may be null. */
+extern "C" __global__ void gpups_table_reset_state(float* s0, float* s1, int dim, const int* slots,
+                                                   const signed char* born, long long count, float start) {
+    GPUPS_GRID_STRIDE(e, count * dim) {
+        const long long i = e / dim;
+        if (born[i] == 1) {
+            const long long at = (long long) slots[i] * dim + e % dim;
+            s0[at] = start;
+            if (s1 != nullptr) {
+                s1[at] = start;
+            }
+        }
+    }
+}
+
+/** count rows of float32 from src into dst (values or a state slot) at their slots; negative slots are skipped. */
+extern "C" __global__ void gpups_table_write_rows(float* dst, int dim, const int* slots, long long count,
+                                                  const float* src) {
+    GPUPS_GRID_STRIDE(e, count * dim) {
+        const long long s = slots[e / dim];
+        if (s >= 0) {
+            dst[s * dim + e % dim] = src[e];
+        }
+    }
+}
+
+/** count rows of src (values or a state slot) into out as dtype (fp32, bf16, fp16), row after row. */
+extern "C" __global__ void gpups_table_gather_rows(const float* src, int dim, const int* slots, long long count,
+                                                   int dtype, unsigned char* out) {
+    const long long row = gpups::row_bytes(dtype, dim);
+    GPUPS_GRID_STRIDE(e, count * dim) {
+        const long long i = e / dim;
+        const int j = (int) (e % dim);
+        gpups::encode_row_element(dtype, out + i * row, j, src[(long long) slots[i] * dim + j]);
+    }
+}
+
+/**
+ * One optimizer step on each of count rows (distinct slots), a block per row: the row's step counts up, then each
+ * element takes the guarded step (finite.cuh) with the row's parameters at that step (row_params: hyper holds the
+ * spec's hyper-parameters in wire order, not a kernel struct). Gradients are count rows of dtype; the elements that
+ * are not finite are counted into *non_finite.
+ */
+extern "C" __global__ void gpups_table_apply_rows(int kind, float* values, float* s0, float* s1,
+                                                  unsigned long long* steps, int dim, const int* slots,
+                                                  long long count, const unsigned char* grads, int dtype,
+                                                  gpups::OptimizerParams hyper, float grad_scale, int guard,
+                                                  unsigned long long* non_finite) {
+    const long long row = gpups::row_bytes(dtype, dim);
+    unsigned long long bad = 0;
+    gpups::with_optimizer_kind(kind, [&](auto k) {
+        using Kind = decltype(k);
+        for (long long r = blockIdx.x; r < count; r += gridDim.x) {
+            const long long s = slots[r];
+            const unsigned long long t = steps[s] + 1;
+            __syncthreads();  // every thread has read the old step before it is written
+            if (threadIdx.x == 0) {
+                steps[s] = t;
+            }
+            const typename Kind::Params h = gpups::row_params<Kind>(hyper.values, t, grad_scale);
+            const unsigned char* g = grads + r * row;
+            for (int j = threadIdx.x; j < dim; j += blockDim.x) {
+                const long long at = s * dim + j;
+                const float grad = gpups::decode_row_element(dtype, g, j);
+                if constexpr (Kind::slots == 0) {
+                    bad += gpups::optimizer_step_guarded<Kind>(h, guard, grad, values[at]);
+                } else if constexpr (Kind::slots == 1) {
+                    bad += gpups::optimizer_step_guarded<Kind>(h, guard, grad, values[at], s0[at]);
+                } else {
+                    bad += gpups::optimizer_step_guarded<Kind>(h, guard, grad, values[at], s0[at], s1[at]);
+                }
+            }
+        }
+    });
+    add_non_finite(non_finite, bad);
+}
+
+/** Per row: step, last touch, touches into out[3i..3i+2]. */
+extern "C" __global__ void gpups_table_read_counters(const unsigned long long* last_touch,
+                                                     const unsigned int* touches, const unsigned long long* steps,
+                                                     const int* slots, long long count, long long* out) {
+    GPUPS_GRID_STRIDE(i, count) {
+        const long long s = slots[i];
+        out[3 * i] = (long long) steps[s];
+        out[3 * i + 1] = (long long) last_touch[s];
+        out[3 * i + 2] = (long long) touches[s];
+    }
+}
+
+/** Sets the counters of count rows from in[3i..3i+2] (a checkpoint's); negative slots are skipped. */
+extern "C" __global__ void gpups_table_write_counters(unsigned long long* last_touch, unsigned int* touches,
+                                                      unsigned long long* steps, const int* slots, long long count,
+                                                      const long long* in) {
+    GPUPS_GRID_STRIDE(i, count) {
+        const long long s = slots[i];
+        if (s >= 0) {
+            steps[s] = (unsigned long long) in[3 * i];
+            last_touch[s] = (unsigned long long) in[3 * i + 1];
+            touches[s] = (unsigned int) in[3 * i + 2];
+        }
     }
 }
 

@@ -15,6 +15,7 @@
 #define GPUPS_CPU_H
 
 #include <algorithm>
+#include <new>
 #include <stdexcept>
 #include <vector>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #include "gpups/finite.cuh"
 #include "gpups/nn.cuh"
 #include "gpups/optimizers.cuh"
+#include "gpups/tables.cuh"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "gpups reads little-endian float payloads in place; this host is not little-endian"
@@ -58,7 +60,7 @@ struct PayloadGradient {
 constexpr size_t HUGE_PAGE_BYTES = (size_t) 2 << 20;
 
 /**
- * Zero-filled float storage; null when the allocation fails (the caller throws OutOfMemoryError).
+ * Zero-filled storage of at least one byte; null when the allocation fails (the caller throws OutOfMemoryError).
  *
  * From 2 MiB on, the storage is 2 MiB-aligned and advised for transparent huge pages (MADV_HUGEPAGE, a hint
  * that does nothing where THP is off). Streaming optimizer loops over 4 KiB pages spend much of their time in
@@ -66,10 +68,10 @@ constexpr size_t HUGE_PAGE_BYTES = (size_t) 2 << 20;
  * arrays ran twice as fast on huge pages. The memory is written once here, so its pages are faulted in at
  * allocation, not in the first update.
  */
-inline float* allocate_floats(long long count) {
-    const size_t bytes = (count > 0 ? (size_t) count : 1) * sizeof(float);
+inline void* allocate_zeroed(size_t bytes) {
+    bytes = bytes > 0 ? bytes : 1;
     if (bytes < HUGE_PAGE_BYTES) {
-        return static_cast<float*>(calloc(bytes / sizeof(float), sizeof(float)));
+        return calloc(1, bytes);
     }
     const size_t rounded = (bytes + HUGE_PAGE_BYTES - 1) / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
     void* storage = nullptr;
@@ -80,7 +82,11 @@ inline float* allocate_floats(long long count) {
     madvise(storage, rounded, MADV_HUGEPAGE);
 #endif
     memset(storage, 0, rounded);
-    return static_cast<float*>(storage);
+    return storage;
+}
+
+inline float* allocate_floats(long long count) {
+    return static_cast<float*>(allocate_zeroed((count > 0 ? (size_t) count : 1) * sizeof(float)));
 }
 
 inline void free_floats(float* p) {
@@ -549,6 +555,277 @@ inline long long decode_apply(int kind, const unsigned char* payload, long long 
     non_finite = apply_optimizer_guarded(optimizer, p, s0, s1, FloatGradient{scratch}, n, h, guard);
     for_each_sparse(kind, payload, n, start, stride, [&](long long i, float) { scratch[i] = 0.0f; });
     return non_finite;
+}
+
+// ---- embedding tables (gpups/tables.cuh) -----------------------------------------------------------
+//
+// A table is one HostTable: the slot arrays of tables.cuh's TableView, the values and the optimizer state, each
+// from allocate_zeroed (huge pages from 2 MiB on). Entry points that take a slots array read count slot indices
+// from it, checked by the Java side to lie in [0, slots); the restore helpers (table_write_*) skip negative slots,
+// which are the ids findOrInsert had no room for.
+
+struct HostTable {
+    TableView view;
+    long long slots;
+    int dim;
+    int optimizer;
+    int state_slots;
+    float* values;
+    float* state[2];
+    /** The spec's hyper-parameters in wire order (OptimizerSpec.hyperParameters()). */
+    float hyper[GPUPS_OPTIMIZER_PARAMS_MAX];
+    long long rows;
+    long long evictions;
+};
+
+inline void table_free(HostTable* t) {
+    if (t == nullptr) {
+        return;
+    }
+    free(t->view.keys);
+    free(t->view.last_touch);
+    free(t->view.touches);
+    free(t->view.steps);
+    free(t->values);
+    free(t->state[0]);
+    free(t->state[1]);
+    delete t;
+}
+
+/**
+ * An empty table of slots (a multiple of TABLE_BUCKET_SLOTS) rows of dim floats, for the optimizer id (a row kind of
+ * the kind table) with its hyper_count hyper-parameters, and an eviction id. Null when memory runs out.
+ */
+inline HostTable* table_create(long long slots, int dim, int optimizer, int eviction, const float* hyper,
+                               int hyper_count) {
+    HostTable* t = new (std::nothrow) HostTable();
+    if (t == nullptr) {
+        return nullptr;
+    }
+    int state_slots = -1;
+    with_optimizer_kind(optimizer, [&](auto kind) { state_slots = decltype(kind)::slots; });
+    if (state_slots < 0 || hyper_count > GPUPS_OPTIMIZER_PARAMS_MAX) {
+        delete t;
+        throw std::invalid_argument("table: unknown optimizer id " + std::to_string(optimizer));
+    }
+    t->slots = slots;
+    t->dim = dim;
+    t->optimizer = optimizer;
+    t->state_slots = state_slots;
+    t->view.buckets = slots / TABLE_BUCKET_SLOTS;
+    t->view.eviction = eviction;
+    memcpy(t->hyper, hyper, sizeof(float) * (size_t) hyper_count);
+    const size_t n = (size_t) slots;
+    const size_t elements = n * (size_t) dim;
+    // The largest arrays first: allocate_zeroed writes what it gets, so a table that cannot be had fails before
+    // pages of its smaller arrays are touched.
+    t->values = static_cast<float*>(allocate_zeroed(elements * sizeof(float)));
+    bool ok = t->values != nullptr;
+    for (int k = 0; k < state_slots && ok; ++k) {
+        t->state[k] = static_cast<float*>(allocate_zeroed(elements * sizeof(float)));
+        ok = t->state[k] != nullptr;
+    }
+    if (ok) {
+        t->view.keys = static_cast<u64*>(allocate_zeroed(n * sizeof(u64)));
+        t->view.last_touch = static_cast<u64*>(allocate_zeroed(n * sizeof(u64)));
+        t->view.touches = static_cast<unsigned int*>(allocate_zeroed(n * sizeof(unsigned int)));
+        t->view.steps = static_cast<u64*>(allocate_zeroed(n * sizeof(u64)));
+        ok = t->view.keys && t->view.last_touch && t->view.touches && t->view.steps;
+    }
+    if (!ok) {
+        table_free(t);
+        return nullptr;
+    }
+    memset(t->view.keys, 0xFF, n * sizeof(u64));  // every slot free
+    return t;
+}
+
+inline long long table_rows(const HostTable* t) {
+    return t->rows;
+}
+
+inline long long table_evictions(const HostTable* t) {
+    return t->evictions;
+}
+
+/** RowIds.bucketOf as compiled, for the test that compares the two. */
+inline long long table_bucket_of(long long id, long long buckets) {
+    return bucket_of((u64) id, buckets);
+}
+
+/** The index of the first of count slots that holds no row, or -1 where every one holds a row. */
+inline long long table_first_unused(const HostTable* t, const int* slots, long long count) {
+    for (long long i = 0; i < count; ++i) {
+        if (t->view.keys[slots[i]] == TABLE_EMPTY_KEY) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/** A born row in slot s: its counters (tables.cuh) and its optimizer state at the start value. */
+inline void table_birth(HostTable* t, long long s, u64 clock) {
+    birth_row(t->view, s, clock);
+    const float start = state_start_value(t->optimizer, t->hyper);
+    for (int k = 0; k < t->state_slots; ++k) {
+        fill(t->state[k] + s * t->dim, start, t->dim);
+    }
+}
+
+/**
+ * RowTable.findOrInsert over count ids (u64, little-endian, at any address), in two passes, the same on every device:
+ * first every id is looked up, a found row touched and a new id given the free slot where its lookup stopped; then
+ * the ids that found no free slot take, in index order, the victim of their home bucket (lru, lfu). So a row this
+ * call touches, found or born, is never evicted by it. Returns the evictions.
+ */
+inline long long table_find_or_insert(HostTable* t, const unsigned char* ids, int count, long long clock, int* slots,
+                                      signed char* born) {
+    const u64 now = (u64) clock;
+    bool pending = false;
+    for (int i = 0; i < count; ++i) {
+        u64 id;
+        memcpy(&id, ids + 8ll * i, sizeof id);
+        long long free_slot;
+        long long s = table_lookup(t->view, id, &free_slot);
+        born[i] = 0;
+        if (s >= 0) {
+            touch_row(t->view, s, now);
+        } else if (free_slot >= 0) {
+            s = free_slot;
+            t->view.keys[s] = id;
+            table_birth(t, s, now);
+            born[i] = 1;
+            ++t->rows;
+        } else {
+            pending = true;
+        }
+        slots[i] = (int) s;
+    }
+    long long evicted = 0;
+    for (int i = 0; pending && i < count; ++i) {
+        if (slots[i] >= 0) {
+            continue;
+        }
+        u64 id;
+        memcpy(&id, ids + 8ll * i, sizeof id);
+        const long long s = table_victim(t->view, id, now);
+        if (s >= 0) {
+            t->view.keys[s] = id;
+            table_birth(t, s, now);
+            born[i] = 1;
+            ++evicted;
+        }
+        slots[i] = (int) s;
+    }
+    t->evictions += evicted;
+    return evicted;
+}
+
+/** Sets the values of count rows from float32 (dim per row, any address); negative slots are skipped. */
+inline void table_write_rows(HostTable* t, const int* slots, long long count, const unsigned char* values) {
+    const long long row = 4ll * t->dim;
+    for (long long i = 0; i < count; ++i) {
+        if (slots[i] >= 0) {
+            memcpy(t->values + (long long) slots[i] * t->dim, values + i * row, (size_t) row);
+        }
+    }
+}
+
+/** Writes count rows into out as dtype (fp32, bf16, fp16), row after row. */
+inline void table_gather_rows(const HostTable* t, const int* slots, long long count, int dtype, unsigned char* out) {
+    const int dim = t->dim;
+    const long long row = row_bytes(dtype, dim);
+    for (long long i = 0; i < count; ++i) {
+        const float* v = t->values + (long long) slots[i] * dim;
+        unsigned char* o = out + i * row;
+        for (int j = 0; j < dim; ++j) {
+            encode_row_element(dtype, o, j, v[j]);
+        }
+    }
+}
+
+/**
+ * One optimizer step on each of count rows (distinct slots), with gradients as count rows of dtype: the row's step
+ * counts up, then every element takes the guarded step (finite.cuh) with the row's parameters at that step. Returns
+ * how many gradient elements were not finite.
+ */
+inline long long table_apply_rows(HostTable* t, const int* slots, long long count, const unsigned char* grads,
+                                  int dtype, float grad_scale, int guard) {
+    long long non_finite = 0;
+    const int dim = t->dim;
+    const long long row = row_bytes(dtype, dim);
+    with_kind(t->optimizer, [&](auto kind) {
+        using Kind = decltype(kind);
+        for (long long i = 0; i < count; ++i) {
+            const long long s = slots[i];
+            const u64 step = ++t->view.steps[s];
+            const typename Kind::Params h = row_params<Kind>(t->hyper, step, grad_scale);
+            const unsigned char* g = grads + i * row;
+            float* p = t->values + s * dim;
+            float* s0 = t->state[0] == nullptr ? nullptr : t->state[0] + s * dim;
+            float* s1 = t->state[1] == nullptr ? nullptr : t->state[1] + s * dim;
+            for_each_state<Kind::slots>(dim, p, s0, s1, [&](long long j, float& q, auto&... st) {
+                non_finite += optimizer_step_guarded<Kind>(h, guard, decode_row_element(dtype, g, (int) j), q, st...);
+            });
+        }
+    });
+    return non_finite;
+}
+
+/** Optimizer state slot state_slot of count rows into out, float32. */
+inline void table_gather_state(const HostTable* t, int state_slot, const int* slots, long long count,
+                               unsigned char* out) {
+    const long long row = 4ll * t->dim;
+    for (long long i = 0; i < count; ++i) {
+        memcpy(out + i * row, t->state[state_slot] + (long long) slots[i] * t->dim, (size_t) row);
+    }
+}
+
+/** Sets optimizer state slot state_slot of count rows from float32; negative slots are skipped. */
+inline void table_write_state(HostTable* t, int state_slot, const int* slots, long long count,
+                              const unsigned char* in) {
+    const long long row = 4ll * t->dim;
+    for (long long i = 0; i < count; ++i) {
+        if (slots[i] >= 0) {
+            memcpy(t->state[state_slot] + (long long) slots[i] * t->dim, in + i * row, (size_t) row);
+        }
+    }
+}
+
+/** Per row: step, last touch, touches into out[3i..3i+2]. */
+inline void table_read_counters(const HostTable* t, const int* slots, long long count, long long* out) {
+    for (long long i = 0; i < count; ++i) {
+        const long long s = slots[i];
+        out[3 * i] = (long long) t->view.steps[s];
+        out[3 * i + 1] = (long long) t->view.last_touch[s];
+        out[3 * i + 2] = (long long) t->view.touches[s];
+    }
+}
+
+/** Sets the counters of count rows from in[3i..3i+2] as table_read_counters gives them; negative slots are skipped. */
+inline void table_write_counters(HostTable* t, const int* slots, long long count, const long long* in) {
+    for (long long i = 0; i < count; ++i) {
+        const long long s = slots[i];
+        if (s >= 0) {
+            t->view.steps[s] = (u64) in[3 * i];
+            t->view.last_touch[s] = (u64) in[3 * i + 1];
+            t->view.touches[s] = (unsigned int) in[3 * i + 2];
+        }
+    }
+}
+
+/** Up to max stored rows in slot order from from_slot: their ids and slots. Returns how many. */
+inline int table_list_rows(const HostTable* t, long long from_slot, int max, long long* ids, int* slots) {
+    int n = 0;
+    for (long long s = from_slot; s < t->slots && n < max; ++s) {
+        const u64 k = t->view.keys[s];
+        if (k != TABLE_EMPTY_KEY) {
+            ids[n] = (long long) k;
+            slots[n] = (int) s;
+            ++n;
+        }
+    }
+    return n;
 }
 
 // ---- worker math --------------------------------------------------------------------------------

@@ -62,6 +62,22 @@ public final class KernelNames {
     public static final String TOPK_COUNT = "gpups_topk_count";
     public static final String TOPK_COMPACT = "gpups_topk_compact";
 
+    // ---- embedding tables (gpups/tables.cuh) -----------------------------------------------------------
+    /** findOrInsert's first pass: a thread per id; lookups, touches, free slots claimed by atomicCAS. */
+    public static final String TABLE_FIND = "gpups_table_find";
+    /** findOrInsert's second pass, launched 1 x 1: the pending ids take their buckets' victims in index order. */
+    public static final String TABLE_EVICT = "gpups_table_evict";
+    /** The born rows' optimizer state at its start value. */
+    public static final String TABLE_RESET_STATE = "gpups_table_reset_state";
+    /** float32 rows scattered to their slots (values or a state slot; restores skip slot -1). */
+    public static final String TABLE_WRITE_ROWS = "gpups_table_write_rows";
+    /** Rows gathered as fp32, bf16 or fp16 (values, or a state slot as fp32). */
+    public static final String TABLE_GATHER_ROWS = "gpups_table_gather_rows";
+    /** One optimizer step per row, a block per row; the spec's hyper-parameters are passed as a padded struct. */
+    public static final String TABLE_APPLY_ROWS = "gpups_table_apply_rows";
+    public static final String TABLE_READ_COUNTERS = "gpups_table_read_counters";
+    public static final String TABLE_WRITE_COUNTERS = "gpups_table_write_counters";
+
     /** Every kernel, in source order. */
     public static final List<String> ALL = List.of(
             FILL, ACCUMULATE, SCALE, OPTIMIZER,
@@ -69,6 +85,8 @@ public final class KernelNames {
             BATCH_UPDATE,
             ENCODE_FP16, ENCODE_BF16, ENCODE_INT8, ENCODE_SIGN, ENCODE_RANDOMK,
             TOPK_SAMPLE, TOPK_COUNT, TOPK_COMPACT,
+            TABLE_FIND, TABLE_EVICT, TABLE_RESET_STATE, TABLE_WRITE_ROWS, TABLE_GATHER_ROWS, TABLE_APPLY_ROWS,
+            TABLE_READ_COUNTERS, TABLE_WRITE_COUNTERS,
             RELU, RELU_BACKWARD, ADD_BIAS, COLUMN_SUMS, SOFTMAX_XENT, COUNT_CORRECT, SGEMM);
 
     private KernelNames() {

@@ -98,7 +98,7 @@ class ModelKernelParityTest {
         }
         assertEquals(inSource, ModelKernels.names(), "host_kernels.h's table vs the __global__ functions");
         assertEquals(KernelNames.ALL.stream().sorted().toList(), ModelKernels.names().stream().sorted().toList());
-        assertEquals(23, inSource.size());
+        assertEquals(31, inSource.size());
     }
 
     // ---- server math --------------------------------------------------------------------------------

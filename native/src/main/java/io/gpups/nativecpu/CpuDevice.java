@@ -8,6 +8,8 @@ import io.gpups.core.device.DeviceBuffer;
 import io.gpups.core.device.NonFiniteGuard;
 import io.gpups.core.optim.KernelParameters;
 import io.gpups.core.optim.OptimizerSpec;
+import io.gpups.core.table.RowTable;
+import io.gpups.core.table.TableSpec;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.openblas.presets.openblas_nolapack;
@@ -55,6 +57,7 @@ public final class CpuDevice implements Device {
     private final int blasThreads;
     private final RangeSplitter splitter;
     private final Set<CpuDeviceBuffer> liveBuffers = ConcurrentHashMap.newKeySet();
+    private final Set<CpuRowTable> liveTables = ConcurrentHashMap.newKeySet();
     private final AtomicLong nextBufferId = new AtomicLong();
     private boolean blasConfigured;
     private volatile boolean closed;
@@ -366,7 +369,7 @@ public final class CpuDevice implements Device {
     }
 
     /** {@code base} moved on by {@code bytes}. */
-    private static BytePointer bytesAt(BytePointer base, long bytes) {
+    static BytePointer bytesAt(BytePointer base, long bytes) {
         return bytes == 0 ? base : new BytePointer(base).position(base.position() + bytes);
     }
 
@@ -377,6 +380,26 @@ public final class CpuDevice implements Device {
         }
         int k = payload.duplicate().order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt(payload.position());
         return RandomKSelection.of(seed, count, k);
+    }
+
+    // ---- embedding tables -------------------------------------------------------------------------
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>The table's memory comes from the same allocator as buffers (huge pages from 2 MiB on); closing the device
+     * closes its tables.
+     */
+    @Override
+    public RowTable createTable(TableSpec spec) {
+        ensureOpen();
+        CpuRowTable table = CpuRowTable.create(this, spec, splitter);
+        liveTables.add(table);
+        return table;
+    }
+
+    void released(CpuRowTable table) {
+        liveTables.remove(table);
     }
 
     // ---- worker math --------------------------------------------------------------------------------
@@ -481,6 +504,9 @@ public final class CpuDevice implements Device {
         for (CpuDeviceBuffer buffer : new ArrayList<>(liveBuffers)) {
             buffer.close();
         }
+        for (CpuRowTable table : new ArrayList<>(liveTables)) {
+            table.close();
+        }
     }
 
     @Override
@@ -517,7 +543,7 @@ public final class CpuDevice implements Device {
      * used in place; heap buffers go through a temporary native copy (copied in for reading, copied back on
      * {@link #close()} for writing). The caller's buffer position never moves.
      */
-    private static final class HostBytes implements AutoCloseable {
+    static final class HostBytes implements AutoCloseable {
         private final ByteBuffer host;
         private final BytePointer pointer;
         private final long bytes;

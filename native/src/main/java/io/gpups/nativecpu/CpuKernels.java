@@ -2,7 +2,9 @@ package io.gpups.nativecpu;
 
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.annotation.Cast;
 import org.bytedeco.javacpp.annotation.Namespace;
 import org.bytedeco.javacpp.annotation.Platform;
@@ -102,6 +104,67 @@ final class CpuKernels {
                                     long start, long stride, int optimizer, FloatPointer p, FloatPointer s0,
                                     FloatPointer s1, FloatPointer scratch, @Cast("const float*") float[] hyper,
                                     int guard);
+
+    // ---- embedding tables (gpups/tables.cuh; CpuRowTable checks every argument) ---------------------------------
+
+    /**
+     * An empty table of {@code slots} (whole buckets) rows of {@code dim} floats for the optimizer id with its
+     * hyper-parameters in wire order and the eviction id; null when memory runs out.
+     */
+    static native @Cast("gpups::cpu::HostTable*") Pointer table_create(long slots, int dim, int optimizer, int eviction,
+                                                                      @Cast("const float*") float[] hyper, int hyperCount);
+
+    static native void table_free(@Cast("gpups::cpu::HostTable*") Pointer table);
+
+    static native long table_rows(@Cast("const gpups::cpu::HostTable*") Pointer table);
+
+    static native long table_evictions(@Cast("const gpups::cpu::HostTable*") Pointer table);
+
+    /** {@code bucket_of} as compiled, for the test that compares it with {@link io.gpups.core.table.RowIds#bucketOf}. */
+    static native long table_bucket_of(long id, long buckets);
+
+    /** The index of the first of {@code count} slots that holds no row, or -1. */
+    static native long table_first_unused(@Cast("const gpups::cpu::HostTable*") Pointer table,
+                                          @Cast("const int*") IntPointer slots, long count);
+
+    /** Returns the evictions of the call; {@code ids} are {@code count} little-endian u64. */
+    static native long table_find_or_insert(@Cast("gpups::cpu::HostTable*") Pointer table,
+                                            @Cast("const unsigned char*") BytePointer ids, int count, long clock,
+                                            int[] slots, @Cast("signed char*") byte[] born);
+
+    /** Negative slots are skipped. */
+    static native void table_write_rows(@Cast("gpups::cpu::HostTable*") Pointer table, @Cast("const int*") IntPointer slots,
+                                        long count, @Cast("const unsigned char*") BytePointer values);
+
+    static native void table_gather_rows(@Cast("const gpups::cpu::HostTable*") Pointer table,
+                                         @Cast("const int*") IntPointer slots, long count, int dtype,
+                                         @Cast("unsigned char*") BytePointer out);
+
+    /** Returns how many gradient elements were not finite; {@code guard} is a NonFiniteGuard id. */
+    static native long table_apply_rows(@Cast("gpups::cpu::HostTable*") Pointer table, @Cast("const int*") IntPointer slots,
+                                        long count, @Cast("const unsigned char*") BytePointer gradients, int dtype,
+                                        float gradScale, int guard);
+
+    static native void table_gather_state(@Cast("const gpups::cpu::HostTable*") Pointer table, int stateSlot,
+                                          @Cast("const int*") IntPointer slots, long count,
+                                          @Cast("unsigned char*") BytePointer out);
+
+    /** Negative slots are skipped. */
+    static native void table_write_state(@Cast("gpups::cpu::HostTable*") Pointer table, int stateSlot,
+                                         @Cast("const int*") IntPointer slots, long count,
+                                         @Cast("const unsigned char*") BytePointer in);
+
+    static native void table_read_counters(@Cast("const gpups::cpu::HostTable*") Pointer table,
+                                           @Cast("const int*") IntPointer slots, long count,
+                                           @Cast("long long*") long[] out);
+
+    /** Negative slots are skipped. */
+    static native void table_write_counters(@Cast("gpups::cpu::HostTable*") Pointer table,
+                                            @Cast("const int*") IntPointer slots, long count,
+                                            @Cast("const long long*") long[] in);
+
+    static native int table_list_rows(@Cast("const gpups::cpu::HostTable*") Pointer table, long fromSlot, int max,
+                                      @Cast("long long*") long[] ids, int[] slots);
 
     // ---- worker math --------------------------------------------------------------------------------
 

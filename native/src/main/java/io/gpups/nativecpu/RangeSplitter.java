@@ -61,14 +61,26 @@ final class RangeSplitter implements AutoCloseable {
 
     /** Runs {@code slice} over {@code [0, count)}, split when large; rethrows the first slice's failure. */
     void run(long count, Slice slice) {
-        int parts = slices(count);
+        run(count, slices(count), ALIGNMENT, slice);
+    }
+
+    /**
+     * Runs {@code slice} over {@code [0, rows)} rows of {@code rowElements} elements each, split into slices of whole
+     * rows when the elements are many (the same rule as {@link #run}: at least {@value #MIN_SLICE} elements a slice).
+     */
+    void runRows(long rows, long rowElements, Slice slice) {
+        int parts = (int) Math.max(1, Math.min(Math.min(threads, rows), rows * rowElements / MIN_SLICE));
+        run(rows, parts, 1, slice);
+    }
+
+    private void run(long count, int parts, long alignment, Slice slice) {
         if (parts == 1) {
             slice.run(0, count);
             return;
         }
         long[] bounds = new long[parts + 1];
         for (int i = 1; i < parts; i++) {
-            bounds[i] = count * i / parts / ALIGNMENT * ALIGNMENT;
+            bounds[i] = count * i / parts / alignment * alignment;
         }
         bounds[parts] = count;
         @SuppressWarnings("unchecked")
