@@ -8,7 +8,9 @@ import io.gpups.cli.progress.ProgressMode;
 import io.gpups.cli.progress.TrainingProgress;
 import io.gpups.core.config.Consistency;
 import io.gpups.worker.client.PsClient;
+import io.gpups.worker.data.CtrDataset;
 import io.gpups.worker.data.DataSource;
+import io.gpups.worker.model.CtrModel;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -75,7 +77,8 @@ final class LocalCommand implements Callable<Integer> {
     @Mixin
     NonFiniteOptions nonFinite;
 
-    @Option(names = "--consistency", defaultValue = "bsp", description = "bsp, asp or ssp:S (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--consistency", defaultValue = "bsp", description = "bsp, asp or ssp:S (default: ${DEFAULT-VALUE}; "
+            + "asp for --model ctr).")
     String consistency;
 
     @Mixin
@@ -99,18 +102,26 @@ final class LocalCommand implements Callable<Integer> {
             + "bar, plain or none (default: ${DEFAULT-VALUE}).")
     String progress;
 
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
     private final PrintStream out = System.out;
 
     @Override
     public Integer call() throws Exception {
+        if (CtrModel.names(training.model) && spec != null
+                && !spec.commandLine().getParseResult().hasMatchedOption("--consistency")) {
+            consistency = "asp";   // rows are applied on arrival: the one mode tables are served in
+        }
         validate();
         GpuPlacement placement = GpuPlacement.resolve(device.spec, gpus, servers, workers, GpuPlacement.installedCuda());
-        DataSource source = DataSource.resolve(training.data, out::println);
+        String dataDescription = CtrModel.names(training.model) ? CtrData.describe(training.data)
+                : DataSource.resolve(training.data, out::println).describe();
         Path dir = runDir.resolve("local");
         out.printf("gpups local: %d shard(s), %d worker(s), %s, %s, %s lr %s, batch %d per worker, %d epoch(s), codec %s%n",
                 servers, workers, training.model, consistency, training.optimizer, training.lr, training.batch, training.epochs,
                 training.codec);
-        out.printf("data: %s; logs: %s%n", source.describe(), dir);
+        out.printf("data: %s; logs: %s%n", dataDescription, dir);
         if (placement.describe() != null) {
             out.println(placement.describe());
         }
@@ -199,7 +210,7 @@ final class LocalCommand implements Callable<Integer> {
             summary.put("optimizer", training.optimizer);
             summary.put("lr", training.lr);
             summary.put("batch", training.batch);
-            summary.put("data", source.describe());
+            summary.put("data", dataDescription);
             ArrayNode shardNodes = summary.putArray("shards");
             for (String s : stats) {
                 shardNodes.add(JSON.readTree(s));
@@ -266,9 +277,18 @@ final class LocalCommand implements Callable<Integer> {
                 }
             }
         }
-        Consistency.parse(consistency);
-        io.gpups.worker.train.TrainerConfig.of(training.model, training.batch, training.epochs, training.optimizer,
-                training.lr, 0, workers, new DataSource.IdxDirectory(Path.of(".")), training.seed);
+        Consistency parsedConsistency = Consistency.parse(consistency);
+        if (CtrModel.names(training.model)) {
+            CtrModel.parse(training.model, CtrDataset.FIELDS, CtrDataset.DENSE, training.seed);
+            if (parsedConsistency.mode() != Consistency.Mode.ASP) {
+                throw new IllegalArgumentException("--model " + training.model + " trains under asp only so far (its "
+                        + "embedding rows are applied on arrival): give --consistency asp");
+            }
+            io.gpups.core.optim.OptimizerSpec.defaults(training.optimizer, training.lr);
+        } else {
+            io.gpups.worker.train.TrainerConfig.of(training.model, training.batch, training.epochs, training.optimizer,
+                    training.lr, 0, workers, new DataSource.IdxDirectory(Path.of(".")), training.seed);
+        }
         training.compression();
         training.pullDtype();
     }
@@ -366,12 +386,20 @@ final class LocalCommand implements Callable<Integer> {
             return true;
         }
 
+        /** The first report's value of {@code field} (rank 0 evaluates), NaN where none has it. */
+        private static double first(List<JsonNode> reports, String field) {
+            return reports.stream().filter(r -> r.hasNonNull(field)).mapToDouble(r -> r.path(field).asDouble())
+                    .findFirst().orElse(Double.NaN);
+        }
+
         private void print(int epoch, Map<Integer, JsonNode> byRank) {
             List<JsonNode> reports = new ArrayList<>(byRank.values());
             double loss = reports.stream().mapToDouble(r -> r.path("loss").asDouble()).average().orElse(Double.NaN);
             double rate = reports.stream().mapToDouble(r -> r.path("samples_per_second").asDouble()).sum();
             double accuracy = reports.stream().filter(r -> r.hasNonNull("test_accuracy"))
                     .mapToDouble(r -> r.path("test_accuracy").asDouble()).findFirst().orElse(Double.NaN);
+            double auc = first(reports, "test_auc");
+            double logLoss = first(reports, "test_logloss");
             double seconds = reports.stream().mapToDouble(r -> r.path("seconds").asDouble()).max().orElse(0);
             long pushes = reports.stream().mapToLong(r -> r.path("pushes").asLong()).sum();
             long bytes = reports.stream().mapToLong(r -> r.path("bytes_pushed").asLong()).sum();
@@ -382,13 +410,18 @@ final class LocalCommand implements Callable<Integer> {
                     missing.add("" + r);
                 }
             }
-            out.printf("epoch %2d/%d  loss %.4f  test accuracy %.4f  %,.0f samples/s  %.1f s%s%n",
-                    epoch + 1, epochs, loss, accuracy, rate, seconds,
+            out.printf("epoch %2d/%d  loss %.4f  test accuracy %.4f%s  %,.0f samples/s  %.1f s%s%n",
+                    epoch + 1, epochs, loss, accuracy,
+                    Double.isNaN(auc) ? "" : String.format("  test AUC %.4f  log loss %.4f", auc, logLoss), rate, seconds,
                     missing.isEmpty() ? "" : "  (no report from worker " + String.join(", ", missing) + ")");
             ObjectNode row = printed.addObject();
             row.put("epoch", epoch + 1);
             row.put("loss", loss);
             row.put("test_accuracy", accuracy);
+            if (!Double.isNaN(auc)) {
+                row.put("test_auc", auc);
+                row.put("test_logloss", logLoss);
+            }
             row.put("samples_per_second", rate);
             row.put("seconds", seconds);
             row.put("pushes", pushes);
@@ -401,6 +434,10 @@ final class LocalCommand implements Callable<Integer> {
             ObjectNode s = JSON.createObjectNode();
             JsonNode last = printed.isEmpty() ? JSON.createObjectNode() : printed.get(printed.size() - 1);
             s.put("test_accuracy", last.path("test_accuracy").asDouble(Double.NaN));
+            if (last.hasNonNull("test_auc")) {
+                s.put("test_auc", last.path("test_auc").asDouble());
+                s.put("test_logloss", last.path("test_logloss").asDouble());
+            }
             s.put("epochs", printed.size());
             s.put("train_seconds", trainSeconds);
             double samples = 0;

@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 @Command(name = "gpups", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "A parameter server for data-parallel training: shards on GPUs (or the CPU), workers over TCP.",
         subcommands = {ServerCommand.class, WorkerCommand.class, LocalCommand.class, BenchCommand.class,
-                DashboardCommand.class, CheckpointCommand.class, InspectCommand.class,
+                DashboardCommand.class, CheckpointCommand.class, InspectCommand.class, DatagenCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
 

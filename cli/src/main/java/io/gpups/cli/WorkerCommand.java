@@ -7,6 +7,7 @@ import io.gpups.cli.progress.ProgressMode;
 import io.gpups.cli.progress.TrainingProgress;
 import io.gpups.core.codec.Codec;
 import io.gpups.core.device.Device;
+import io.gpups.core.optim.OptimizerSpec;
 import io.gpups.core.protocol.Frame;
 import io.gpups.core.protocol.Messages;
 import io.gpups.core.protocol.TlsFiles;
@@ -18,6 +19,8 @@ import io.gpups.worker.data.DataSource;
 import io.gpups.worker.data.TrainTestSplit;
 import io.gpups.worker.metrics.TrainingMonitor;
 import io.gpups.worker.metrics.WorkerMetrics;
+import io.gpups.worker.model.CtrModel;
+import io.gpups.worker.train.CtrTrainer;
 import io.gpups.worker.train.EpochReport;
 import io.gpups.worker.train.ShardResetException;
 import io.gpups.worker.train.Trainer;
@@ -100,6 +103,9 @@ final class WorkerCommand implements Callable<Integer> {
                     + connectTimeoutMillis);
         }
         List<InetSocketAddress> addresses = parseAddresses(servers);
+        if (CtrModel.names(training.model)) {
+            return ctr(addresses);
+        }
         DataSource source = DataSource.resolve(training.data, log::info);
         TrainerConfig config = TrainerConfig.of(training.model, training.batch, training.epochs, training.optimizer,
                 training.lr, rank, workers, source, training.seed).withCompression(training.compression());
@@ -160,12 +166,64 @@ final class WorkerCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** {@code --model ctr...}: a {@link CtrTrainer} on Criteo-format data ({@code --data DIR}) or a generated set. */
+    private int ctr(List<InetSocketAddress> addresses) throws Exception {
+        CtrData.Loaded data = CtrData.load(training.data, log::info);
+        CtrTrainer.Config config = new CtrTrainer.Config(training.model, training.batch, training.epochs,
+                OptimizerSpec.defaults(training.optimizer, training.lr), rank, workers, training.seed,
+                TrainerConfig.DEFAULT_EVAL_BATCH);
+        log.info("worker {}/{}: {} on {}, batch {}, {} epochs, {} lr {}", rank, workers, training.model,
+                data.description(), training.batch, training.epochs, training.optimizer, training.lr);
+        TlsFiles tls = security.tls();
+        PsClient.Options options = new PsClient.Options(training.chunkBytes, Frame.DEFAULT_MAX_FRAME_BYTES,
+                training.pullDtype()).secured(security.auth(), tls == null ? null : tls.clientContext())
+                .withConnectTimeout(connectTimeoutMillis).withRing(sharedMemory.ring());
+        TrainingProgress bar = new TrainingProgress(ProgressMode.parse(progress), System.out);
+        try (MetricsEndpoint observed = metrics.open("worker", rank);
+             Device dev = DeviceLine.open(device.spec, log::info);
+             PsClient client = PsClient.connect(addresses, rank, options)) {
+            CtrTrainer trainer = new CtrTrainer(config, client, dev, data.split(), report -> {
+                bar.endLine();
+                System.out.println(EPOCH + toJson(report));
+                System.out.flush();
+            });
+            TrainingMonitor start = new TrainingMonitor() {
+                @Override
+                public void trainingStarted(long step) {
+                    System.out.println(START + "{\"step\":" + step + "}");
+                    System.out.flush();
+                }
+            };
+            trainer.monitor(TrainingMonitor.all(observed == null ? List.of(start, bar) : List.of(start, bar,
+                    new WorkerMetrics(observed.registry(), Tags.empty(), client))));
+            long trainStart = System.nanoTime();
+            List<EpochReport> reports = trainer.run();
+            double trainSeconds = (System.nanoTime() - trainStart) / 1e9;
+            if (json.wanted()) {
+                ObjectNode summary = WorkerSummary.of(reports, trainSeconds);
+                summary.put("rank", rank);
+                summary.put("workers", workers);
+                summary.set("servers", JSON.valueToTree(servers));
+                summary.put("model", training.model);
+                summary.put("optimizer", training.optimizer);
+                summary.put("lr", training.lr);
+                summary.put("batch", training.batch);
+                summary.put("data", data.description());
+                summary.put("device", dev.description());
+                json.write(summary, System.out);
+            }
+        }
+        return 0;
+    }
+
     static String toJson(EpochReport r) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("epoch", r.epoch());
         m.put("loss", r.meanTrainLoss());
         m.put("samples_per_second", r.samplesPerSecond());
         m.put("test_accuracy", Double.isNaN(r.testAccuracy()) ? null : r.testAccuracy());
+        m.put("test_auc", Double.isNaN(r.testAuc()) ? null : r.testAuc());
+        m.put("test_logloss", Double.isNaN(r.testLogLoss()) ? null : r.testLogLoss());
         m.put("pushes", r.pushes());
         m.put("bytes_pushed", r.bytesPushed());
         m.put("bytes_pushed_raw", r.bytesPushedRaw());
@@ -200,10 +258,13 @@ final class WorkerCommand implements Callable<Integer> {
 
     /** Training flags shared by {@code worker} and {@code local}. */
     static final class TrainingOptions {
-        @Option(names = "--model", defaultValue = "mlp:256,128", description = "mlp:H1,H2,... or logreg (default: ${DEFAULT-VALUE}).")
+        @Option(names = "--model", defaultValue = "mlp:256,128", description = "mlp:H1,H2,..., logreg, or "
+                + "ctr:dim=D,mlp=H1,H2,... (embedding rows on the shards; Criteo-format --data) (default: ${DEFAULT-VALUE}).")
         String model;
 
-        @Option(names = "--data", description = "Directory with IDX files (default: the dataset-fashion-mnist package, else synthetic data).")
+        @Option(names = "--data", description = "Directory with IDX files (default: the dataset-fashion-mnist package, else "
+                + "synthetic data); for --model ctr, with train.tsv[.gz] and test.tsv[.gz] in the Criteo format (default: a "
+                + "generated set).")
         Path data;
 
         @Option(names = "--epochs", defaultValue = "10", description = "Passes over the training set (default: ${DEFAULT-VALUE}).")

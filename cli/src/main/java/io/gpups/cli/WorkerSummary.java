@@ -10,6 +10,7 @@ import java.util.List;
 /**
  * One worker's final summary for {@code gpups worker --json}, in the fields and units of {@code gpups local --json}
  * but for this worker alone: {@code test_accuracy} (the last epoch's; null except on rank 0, which evaluates),
+ * {@code test_auc} and {@code test_logloss} (the same, for models with binary labels),
  * {@code epochs}, {@code train_seconds}, {@code samples_per_second} (samples trained over {@code train_seconds}),
  * {@code pushes}, {@code bytes_pushed}, {@code bytes_pushed_wire}, {@code bytes_pushed_raw}, {@code compression_ratio}
  * and {@code epoch_reports} (epoch counted from 1, as local prints it).
@@ -25,6 +26,8 @@ final class WorkerSummary {
         ObjectNode s = JSON.createObjectNode();
         EpochReport last = reports.isEmpty() ? null : reports.get(reports.size() - 1);
         number(s, "test_accuracy", last == null ? Double.NaN : last.testAccuracy());
+        number(s, "test_auc", last == null ? Double.NaN : last.testAuc());
+        number(s, "test_logloss", last == null ? Double.NaN : last.testLogLoss());
         s.put("epochs", reports.size());
         s.put("train_seconds", trainSeconds);
         double samples = 0;
@@ -47,6 +50,8 @@ final class WorkerSummary {
             row.put("epoch", r.epoch() + 1);
             row.put("loss", r.meanTrainLoss());
             number(row, "test_accuracy", r.testAccuracy());
+            number(row, "test_auc", r.testAuc());
+            number(row, "test_logloss", r.testLogLoss());
             row.put("samples_per_second", r.samplesPerSecond());
             row.put("seconds", r.seconds());
             row.put("pushes", r.pushes());

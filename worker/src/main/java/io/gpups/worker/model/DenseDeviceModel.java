@@ -17,7 +17,9 @@ import java.util.List;
  * </pre>
  *
  * Hidden activations are kept after ReLU; {@code a > 0} exactly where {@code z > 0}, so they serve the
- * ReLU backward as well.
+ * ReLU backward as well. Made {@linkplain #withInputGradient with the input gradient}, the backward pass also leaves
+ * {@code d[0] = d[1] W[1]^T}, d(mean loss)/d(input), in {@link #inputGradient()}: what a model with learned inputs
+ * (embedding rows) pushes back.
  */
 final class DenseDeviceModel implements DeviceModel {
 
@@ -31,7 +33,19 @@ final class DenseDeviceModel implements DeviceModel {
     private final DeviceBuffer[] gradients;
     private final DeviceBuffer labels;
 
+    private final boolean inputGradient;
+
     DenseDeviceModel(Device device, int[] widths, int maxBatch) {
+        this(device, widths, maxBatch, false);
+    }
+
+    /** A network whose backward pass also computes the gradient of the loss with respect to its input. */
+    static DenseDeviceModel withInputGradient(Device device, int[] widths, int maxBatch) {
+        return new DenseDeviceModel(device, widths, maxBatch, true);
+    }
+
+    private DenseDeviceModel(Device device, int[] widths, int maxBatch, boolean inputGradient) {
+        this.inputGradient = inputGradient;
         if (maxBatch <= 0) {
             throw new IllegalArgumentException("max batch must be > 0, got " + maxBatch);
         }
@@ -46,7 +60,7 @@ final class DenseDeviceModel implements DeviceModel {
         try {
             for (int l = 0; l <= layers; l++) {
                 activations[l] = allocate((long) maxBatch * widths[l]);
-                if (l > 0) {
+                if (l > 0 || inputGradient) {
                     deltas[l] = allocate((long) maxBatch * widths[l]);
                 }
             }
@@ -119,9 +133,30 @@ final class DenseDeviceModel implements DeviceModel {
             if (l > 1) {
                 device.gemm(false, true, rows, in, out, 1f, deltas[l], parameters[2 * (l - 1)], 0f, deltas[l - 1]);
                 device.reluBackward(deltas[l - 1], activations[l - 1], rows * in);
+            } else if (inputGradient) {
+                device.gemm(false, true, rows, in, out, 1f, deltas[1], parameters[0], 0f, deltas[0]);
             }
         }
         return loss;
+    }
+
+    /** d(mean loss)/d(input), [maxBatch, inputs], after {@link #forwardBackward}; only with the input gradient. */
+    DeviceBuffer inputGradient() {
+        if (!inputGradient) {
+            throw new IllegalStateException("this network was made without the input gradient");
+        }
+        return deltas[0];
+    }
+
+    /** Runs the forward pass over the first {@code rows} rows; the logits are then in {@link #output()}. */
+    void forwardOnly(int rows) {
+        checkRows(rows);
+        forward(rows);
+    }
+
+    /** The top layer's output (logits), [maxBatch, classes]. */
+    DeviceBuffer output() {
+        return activations[widths.length - 1];
     }
 
     @Override
