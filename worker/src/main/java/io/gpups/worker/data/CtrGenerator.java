@@ -28,7 +28,8 @@ import java.util.SplittableRandom;
  * <pre>
  *   z = BIAS + sum_f w_f(k_f) + sum_{(a,b) in PAIRS} &lt;e_a(k_a), e_b(k_b)&gt; + sum_j c_j (x_j - mu_j)
  * </pre>
- * with x_j the transformed integer ({@link CtrDataset#transform}; an empty one adds nothing), and the label is
+ * with x_j the transformed integer ({@link CtrDataset#transform}; an empty one is 0, as the reader gives it: the
+ * teacher is a function of what a model can see), and the label is
  * Bernoulli(sigmoid(z)). Every teacher weight ({@code w}, the 4-dimensional {@code e}, {@code c}) is uniform in a
  * symmetric range and a pure function of (seed, kind, field, rank, index) through {@link RowIds#mix}, so no table is
  * held. The ranges are scaled by the number of fields and pairs present so that z has a standard deviation near
@@ -294,9 +295,8 @@ public record CtrGenerator(int fields, int vocab, double zipfExponent, long seed
                 row.intEmpty[j] = empty;
                 row.ints[j] = empty ? 0 : (long) Math.floor(StrictMath.exp(DENSE_MU[j] + DENSE_SIGMA * g)) - DENSE_OFFSET[j];
                 row.dense[j] = CtrDataset.transform(row.ints[j]);
-                if (!empty) {
-                    logit += denseWeights[j] * (row.dense[j] - DENSE_MU[j]);
-                }
+                // The teacher sees what a reader of the file sees: an empty feature reads as 0, as a 0 does.
+                logit += denseWeights[j] * (row.dense[j] - DENSE_MU[j]);
             }
             row.probability = 1 / (1 + StrictMath.exp(-logit));
             row.label = random.nextDouble() < row.probability ? 1f : 0f;

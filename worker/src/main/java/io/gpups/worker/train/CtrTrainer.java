@@ -46,7 +46,7 @@ public final class CtrTrainer {
      * One worker's CTR job.
      *
      * @param model     {@code ctr:...} ({@link CtrModel#parse})
-     * @param optimizer the update rule of the MLP and of every row (its own state per row)
+     * @param optimizer the update rule of the MLP (the rows' is the model's: {@link CtrModel#table})
      */
     public record Config(String model, int batch, int epochs, OptimizerSpec optimizer, int rank, int workers, long seed,
                          int evalBatch) {
@@ -97,7 +97,7 @@ public final class CtrTrainer {
         CtrDataset train = data.train();
         CtrModel model = CtrModel.parse(config.model(), CtrDataset.FIELDS, CtrDataset.DENSE, config.seed());
         List<TensorSpec> specs = model.tensors(config.optimizer());
-        TableSpec table = model.table(config.optimizer());
+        TableSpec table = model.table();
         client.register(specs).join();
         TableClient tables = client.tables();
         tables.register(table).join();
