@@ -21,7 +21,8 @@ import java.util.stream.Collectors;
  */
 @Command(name = "inspect", mixinStandardHelpOptions = true,
         description = "List the checkpoints in DIR (a --checkpoint-dir or one ckpt-* directory): complete or not and why, "
-                + "tensors, shapes, chunks, versions, optimizers, files. Exit code 1 when none is complete.")
+                + "tensors, shapes, chunks, versions, optimizers, tables and their rows per shard, files. Exit code 1 when"
+                + " none is complete.")
 final class InspectCommand implements Callable<Integer> {
 
     @Parameters(index = "0", paramLabel = "DIR", description = "A checkpoint directory or a directory of them.")
@@ -64,9 +65,10 @@ final class InspectCommand implements Callable<Integer> {
             }
             long bytes = m.files().stream().mapToLong(Manifest.FileEntry::bytes).sum();
             int chunkCount = m.tensors().stream().mapToInt(t -> t.chunks().size()).sum();
-            out.printf("  written %s; %d shard(s), %s, %d worker(s); %d tensor(s), %d chunk(s), %d bytes%s%n",
+            out.printf("  written %s; %d shard(s), %s, %d worker(s); %d tensor(s), %d chunk(s)%s, %d bytes%s%n",
                     Instant.ofEpochMilli(f.createdMs()), m.shards(), m.consistency(), m.workers(), m.tensors().size(),
-                    chunkCount, bytes, f.manifestFilePresent() ? "" : "; manifest.json not written yet");
+                    chunkCount, m.tables().isEmpty() ? "" : ", " + m.tables().size() + " table(s)", bytes,
+                    f.manifestFilePresent() ? "" : "; manifest.json not written yet");
             for (Manifest.TensorEntry t : m.tensors()) {
                 long min = t.chunks().stream().mapToLong(Manifest.ChunkEntry::version).min().orElse(0);
                 long max = t.chunks().stream().mapToLong(Manifest.ChunkEntry::version).max().orElse(0);
@@ -84,6 +86,17 @@ final class InspectCommand implements Callable<Integer> {
                                 c.state() == null || c.state().isEmpty() ? "" : " " + stateNames(c.state()));
                     }
                 }
+            }
+            for (Manifest.TableEntry t : m.tables()) {
+                String hyper = t.optimizer().hyperParameters().entrySet().stream()
+                        .map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining(", "));
+                String perShard = t.parts().stream().map(p -> p.shard() + ": " + p.rows())
+                        .collect(Collectors.joining(", "));
+                out.printf("  table %-18s dim %d, %d row(s) (shard %s), clock %d, %d rows/shard, eviction %s  %s(%s)"
+                                + "  state %s  init %s(%s, seed %d)%n",
+                        t.name(), t.dim(), t.rows(), perShard, t.clock(), t.capacity(), t.eviction(), t.optimizer().kind(),
+                        hyper, t.optimizer().slots().isEmpty() ? "none" : String.join(",", t.optimizer().slots()),
+                        t.initializer().kind(), t.initializer().value(), t.initializer().seed());
             }
             for (Manifest.FileEntry file : m.files()) {
                 out.printf("  file %-22s %12d bytes  sha256 %s%n", file.name(), file.bytes(), file.sha256());

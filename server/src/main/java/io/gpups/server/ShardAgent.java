@@ -99,11 +99,11 @@ final class ShardAgent implements AutoCloseable {
         this.replies = new ShardReplies(this.device, counters);
         this.policy = ConsistencyPolicy.of(config, liveness, counters, replies::parameters, nanoTime);
         this.workers = new ShardWorkers(config, liveness, policy, counters);
-        this.checkpoints = new ShardCheckpoints(config, checkpointSettings, this.device, tensors, counters);
         NonFinitePushes nonFinitePushes = new NonFinitePushes(nonFinite, counters, new NonFiniteLog());
+        this.tables = new ShardTables(config, this.device, tensors, nonFinitePushes, nanoTime);
+        this.checkpoints = new ShardCheckpoints(config, checkpointSettings, this.device, tensors, tables, counters);
         this.pushes = new ShardPushes(config, this.device, tensors, workers, policy, nonFinitePushes, checkpoints,
                 replies, counters);
-        this.tables = new ShardTables(config, this.device, tensors, nonFinitePushes, nanoTime);
         this.alone = PushBatch.alone(this.device);
         this.thread = new Thread(this::run, "gpups-shard-" + config.shard() + "-agent");
         this.thread.setDaemon(true);
@@ -303,7 +303,7 @@ final class ShardAgent implements AutoCloseable {
 
     void registerTable(Channel ch, long requestId, TableMessages.RegisterTable reg) {
         replies.answer(ch, requestId, () -> Frames.encode(ch.alloc(), Opcode.OK, requestId,
-                new Messages.RegisterReply(tables.register(reg))));
+                new Messages.RegisterReply(tables.register(reg, checkpoints::restore))));
     }
 
     /** PULL_ROWS: {@code ids} is the id payload of {@code frame}, released here. */

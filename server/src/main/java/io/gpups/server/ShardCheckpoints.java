@@ -32,9 +32,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * A shard's checkpoints: restores registered chunks from a checkpoint, and writes checkpoints on request
+ * A shard's checkpoints: restores registered chunks and tables from a checkpoint, and writes checkpoints on request
  * (CHECKPOINT), on schedule ({@code --checkpoint-every}) and at shutdown. Snapshots are taken on the agent
- * thread, which owns the chunks, so each is consistent (device buffers are copied to host arrays there);
+ * thread, which owns the chunks and tables, so each is consistent (device buffers are copied to host arrays there);
  * the files are written by a separate writer thread while the agent keeps serving. Methods marked "agent
  * thread" must be called there; the timer and the shutdown reach that thread through the executor given to
  * {@link #start}, so this class knows the agent by nothing else.
@@ -51,6 +51,8 @@ final class ShardCheckpoints implements AutoCloseable {
     private final CheckpointSettings settings;
     private final ShardDevice device;
     private final ShardTensors tensors;
+    private final ShardTables tables;
+    private final TableCheckpoints tableCheckpoints;
     private final ShardCounters counters;
     /** Runs a task on the agent thread; set by {@link #start}. */
     private volatile Executor agentThread;
@@ -67,11 +69,13 @@ final class ShardCheckpoints implements AutoCloseable {
 
     /** Finds the checkpoint to restore from (failing when checkpoints exist but none is complete). */
     ShardCheckpoints(ShardConfig config, CheckpointSettings settings, ShardDevice device, ShardTensors tensors,
-                     ShardCounters counters) {
+                     ShardTables tables, ShardCounters counters) {
         this.config = config;
         this.settings = settings;
         this.device = device;
         this.tensors = tensors;
+        this.tables = tables;
+        this.tableCheckpoints = new TableCheckpoints(config);
         this.counters = counters;
         if (settings.writes()) {
             StaleCheckpointFiles.sweep(settings.directory(), config.shard(), System.currentTimeMillis(), log);
@@ -104,8 +108,9 @@ final class ShardCheckpoints implements AutoCloseable {
                 return null;
             }
             Manifest m = found.manifest();
-            log.info("restoring from checkpoint {} ({} shard(s), {}, {} tensor(s)); chunks are filled as clients register them",
-                    found.directory(), m.shards(), m.consistency(), m.tensors().size());
+            log.info("restoring from checkpoint {} ({} shard(s), {}, {} tensor(s), {} table(s)); chunks and tables are filled"
+                    + " as clients register them", found.directory(), m.shards(), m.consistency(), m.tensors().size(),
+                    m.tables().size());
             if (!m.consistency().equals(config.consistency().toString())) {
                 log.warn("checkpoint {} was written under {}, this shard runs {}", found.name(), m.consistency(), config.consistency());
             }
@@ -180,7 +185,19 @@ final class ShardCheckpoints implements AutoCloseable {
                 max == min ? "" : ".." + max, restore.directory().getFileName());
     }
 
+    /** Fills a newly registered table with its rows of the checkpoint, when it holds the table ({@link TableCheckpoints#restore}). */
+    void restore(ShardTables.TableState t) {
+        if (restore != null) {
+            tableCheckpoints.restore(t, restore);
+        }
+    }
+
     // ---- writing (agent thread) ---------------------------------------------------------------------------
+
+    /** True when the shard holds no tensor and no table: nothing to checkpoint. */
+    private boolean holdsNothing() {
+        return tensors.all().isEmpty() && tables.all().isEmpty();
+    }
 
     /** After an update of {@code chunk}: a step-scheduled checkpoint when every chunk reached a multiple of N. */
     void afterUpdate(ChunkState chunk) {
@@ -203,7 +220,7 @@ final class ShardCheckpoints implements AutoCloseable {
     }
 
     private void scheduled(String label) {
-        if (tensors.all().isEmpty()) {
+        if (holdsNothing()) {
             return;
         }
         if (pending.get() >= MAX_PENDING_SCHEDULED) {
@@ -220,9 +237,9 @@ final class ShardCheckpoints implements AutoCloseable {
                     "shard " + config.shard() + " has no --checkpoint-dir: it cannot write checkpoints"));
             return;
         }
-        if (tensors.all().isEmpty()) {
+        if (holdsNothing()) {
             reply(ch, Frames.error(ch.alloc(), requestId, ErrorCode.BAD_ARGUMENT, "shard " + config.shard()
-                    + " holds no tensors (none registered since it started): nothing to checkpoint"));
+                    + " holds no tensors and no tables (none registered since it started): nothing to checkpoint"));
             return;
         }
         ShardSnapshot s = snapshot(req.name().isEmpty() ? null : req.name());
@@ -244,7 +261,10 @@ final class ShardCheckpoints implements AutoCloseable {
         ch.writeAndFlush(frame);
     }
 
-    /** Copies every chunk to the host; {@code label} null names it by the smallest chunk version. */
+    /**
+     * Copies every chunk and every table's rows to the host ({@link TableCheckpoints#snapshot} says what a table's
+     * copy costs); {@code label} null names it by the smallest chunk version.
+     */
     private ShardSnapshot snapshot(String label) {
         List<ShardSnapshot.TensorSnapshot> snapshots = new ArrayList<>();
         for (TensorState t : tensors.all()) {
@@ -262,9 +282,13 @@ final class ShardCheckpoints implements AutoCloseable {
             }
             snapshots.add(new ShardSnapshot.TensorSnapshot(t.spec, t.layout.chunkElements(), t.layout.chunks(), chunks));
         }
+        List<ShardSnapshot.TableSnapshot> tableSnapshots = new ArrayList<>();
+        for (ShardTables.TableState t : tables.all()) {
+            tableSnapshots.add(tableCheckpoints.snapshot(t));
+        }
         String name = label != null ? label : "step-" + String.format("%012d", ShardSnapshot.minVersion(snapshots));
         return new ShardSnapshot(name, config.shard(), config.shards(), config.workers(), config.consistency(),
-                System.currentTimeMillis(), snapshots);
+                System.currentTimeMillis(), snapshots, tableSnapshots);
     }
 
     /** What a write did, once the files read back as a restore would read them. */
@@ -307,6 +331,16 @@ final class ShardCheckpoints implements AutoCloseable {
         }, writerThread);
     }
 
+    /**
+     * Waits until every write queued so far has finished and its answer was sent (the writer runs one write at a
+     * time, in order, answering as it finishes): for tests below the socket, which run the agent on their thread.
+     */
+    void awaitWrites() throws InterruptedException, java.util.concurrent.ExecutionException {
+        if (writerThread != null) {
+            writerThread.submit(() -> { }).get();
+        }
+    }
+
     // ---- shutdown (any thread but the agent) --------------------------------------------------------------
 
     /** Takes and writes a final checkpoint, when a directory is set and the shard holds tensors; waits for it. */
@@ -318,9 +352,9 @@ final class ShardCheckpoints implements AutoCloseable {
         CompletableFuture<Written> done = new CompletableFuture<>();
         agent.execute(() -> {
             try {
-                if (tensors.all().isEmpty()) {
+                if (holdsNothing()) {
                     done.complete(null);
-                } else if (pending.get() == 0 && signature(tensors.all()).equals(lastWritten)) {
+                } else if (pending.get() == 0 && signature(tensors.all(), tables.all()).equals(lastWritten)) {
                     log.info("shard {}: nothing changed since checkpoint {}, none written at shutdown", config.shard(),
                             lastWrittenDirectory);
                     done.complete(null);
@@ -349,8 +383,11 @@ final class ShardCheckpoints implements AutoCloseable {
         }
     }
 
-    /** Tensors, chunks and the sum of their versions: versions only grow, so equal means unchanged. */
-    private static String signature(List<TensorState> tensors) {
+    /**
+     * Tensors, chunks and the sum of their versions, tables and the sum of their clocks: versions and clocks only
+     * grow, so equal means unchanged.
+     */
+    private static String signature(List<TensorState> tensors, List<ShardTables.TableState> tables) {
         long chunks = 0;
         long versions = 0;
         for (TensorState t : tensors) {
@@ -359,7 +396,11 @@ final class ShardCheckpoints implements AutoCloseable {
                 versions += c.version;
             }
         }
-        return tensors.size() + "/" + chunks + "/" + versions;
+        long clocks = 0;
+        for (ShardTables.TableState t : tables) {
+            clocks += t.clock;
+        }
+        return tensors.size() + "/" + chunks + "/" + versions + "/" + tables.size() + "/" + clocks;
     }
 
     private static String signature(ShardSnapshot s) {
@@ -369,7 +410,11 @@ final class ShardCheckpoints implements AutoCloseable {
                 versions += c.version();
             }
         }
-        return s.tensors().size() + "/" + s.chunkCount() + "/" + versions;
+        long clocks = 0;
+        for (ShardSnapshot.TableSnapshot t : s.tables()) {
+            clocks += t.clock();
+        }
+        return s.tensors().size() + "/" + s.chunkCount() + "/" + versions + "/" + s.tables().size() + "/" + clocks;
     }
 
     @Override

@@ -25,6 +25,7 @@ import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 import java.util.function.LongSupplier;
 
 /**
@@ -54,6 +55,9 @@ final class ShardTables implements AutoCloseable {
         long rowsPulled;
         long rowsPushed;
         long rowsBorn;
+        /** Rows put back from a checkpoint at registration, and those of its rows that found no room here. */
+        long rowsRestored;
+        long rowsNotRestored;
         long requests;
         long idsInRequests;
         /** Time in the table's lookups and inserts, its gathers (pulls) and its optimizer steps (pushes). */
@@ -74,6 +78,8 @@ final class ShardTables implements AutoCloseable {
                     + ",\"load_factor\":" + (double) rows.rows() / rows.slots()
                     + ",\"evictions\":" + rows.evictions()
                     + ",\"rows_born\":" + rowsBorn
+                    + ",\"rows_restored\":" + rowsRestored
+                    + ",\"rows_not_restored\":" + rowsNotRestored
                     + ",\"rows_pulled\":" + rowsPulled
                     + ",\"rows_pushed\":" + rowsPushed
                     + ",\"requests\":" + requests
@@ -123,9 +129,11 @@ final class ShardTables implements AutoCloseable {
 
     /**
      * The id of the table {@code reg} registers: the one registered before under its name when the specs are equal,
-     * else a new, empty one. Refused with CONFLICT, FORBIDDEN (not an asp shard) or OUT_OF_MEMORY.
+     * else a new one, which {@code restore} fills (from a checkpoint, or not at all) before it is registered. Refused
+     * with CONFLICT, FORBIDDEN (not an asp shard) or OUT_OF_MEMORY, or as {@code restore} throws; a refused table is
+     * freed.
      */
-    int register(TableMessages.RegisterTable reg) {
+    int register(TableMessages.RegisterTable reg, Consumer<TableState> restore) {
         TableSpec spec = reg.spec();
         TableState existing = byName.get(spec.name());
         if (existing != null) {
@@ -157,6 +165,13 @@ final class ShardTables implements AutoCloseable {
             throw e;
         }
         TableState t = new TableState(byId.size(), spec, rows, bytes);
+        try {
+            restore.accept(t);
+        } catch (RuntimeException e) {
+            rows.close();
+            budget.release(bytes);
+            throw e;
+        }
         byId.add(t);
         byName.put(spec.name(), t);
         log.info("registered table {} ({} slots, {} device bytes)", spec, rows.slots(), bytes);

@@ -57,13 +57,23 @@ final class EmbeddedShard implements AutoCloseable {
      */
     EmbeddedShard(String consistency, int workers, long workerTimeoutMillis, long maxRegisteredBytes,
                   UnaryOperator<Device> view) {
-        config = new ShardConfig("127.0.0.1", 0, 0, 1, workers, Consistency.parse(consistency), 1 << 20,
-                workerTimeoutMillis);
+        this(0, 1, consistency, workers, workerTimeoutMillis, maxRegisteredBytes, view, CheckpointSettings.none());
+    }
+
+    /** Shard {@code shard} of {@code shards}, under an asp job of one worker, with {@code checkpoints}. */
+    EmbeddedShard(int shard, int shards, CheckpointSettings checkpoints) {
+        this(shard, shards, "asp", 1, 60_000, Long.MAX_VALUE, UnaryOperator.identity(), checkpoints);
+    }
+
+    private EmbeddedShard(int shard, int shards, String consistency, int workers, long workerTimeoutMillis,
+                          long maxRegisteredBytes, UnaryOperator<Device> view, CheckpointSettings checkpoints) {
+        config = new ShardConfig("127.0.0.1", 0, shard, shards, workers, Consistency.parse(consistency), 1 << 20,
+                workerTimeoutMillis).validate();
         liveness = new WorkerLiveness(workers, workerTimeoutMillis, now::get);
         device = Devices.installed().open("cpu", line -> { });
         try {
             agent = new ShardAgent(config, view.apply(device), maxRegisteredBytes, liveness, NonFinitePolicy.REJECT,
-                    CheckpointSettings.none(), now::get);
+                    checkpoints, now::get);
         } catch (RuntimeException | Error e) {
             device.close();
             throw e;
@@ -199,6 +209,7 @@ final class EmbeddedShard implements AutoCloseable {
                 ch.finishAndReleaseAll();
             }
             agent.close();
+            agent.checkpoints().close();
         } finally {
             device.close();
         }

@@ -19,9 +19,10 @@ import java.util.stream.Stream;
 /**
  * Finds checkpoints and decides whether each is complete. A checkpoint directory is complete when, for
  * its shard count S, every part {@code shard-0.json .. shard-(S-1).json} is there and readable, the parts
- * agree (shard count, consistency, tensor definitions), every chunk of every tensor is described exactly
- * once, every data file has the length its part records and a valid safetensors header holding the
- * entries the part names, and (when checksums are verified) every file's SHA-256 matches. A
+ * agree (shard count, consistency, tensor and table definitions), every chunk of every tensor is described
+ * exactly once, every table has exactly one part from every shard, every data file has the length its part
+ * records and a valid safetensors header holding the entries the part names (with the dtypes and shapes
+ * they must have), and (when checksums are verified) every file's SHA-256 matches. A
  * {@code manifest.json}, when present, must list the same files with the same checksums. Anything else
  * makes the checkpoint unusable, with one line saying why.
  */
@@ -242,16 +243,21 @@ public final class CheckpointCatalog {
         } catch (IOException e) {
             return new Found(dir, false, e.getMessage(), merged, created, parts.size(), manifestPresent);
         }
-        if (merged.tensors().isEmpty()) {
-            return new Found(dir, false, "it holds no tensors", merged, created, parts.size(), manifestPresent);
+        if (merged.tensors().isEmpty() && merged.tables().isEmpty()) {
+            return new Found(dir, false, "it holds no tensors and no tables", merged, created, parts.size(), manifestPresent);
         }
         return new Found(dir, true, null, merged, created, parts.size(), manifestPresent);
     }
 
-    /** All parts as one manifest: tensors merged by name (definitions must agree), every chunk exactly once. */
+    /**
+     * All parts as one manifest: tensors merged by name (definitions must agree), every chunk exactly once; tables
+     * merged by name (definitions must agree), one part from every shard.
+     */
     private static Manifest merge(String name, Map<Integer, Manifest> parts, int shards, Path dir) throws IOException {
         Map<String, Manifest.TensorEntry> tensors = new LinkedHashMap<>();
         Map<String, List<Manifest.ChunkEntry>> chunks = new HashMap<>();
+        Map<String, Manifest.TableEntry> tables = new LinkedHashMap<>();
+        Map<String, List<Manifest.TablePartEntry>> tableParts = new HashMap<>();
         List<Manifest.FileEntry> files = new ArrayList<>();
         long created = 0;
         for (int i = 0; i < shards; i++) {
@@ -269,6 +275,38 @@ public final class CheckpointCatalog {
                 }
                 chunks.computeIfAbsent(t.name(), k -> new ArrayList<>()).addAll(t.chunks());
             }
+            for (Manifest.TableEntry t : p.tables()) {
+                Manifest.TableEntry seen = tables.get(t.name());
+                if (seen == null) {
+                    tables.put(t.name(), t);
+                } else if (!seen.sameDefinition(t)) {
+                    throw new IOException("parts disagree about table '" + t.name() + "': " + describe(seen)
+                            + " in one, " + describe(t) + " in " + CheckpointWriter.partFile(i));
+                }
+                for (Manifest.TablePartEntry tp : t.parts()) {
+                    if (tp.shard() != i) {
+                        throw new IOException(CheckpointWriter.partFile(i) + ": table '" + t.name()
+                                + "' lists a part of shard " + tp.shard());
+                    }
+                }
+                tableParts.computeIfAbsent(t.name(), k -> new ArrayList<>()).addAll(t.parts());
+            }
+        }
+        List<Manifest.TableEntry> tablesOut = new ArrayList<>();
+        for (Manifest.TableEntry t : tables.values()) {
+            List<Manifest.TablePartEntry> list = new ArrayList<>(tableParts.get(t.name()));
+            list.sort(Comparator.comparingInt(Manifest.TablePartEntry::shard));
+            for (int s = 0; s < shards; s++) {
+                if (s >= list.size() || list.get(s).shard() != s) {
+                    throw new IOException("table '" + t.name() + "': " + CheckpointWriter.partFile(s)
+                            + (s < list.size() && list.get(s).shard() < s ? " describes its rows twice"
+                            : " does not hold its rows (every shard holds some of a table's rows)"));
+                }
+            }
+            if (list.size() != shards) {
+                throw new IOException("table '" + t.name() + "': " + list.size() + " parts for " + shards + " shards");
+            }
+            tablesOut.add(t.withParts(list));
         }
         List<Manifest.TensorEntry> out = new ArrayList<>();
         for (Manifest.TensorEntry t : tensors.values()) {
@@ -287,7 +325,12 @@ public final class CheckpointCatalog {
         }
         Manifest first = parts.get(0);
         return new Manifest(Manifest.FORMAT, Manifest.FORMAT_VERSION, name, created, null, shards, first.workers(),
-                first.consistency(), out, files);
+                first.consistency(), out, tablesOut, files);
+    }
+
+    private static String describe(Manifest.TableEntry t) {
+        return "dim " + t.dim() + ", " + t.capacity() + " rows/shard, eviction " + t.eviction() + ", init "
+                + t.initializer() + ", optimizer " + t.optimizer().kind() + t.optimizer().hyperParameters();
     }
 
     private static void checkData(Path dir, Manifest part, boolean verifyChecksums, boolean quick) throws IOException {
@@ -331,6 +374,21 @@ public final class CheckpointCatalog {
                     }
                 }
             }
+            for (Manifest.TableEntry t : part.tables()) {
+                for (Manifest.TablePartEntry tp : t.parts()) {
+                    if (tp.file().equals(f.name())) {
+                        checkTableEntries(f.name(), h, t, tp);
+                    }
+                }
+            }
+        }
+        for (Manifest.TableEntry t : part.tables()) {
+            for (Manifest.TablePartEntry tp : t.parts()) {
+                if (part.files().stream().noneMatch(f -> f.name().equals(tp.file()))) {
+                    throw new IOException("table '" + t.name() + "' of shard " + tp.shard() + " names " + tp.file()
+                            + ", which its part does not list");
+                }
+            }
         }
         for (Manifest.TensorEntry t : part.tensors()) {
             for (Manifest.ChunkEntry c : t.chunks()) {
@@ -339,6 +397,45 @@ public final class CheckpointCatalog {
                             + ", which its part does not list");
                 }
             }
+        }
+    }
+
+    /** A table part's entries: ids and counters I64 [rows], values and each state slot F32 [rows, dim]. */
+    private static void checkTableEntries(String file, SafeTensors.Header h, Manifest.TableEntry t,
+                                          Manifest.TablePartEntry tp) throws IOException {
+        long[] rows = {tp.rows()};
+        long[] matrix = {tp.rows(), t.dim()};
+        checkShape(file, h, t, tp.ids(), SafeTensors.Dtype.I64, rows);
+        checkShape(file, h, t, tp.values(), SafeTensors.Dtype.F32, matrix);
+        List<String> slots;
+        try {
+            slots = Manifest.slotNames(t.optimizer().toSpec().kind());
+        } catch (RuntimeException e) {
+            throw new IOException("table '" + t.name() + "': optimizer " + t.optimizer().kind() + " does not read: "
+                    + e.getMessage());
+        }
+        for (String slot : slots) {
+            String e = tp.state() == null ? null : tp.state().get(slot);
+            if (e == null) {
+                throw new IOException("table '" + t.name() + "' of shard " + tp.shard() + " has no '" + slot
+                        + "' state entry");
+            }
+            checkShape(file, h, t, e, SafeTensors.Dtype.F32, matrix);
+        }
+        checkShape(file, h, t, tp.step(), SafeTensors.Dtype.I64, rows);
+        checkShape(file, h, t, tp.lastTouch(), SafeTensors.Dtype.I64, rows);
+        checkShape(file, h, t, tp.touches(), SafeTensors.Dtype.I64, rows);
+    }
+
+    private static void checkShape(String file, SafeTensors.Header h, Manifest.TableEntry t, String entry,
+                                   SafeTensors.Dtype dtype, long[] shape) throws IOException {
+        SafeTensors.Entry e = h.entries().get(entry);
+        if (e == null) {
+            throw new IOException(file + " lacks tensor '" + entry + "' of table '" + t.name() + "'");
+        }
+        if (e.dtype() != dtype || !java.util.Arrays.equals(e.shape(), shape)) {
+            throw new IOException(file + ": tensor '" + entry + "' (" + e + ") of table '" + t.name() + "' should be "
+                    + dtype + java.util.Arrays.toString(shape));
         }
     }
 

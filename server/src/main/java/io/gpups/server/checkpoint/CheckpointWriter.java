@@ -20,7 +20,7 @@ import java.util.stream.Stream;
 /**
  * Writes one shard's part of a checkpoint under a root directory:
  * <pre>
- *  ROOT/ckpt-&lt;label&gt;-&lt;S&gt;shards/shard-&lt;i&gt;.safetensors   parameters, optimizer state, versions
+ *  ROOT/ckpt-&lt;label&gt;-&lt;S&gt;shards/shard-&lt;i&gt;.safetensors   parameters, optimizer state, versions; table rows
  *  ROOT/ckpt-&lt;label&gt;-&lt;S&gt;shards/shard-&lt;i&gt;.json          this shard's part of the manifest (after the data)
  *  ROOT/ckpt-&lt;label&gt;-&lt;S&gt;shards/manifest.json             all parts merged, by the shard that completes the set
  * </pre>
@@ -86,11 +86,18 @@ public final class CheckpointWriter {
             return new Result(dir, false, 0, s.chunkCount(), s.minVersion());
         }
         Files.createDirectories(dir);
+        if (Files.exists(part)) {
+            // This shard's part is rewritten with other contents (newer versions or table rows under the same name):
+            // the merged manifest describes the old part, so it goes first; the shard that completes the set writes it
+            // again.
+            Files.deleteIfExists(dir.resolve(MANIFEST));
+        }
         List<Manifest.TensorEntry> tensors = new ArrayList<>();
-        SafeTensors.Writer data = dataWriter(s, tensors);
+        List<Manifest.TableEntry> tables = new ArrayList<>();
+        SafeTensors.Writer data = dataWriter(s, tensors, tables);
         AtomicFiles.Written w = AtomicFiles.write(dir.resolve(dataFile(s.shard())), data::writeTo, wrap);
         Manifest manifest = new Manifest(Manifest.FORMAT, Manifest.FORMAT_VERSION, s.directoryName(), s.createdMs(),
-                s.shard(), s.shards(), s.workers(), s.consistency().toString(), tensors,
+                s.shard(), s.shards(), s.workers(), s.consistency().toString(), tensors, tables,
                 List.of(new Manifest.FileEntry(dataFile(s.shard()), w.bytes(), w.sha256())));
         byte[] json = manifest.toJson();
         AtomicFiles.write(part, out -> out.write(java.nio.ByteBuffer.wrap(json)));
@@ -103,9 +110,13 @@ public final class CheckpointWriter {
      * The safetensors layout of a snapshot. A tensor this shard holds whole is stored in its full shape
      * ({@code param/<t>}, {@code state/<t>/<slot>}, {@code version/<t>} with one I64 per chunk); a tensor
      * held in part is stored per chunk ({@code param/<t>/chunk<c>}, {@code state/<t>/chunk<c>/<slot>},
-     * {@code version/<t>/chunk<c>} of shape [1]).
+     * {@code version/<t>/chunk<c>} of shape [1]). A table's rows here are {@code table/<t>/ids} (I64 [n]),
+     * {@code table/<t>/values} (F32 [n, dim]), {@code table/<t>/state/<slot>} (F32 [n, dim]) and
+     * {@code table/<t>/step}, {@code table/<t>/last_touch}, {@code table/<t>/touches} (I64 [n]), row i of each
+     * the same row; its definition and clock are in the part ({@link Manifest.TableEntry}).
      */
-    static SafeTensors.Writer dataWriter(ShardSnapshot s, List<Manifest.TensorEntry> tensorsOut) {
+    static SafeTensors.Writer dataWriter(ShardSnapshot s, List<Manifest.TensorEntry> tensorsOut,
+                                         List<Manifest.TableEntry> tablesOut) {
         String file = dataFile(s.shard());
         SafeTensors.Writer w = new SafeTensors.Writer()
                 .metadata("format", "pt")
@@ -157,6 +168,26 @@ public final class CheckpointWriter {
             }
             tensorsOut.add(Manifest.tensorEntry(t.spec(), t.chunkElements(), t.chunkCount(), chunks));
         }
+        for (ShardSnapshot.TableSnapshot t : s.tables()) {
+            String base = "table/" + t.spec().name() + "/";
+            long n = t.rows();
+            long[] rows = {n};
+            long[] matrix = {n, t.spec().dim()};
+            w.i64(base + "ids", rows, t.ids());
+            w.f32(base + "values", matrix, t.values());
+            Map<String, String> state = new LinkedHashMap<>();
+            List<String> slots = Manifest.slotNames(t.spec().optimizer().kind());
+            for (int k = 0; k < slots.size(); k++) {
+                w.f32(base + "state/" + slots.get(k), matrix, t.state().get(k));
+                state.put(slots.get(k), base + "state/" + slots.get(k));
+            }
+            w.i64(base + "step", rows, t.steps());
+            w.i64(base + "last_touch", rows, t.lastTouch());
+            w.i64(base + "touches", rows, t.touches());
+            tablesOut.add(Manifest.TableEntry.of(t.spec(), List.of(new Manifest.TablePartEntry(s.shard(), file, n,
+                    t.clock(), base + "ids", base + "values", state, base + "step", base + "last_touch",
+                    base + "touches"))));
+        }
         return w;
     }
 
@@ -174,6 +205,13 @@ public final class CheckpointWriter {
                 for (ShardSnapshot.ChunkSnapshot c : t.chunks()) {
                     now.put(t.spec().name() + "#" + c.index(), c.version());
                 }
+            }
+            // A table's clock counts its requests: the same clock means the same rows.
+            for (Manifest.TableEntry t : old.tables()) {
+                had.put("table " + t.name(), t.clock());
+            }
+            for (ShardSnapshot.TableSnapshot t : s.tables()) {
+                now.put("table " + t.spec().name(), t.clock());
             }
             return had.equals(now) && Files.exists(part.resolveSibling(dataFile(s.shard())));
         } catch (IOException | RuntimeException e) {

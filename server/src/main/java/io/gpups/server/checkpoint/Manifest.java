@@ -6,6 +6,8 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import io.gpups.core.optim.OptimizerSpec;
+import io.gpups.core.table.Eviction;
+import io.gpups.core.table.TableSpec;
 import io.gpups.core.tensor.Initializer;
 import io.gpups.core.tensor.TensorSpec;
 
@@ -19,9 +21,11 @@ import java.util.Map;
 
 /**
  * The JSON that describes a checkpoint. Each shard writes its part, {@code shard-<i>.json} (with
- * {@code shard} set, the chunks it holds and its one data file); {@code manifest.json} is the same document
- * merged over all shards ({@code shard} absent, every chunk, every file including the parts). Field names
- * are snake_case; docs in the "Checkpoints" section of the README.
+ * {@code shard} set, the chunks it holds, its part of every embedding table and its one data file);
+ * {@code manifest.json} is the same document merged over all shards ({@code shard} absent, every chunk, every
+ * table with one part per shard, every file including the parts). Field names are snake_case; docs in the
+ * "Checkpoints" section of the README. A manifest written before tables were checkpointed has no
+ * {@code tables}: it reads as holding none.
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record Manifest(
@@ -34,10 +38,15 @@ public record Manifest(
         int workers,
         String consistency,
         List<TensorEntry> tensors,
+        List<TableEntry> tables,
         List<FileEntry> files) {
 
     public static final String FORMAT = "gpups-checkpoint";
     public static final int FORMAT_VERSION = 1;
+
+    public Manifest {
+        tables = tables == null ? List.of() : tables;
+    }
 
     /**
      * A tensor: its definition, and where each of its chunks is.
@@ -73,6 +82,62 @@ public record Manifest(
                     && chunkElements == o.chunkElements && chunkCount == o.chunkCount
                     && initializer.equals(o.initializer) && optimizer.equals(o.optimizer);
         }
+    }
+
+    /**
+     * An embedding table: its definition (as REGISTER_TABLE gives it; {@code capacity} is rows per shard), and each
+     * shard's rows ({@code parts}: one per shard of the checkpoint in a complete manifest, in shard order).
+     */
+    public record TableEntry(
+            String name,
+            int dim,
+            long capacity,
+            String eviction,
+            InitializerEntry initializer,
+            OptimizerEntry optimizer,
+            List<TablePartEntry> parts) {
+
+        public static TableEntry of(TableSpec spec, List<TablePartEntry> parts) {
+            return new TableEntry(spec.name(), spec.dim(), spec.capacity(), spec.eviction().cliName(),
+                    InitializerEntry.of(spec.initializer()), OptimizerEntry.of(spec.optimizer()), parts);
+        }
+
+        /** The table's definition as clients register it; throws naming the bad field when it is not one. */
+        public TableSpec spec() {
+            return new TableSpec(name, dim, initializer.toInitializer(), optimizer.toSpec(), capacity,
+                    Eviction.ofName(eviction));
+        }
+
+        /** This entry with another part list. */
+        public TableEntry withParts(List<TablePartEntry> list) {
+            return new TableEntry(name, dim, capacity, eviction, initializer, optimizer, list);
+        }
+
+        /** The same definition (everything but the parts). */
+        public boolean sameDefinition(TableEntry o) {
+            return name.equals(o.name) && dim == o.dim && capacity == o.capacity && eviction.equals(o.eviction)
+                    && initializer.equals(o.initializer) && optimizer.equals(o.optimizer);
+        }
+
+        /** Rows in all parts. */
+        public long rows() {
+            return parts.stream().mapToLong(TablePartEntry::rows).sum();
+        }
+
+        /** The largest clock of any part: every row's last touch is at or below it. */
+        public long clock() {
+            return parts.stream().mapToLong(TablePartEntry::clock).max().orElse(0);
+        }
+    }
+
+    /**
+     * One shard's rows of a table: how many, the table's clock there, and the entries of its data file holding
+     * them ({@code ids}, I64 [rows]; {@code values} and each {@code state} slot by name, F32 [rows, dim];
+     * {@code step}, {@code last_touch} and {@code touches}, I64 [rows]), row i of each being the same row.
+     */
+    public record TablePartEntry(int shard, String file, long rows, long clock, String ids, String values,
+                                 Map<String, String> state, String step, @JsonProperty("last_touch") String lastTouch,
+                                 String touches) {
     }
 
     public record InitializerEntry(String kind, float value, long seed) {
@@ -172,6 +237,20 @@ public record Manifest(
         }
         if (m.tensors == null || m.files == null || m.shards <= 0) {
             throw new IOException(file.getFileName() + " lacks tensors, files or a shard count");
+        }
+        for (TableEntry t : m.tables) {
+            if (t == null || t.name == null || t.eviction == null || t.initializer == null || t.optimizer == null
+                    || t.parts == null) {
+                throw new IOException(file.getFileName() + ": a table entry lacks its name, eviction, initializer,"
+                        + " optimizer or parts");
+            }
+            for (TablePartEntry p : t.parts) {
+                if (p == null || p.file == null || p.ids == null || p.values == null || p.step == null
+                        || p.lastTouch == null || p.touches == null || p.rows < 0 || p.clock < 0) {
+                    throw new IOException(file.getFileName() + ": a part of table '" + t.name + "' lacks its file, an"
+                            + " entry name, or has a negative row count or clock");
+                }
+            }
         }
         return m;
     }

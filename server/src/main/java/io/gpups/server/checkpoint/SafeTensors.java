@@ -385,6 +385,18 @@ public final class SafeTensors {
         return out;
     }
 
+    /** Reads {@code count} int64 values of {@code e} starting at element {@code first}. */
+    public static long[] readI64(FileChannel ch, Header h, Entry e, long first, int count) throws IOException {
+        if (e.dtype != Dtype.I64 || first < 0 || count < 0 || first + count > e.elements()) {
+            throw new IOException("safetensors: cannot read " + count + " I64 values at " + first + " of " + e);
+        }
+        ByteBuffer buf = ByteBuffer.allocate(8 * count).order(ByteOrder.LITTLE_ENDIAN);
+        readFully(ch, buf, h.dataStart() + e.begin + 8 * first);
+        long[] out = new long[count];
+        buf.asLongBuffer().get(out);
+        return out;
+    }
+
     private static void readFully(FileChannel ch, ByteBuffer buf, long position) throws IOException {
         long at = position;
         while (buf.hasRemaining()) {
