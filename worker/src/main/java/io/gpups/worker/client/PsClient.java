@@ -323,8 +323,8 @@ public final class PsClient implements ParameterClient, AutoCloseable {
     /**
      * Reconnects to every shard whose connection is gone (a shard that died and was restarted, e.g. with
      * {@code --restore}), retrying with backoff for up to {@code timeoutMillis}: HELLO again, then REGISTER
-     * again every tensor this client registered, so a restoring shard loads its chunks from the checkpoint
-     * and every tensor id is current. Requests that failed with the old connection are the caller's to
+     * again every tensor and table this client registered, so a restoring shard loads its chunks and rows from the
+     * checkpoint and every tensor and table id is current. Requests that failed with the old connection are the caller's to
      * retry; pushes are idempotent per (worker, step, chunk) under bsp.
      */
     @Override
@@ -343,6 +343,7 @@ public final class PsClient implements ParameterClient, AutoCloseable {
                             sent.add(f);
                         }
                     }
+                    sent.add(tables.registerAgain(c));
                     CompletableFuture.allOf(sent.toArray(CompletableFuture[]::new)).get(30, TimeUnit.SECONDS);
                 } catch (Exception e) {
                     if (System.nanoTime() > deadline) {

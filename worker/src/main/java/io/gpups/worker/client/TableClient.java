@@ -55,6 +55,21 @@ public final class TableClient {
                 .thenRun(() -> tables.put(spec.name(), new Registered(spec, ids)));
     }
 
+    /**
+     * REGISTER_TABLEs every table this client registered again on {@code c} (a shard that came back; one started with
+     * {@code --restore} fills them from its checkpoint), recording the ids it answers.
+     */
+    CompletableFuture<Void> registerAgain(ShardConnection c) {
+        List<CompletableFuture<?>> sent = new ArrayList<>();
+        for (Registered t : tables.values()) {
+            long id = c.newRequestId();
+            sent.add(c.send(id, Frames.encode(c.channel().alloc(), Opcode.REGISTER_TABLE, id,
+                            new TableMessages.RegisterTable(t.spec())), f -> Messages.RegisterReply.read(f.payload()).tensorId())
+                    .thenAccept(tableId -> t.idOnShard()[c.shard()] = tableId));
+        }
+        return CompletableFuture.allOf(sent.toArray(CompletableFuture[]::new));
+    }
+
     /** The spec of a registered table. */
     public TableSpec spec(String table) {
         return registered(table).spec();
