@@ -158,11 +158,17 @@ public final class RowsLoadGenerator implements AutoCloseable {
             grads[i] = (float) (random.nextDouble() - 0.5) * 1e-3f;
         }
         Semaphore free = new Semaphore(window);
+        // One destination per request in flight, taken and given back with the permits.
+        java.util.concurrent.ConcurrentLinkedQueue<float[]> outs = new java.util.concurrent.ConcurrentLinkedQueue<>();
+        for (int i = 0; i < window; i++) {
+            outs.add(new float[k * dim]);
+        }
         long step = 0;
         while (!stopping && failure.get() == null) {
             if (!free.tryAcquire(50, TimeUnit.MILLISECONDS)) {
                 continue;
             }
+            float[] out = outs.poll();
             long[] ids = new long[k];
             for (int i = 0; i < k; i++) {
                 ids[i] = settings.ids().next(random);
@@ -170,7 +176,7 @@ public final class RowsLoadGenerator implements AutoCloseable {
             long issued = System.nanoTime();
             CompletableFuture<Integer> f = settings.push()
                     ? table.push(RowsBenchSettings.TABLE, ids, k, grads, RowDtype.FP32, step++)
-                    : table.pull(RowsBenchSettings.TABLE, ids, k, RowDtype.FP32, 0, new float[k * dim]);
+                    : table.pull(RowsBenchSettings.TABLE, ids, k, RowDtype.FP32, 0, out);
             f.whenComplete((rows, e) -> {
                 if (e != null) {
                     failure.compareAndSet(null, e);
@@ -180,6 +186,7 @@ public final class RowsLoadGenerator implements AutoCloseable {
                     idsAsked.addAndGet(k);
                     rowsSent.addAndGet(rows);
                 }
+                outs.add(out);
                 free.release();
             });
         }

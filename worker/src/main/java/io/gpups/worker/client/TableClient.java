@@ -108,9 +108,14 @@ public final class TableClient {
                     throw new PsException(null, "table '" + table + "': shard " + shard + " sent " + h.count()
                             + " rows, expected " + n);
                 }
-                float[] rows = new float[n * dim];
-                RowValues.decode(payload.nioBuffer().order(ByteOrder.LITTLE_ENDIAN), n, dim, h.dtype(), rows, 0);
-                split.scatter(shard, rows, dim, out);
+                ByteBuffer values = payload.nioBuffer().order(ByteOrder.LITTLE_ENDIAN);
+                if (h.dtype() == RowDtype.FP32) {
+                    split.scatter(shard, values.asFloatBuffer(), dim, out);   // straight from the answer, no copy between
+                } else {
+                    float[] rows = new float[n * dim];
+                    RowValues.decode(values, n, dim, h.dtype(), rows, 0);
+                    split.scatter(shard, rows, dim, out);
+                }
                 return null;
             }));
         }
@@ -269,6 +274,15 @@ public final class TableClient {
             for (int i = 0; i < count; i++) {
                 if (shardOf[i] == shard) {
                     System.arraycopy(rows, indexOf[i] * dim, out, i * dim, dim);
+                }
+            }
+        }
+
+        /** As {@link #scatter(int, float[], int, float[])}, from float32 rows in a buffer (an answer's payload). */
+        void scatter(int shard, java.nio.FloatBuffer rows, int dim, float[] out) {
+            for (int i = 0; i < count; i++) {
+                if (shardOf[i] == shard) {
+                    rows.get(indexOf[i] * dim, out, i * dim, dim);
                 }
             }
         }
