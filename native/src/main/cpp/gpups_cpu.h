@@ -731,10 +731,31 @@ inline void table_write_rows(HostTable* t, const int* slots, long long count, co
     }
 }
 
+/** Rows ahead of the one being read whose memory is asked for (software prefetch): random rows are cache misses. */
+constexpr long long TABLE_PREFETCH_ROWS = 8;
+
+/** Asks for the cache lines of row slot's floats at base (dim per row), to be read soon; does nothing else. */
+inline void prefetch_row(const float* base, long long slot, int dim) {
+    const char* at = reinterpret_cast<const char*>(base + slot * dim);
+    for (long long b = 0; b < 4ll * dim; b += 64) {
+        __builtin_prefetch(at + b);
+    }
+}
+
 /** Writes count rows into out as dtype (fp32, bf16, fp16), row after row. */
 inline void table_gather_rows(const HostTable* t, const int* slots, long long count, int dtype, unsigned char* out) {
     const int dim = t->dim;
     const long long row = row_bytes(dtype, dim);
+    if (dtype == ROW_FP32) {
+        // The common case: each row is copied whole (little-endian float32 is the host's layout).
+        for (long long i = 0; i < count; ++i) {
+            if (i + TABLE_PREFETCH_ROWS < count) {
+                prefetch_row(t->values, slots[i + TABLE_PREFETCH_ROWS], dim);
+            }
+            memcpy(out + i * row, t->values + (long long) slots[i] * dim, (size_t) row);
+        }
+        return;
+    }
     for (long long i = 0; i < count; ++i) {
         const float* v = t->values + (long long) slots[i] * dim;
         unsigned char* o = out + i * row;
@@ -754,19 +775,51 @@ inline long long table_apply_rows(HostTable* t, const int* slots, long long coun
     long long non_finite = 0;
     const int dim = t->dim;
     const long long row = row_bytes(dtype, dim);
+    // Each row's gradient is decoded once into a local row (a payload may be read only once: the check and the use
+    // must see the same bytes), then a row whose gradients are all finite takes the unguarded step, which the compiler
+    // vectorizes and which gives the same bits as the guarded one for finite gradients; a row with a non-finite
+    // gradient takes the guarded step element by element.
+    std::vector<float> decoded((size_t) dim);
+    float* d = decoded.data();
     with_kind(t->optimizer, [&](auto kind) {
         using Kind = decltype(kind);
         for (long long i = 0; i < count; ++i) {
             const long long s = slots[i];
+            if (i + TABLE_PREFETCH_ROWS < count) {
+                const long long ahead = slots[i + TABLE_PREFETCH_ROWS];
+                prefetch_row(t->values, ahead, dim);
+                for (int k = 0; k < 2; ++k) {
+                    if (t->state[k] != nullptr) {
+                        prefetch_row(t->state[k], ahead, dim);
+                    }
+                }
+            }
             const u64 step = ++t->view.steps[s];
             const typename Kind::Params h = row_params<Kind>(t->hyper, step, grad_scale);
             const unsigned char* g = grads + i * row;
+            if (dtype == ROW_FP32) {
+                memcpy(d, g, (size_t) row);
+            } else {
+                for (int j = 0; j < dim; ++j) {
+                    d[j] = decode_row_element(dtype, g, j);
+                }
+            }
+            bool all_finite = true;
+            for (int j = 0; j < dim; ++j) {
+                all_finite &= finite_value(d[j]);
+            }
             float* p = t->values + s * dim;
             float* s0 = t->state[0] == nullptr ? nullptr : t->state[0] + s * dim;
             float* s1 = t->state[1] == nullptr ? nullptr : t->state[1] + s * dim;
-            for_each_state<Kind::slots>(dim, p, s0, s1, [&](long long j, float& q, auto&... st) {
-                non_finite += optimizer_step_guarded<Kind>(h, guard, decode_row_element(dtype, g, (int) j), q, st...);
-            });
+            if (all_finite) {
+                for_each_state<Kind::slots>(dim, p, s0, s1, [&](long long j, float& q, auto&... st) {
+                    optimizer_step<Kind>(h, d[j], q, st...);
+                });
+            } else {
+                for_each_state<Kind::slots>(dim, p, s0, s1, [&](long long j, float& q, auto&... st) {
+                    non_finite += optimizer_step_guarded<Kind>(h, guard, d[j], q, st...);
+                });
+            }
         }
     });
     return non_finite;
