@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.gpups.worker.data.CriteoReader;
 import io.gpups.worker.data.CtrDataset;
 import io.gpups.worker.data.CtrGenerator;
+import io.gpups.worker.data.LangidGenerator;
+import io.gpups.worker.data.LibsvmReader;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -16,11 +18,13 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
-/** {@code gpups datagen}: writes generated data sets; {@code gpups datagen ctr} is the one there is. */
-@Command(name = "datagen", mixinStandardHelpOptions = true, subcommands = DatagenCommand.Ctr.class,
+/** {@code gpups datagen}: writes data sets: {@code ctr} (generated) and {@code langid} (from word lists). */
+@Command(name = "datagen", mixinStandardHelpOptions = true,
+        subcommands = {DatagenCommand.Ctr.class, DatagenCommand.Langid.class},
         description = "Generate a data set to train on.")
 final class DatagenCommand implements Runnable {
 
@@ -29,7 +33,7 @@ final class DatagenCommand implements Runnable {
 
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "name the data set to generate: ctr");
+        throw new CommandLine.ParameterException(spec.commandLine(), "name the data set to generate: ctr or langid");
     }
 
     /**
@@ -122,6 +126,53 @@ final class DatagenCommand implements Runnable {
             node.put("teacher_logloss", teacher.testLogLoss());
             node.put("positive_rate", teacher.positiveRate());
             return node;
+        }
+    }
+
+    /**
+     * {@code gpups datagen langid}: a language-identification set in the libsvm layout from Debian's word lists
+     * ({@link LangidGenerator}: labels, n-gram ids, the test split), {@code DIR/train.svm} and {@code DIR/test.svm},
+     * and the words per language.
+     */
+    @Command(name = "langid", mixinStandardHelpOptions = true, sortOptions = false,
+            description = "Write DIR/train.svm and DIR/test.svm: one line per word of Debian's word lists (label: the "
+                    + "language; features: hashed character 1..4-grams), about 1 word in 10 in the test set.")
+    static final class Langid implements Callable<Integer> {
+
+        @Option(names = "--dict-dir", paramLabel = "DIR", description = "Directory of the word lists "
+                + "(default: ${DEFAULT-VALUE}).")
+        Path dictDir = Path.of("/usr/share/dict");
+
+        @Option(names = "--out", required = true, paramLabel = "DIR", description = "Directory to write into (created).")
+        Path out;
+
+        @Option(names = "--cap", paramLabel = "N", description = "Words per language at most, the N of smallest hash; "
+                + "0: all (default: ${DEFAULT-VALUE}).")
+        int cap = LangidGenerator.DEFAULT_CAP;
+
+        @Override
+        public Integer call() throws IOException {
+            if (cap < 0) {
+                throw new IllegalArgumentException("--cap " + cap + ": expected 0 (all words) or more");
+            }
+            if (Files.exists(out) && !Files.isDirectory(out)) {
+                throw new IllegalArgumentException("--out " + out + ": exists and is not a directory");
+            }
+            PrintStream stdout = System.out;
+            List<LangidGenerator.Count> counts = LangidGenerator.write(dictDir, out, cap);
+            int train = 0;
+            int test = 0;
+            stdout.printf(Locale.ROOT, "%-5s %-11s %8s %8s %8s %8s %8s%n", "label", "language", "lines", "eligible",
+                    "kept", "train", "test");
+            for (LangidGenerator.Count c : counts) {
+                stdout.printf(Locale.ROOT, "%-5d %-11s %8d %8d %8d %8d %8d%n", c.label(), c.language(), c.read(),
+                        c.eligible(), c.kept(), c.train(), c.test());
+                train += c.train();
+                test += c.test();
+            }
+            stdout.printf(Locale.ROOT, "wrote %d train lines to %s and %d test lines to %s%n", train,
+                    out.resolve(LibsvmReader.TRAIN_FILE), test, out.resolve(LibsvmReader.TEST_FILE));
+            return 0;
         }
     }
 }

@@ -11,6 +11,7 @@ import io.gpups.worker.client.PsClient;
 import io.gpups.worker.data.CtrDataset;
 import io.gpups.worker.data.DataSource;
 import io.gpups.worker.model.CtrModel;
+import io.gpups.worker.model.EmbBagModel;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -78,7 +79,7 @@ final class LocalCommand implements Callable<Integer> {
     NonFiniteOptions nonFinite;
 
     @Option(names = "--consistency", defaultValue = "bsp", description = "bsp, asp or ssp:S (default: ${DEFAULT-VALUE}; "
-            + "asp for --model ctr).")
+            + "asp for --model ctr and embbag).")
     String consistency;
 
     @Mixin
@@ -109,13 +110,15 @@ final class LocalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (CtrModel.names(training.model) && spec != null
+        boolean tables = CtrModel.names(training.model) || EmbBagModel.names(training.model);
+        if (tables && spec != null
                 && !spec.commandLine().getParseResult().hasMatchedOption("--consistency")) {
             consistency = "asp";   // rows are applied on arrival: the one mode tables are served in
         }
         validate();
         GpuPlacement placement = GpuPlacement.resolve(device.spec, gpus, servers, workers, GpuPlacement.installedCuda());
         String dataDescription = CtrModel.names(training.model) ? CtrData.describe(training.data)
+                : EmbBagModel.names(training.model) ? SparseData.describe(training.data)
                 : DataSource.resolve(training.data, out::println).describe();
         Path dir = runDir.resolve("local");
         out.printf("gpups local: %d shard(s), %d worker(s), %s, %s, %s lr %s, batch %d per worker, %d epoch(s), codec %s%n",
@@ -278,8 +281,12 @@ final class LocalCommand implements Callable<Integer> {
             }
         }
         Consistency parsedConsistency = Consistency.parse(consistency);
-        if (CtrModel.names(training.model)) {
-            CtrModel.parse(training.model, CtrDataset.FIELDS, CtrDataset.DENSE, training.seed);
+        if (CtrModel.names(training.model) || EmbBagModel.names(training.model)) {
+            if (CtrModel.names(training.model)) {
+                CtrModel.parse(training.model, CtrDataset.FIELDS, CtrDataset.DENSE, training.seed);
+            } else {
+                EmbBagModel.parse(training.model, 2, training.seed);   // the keys; the classes come with the data
+            }
             if (parsedConsistency.mode() != Consistency.Mode.ASP) {
                 throw new IllegalArgumentException("--model " + training.model + " trains under asp only so far (its "
                         + "embedding rows are applied on arrival): give --consistency asp");

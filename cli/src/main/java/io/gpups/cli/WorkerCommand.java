@@ -19,8 +19,11 @@ import io.gpups.worker.data.DataSource;
 import io.gpups.worker.data.TrainTestSplit;
 import io.gpups.worker.metrics.TrainingMonitor;
 import io.gpups.worker.metrics.WorkerMetrics;
+import io.gpups.worker.data.SparseSplit;
 import io.gpups.worker.model.CtrModel;
+import io.gpups.worker.model.EmbBagModel;
 import io.gpups.worker.train.CtrTrainer;
+import io.gpups.worker.train.EmbBagTrainer;
 import io.gpups.worker.train.EpochReport;
 import io.gpups.worker.train.ShardResetException;
 import io.gpups.worker.train.Trainer;
@@ -105,6 +108,9 @@ final class WorkerCommand implements Callable<Integer> {
         List<InetSocketAddress> addresses = parseAddresses(servers);
         if (CtrModel.names(training.model)) {
             return ctr(addresses);
+        }
+        if (EmbBagModel.names(training.model)) {
+            return embbag(addresses);
         }
         DataSource source = DataSource.resolve(training.data, log::info);
         TrainerConfig config = TrainerConfig.of(training.model, training.batch, training.epochs, training.optimizer,
@@ -216,6 +222,58 @@ final class WorkerCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** {@code --model embbag...}: an {@link EmbBagTrainer} on libsvm data ({@code --data DIR}, required). */
+    private int embbag(List<InetSocketAddress> addresses) throws Exception {
+        String description = SparseData.describe(training.data);
+        SparseSplit data = SparseData.load(training.data);
+        EmbBagTrainer.Config config = new EmbBagTrainer.Config(training.model, training.batch, training.epochs,
+                OptimizerSpec.defaults(training.optimizer, training.lr), rank, workers, training.seed,
+                TrainerConfig.DEFAULT_EVAL_BATCH);
+        log.info("worker {}/{}: {} on {} ({} train, {} test samples, {} classes), batch {}, {} epochs, {} lr {}", rank,
+                workers, training.model, description, data.train().samples(), data.test().samples(), data.classes(),
+                training.batch, training.epochs, training.optimizer, training.lr);
+        TlsFiles tls = security.tls();
+        PsClient.Options options = new PsClient.Options(training.chunkBytes, Frame.DEFAULT_MAX_FRAME_BYTES,
+                training.pullDtype()).secured(security.auth(), tls == null ? null : tls.clientContext())
+                .withConnectTimeout(connectTimeoutMillis).withRing(sharedMemory.ring());
+        TrainingProgress bar = new TrainingProgress(ProgressMode.parse(progress), System.out);
+        try (MetricsEndpoint observed = metrics.open("worker", rank);
+             Device dev = DeviceLine.open(device.spec, log::info);
+             PsClient client = PsClient.connect(addresses, rank, options)) {
+            EmbBagTrainer trainer = new EmbBagTrainer(config, client, dev, data, report -> {
+                bar.endLine();
+                System.out.println(EPOCH + toJson(report));
+                System.out.flush();
+            });
+            TrainingMonitor start = new TrainingMonitor() {
+                @Override
+                public void trainingStarted(long step) {
+                    System.out.println(START + "{\"step\":" + step + "}");
+                    System.out.flush();
+                }
+            };
+            trainer.monitor(TrainingMonitor.all(observed == null ? List.of(start, bar) : List.of(start, bar,
+                    new WorkerMetrics(observed.registry(), Tags.empty(), client))));
+            long trainStart = System.nanoTime();
+            List<EpochReport> reports = trainer.run();
+            double trainSeconds = (System.nanoTime() - trainStart) / 1e9;
+            if (json.wanted()) {
+                ObjectNode summary = WorkerSummary.of(reports, trainSeconds);
+                summary.put("rank", rank);
+                summary.put("workers", workers);
+                summary.set("servers", JSON.valueToTree(servers));
+                summary.put("model", training.model);
+                summary.put("optimizer", training.optimizer);
+                summary.put("lr", training.lr);
+                summary.put("batch", training.batch);
+                summary.put("data", description);
+                summary.put("device", dev.description());
+                json.write(summary, System.out);
+            }
+        }
+        return 0;
+    }
+
     static String toJson(EpochReport r) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("epoch", r.epoch());
@@ -259,12 +317,13 @@ final class WorkerCommand implements Callable<Integer> {
     /** Training flags shared by {@code worker} and {@code local}. */
     static final class TrainingOptions {
         @Option(names = "--model", defaultValue = "mlp:256,128", description = "mlp:H1,H2,..., logreg, or "
-                + "ctr:dim=D,mlp=H1,H2,... (embedding rows on the shards; Criteo-format --data) (default: ${DEFAULT-VALUE}).")
+                + "ctr:dim=D,mlp=H1,H2,... (embedding rows on the shards; Criteo-format --data), or embbag:dim=D (mean of "
+                + "embedding rows, then softmax; libsvm --data) (default: ${DEFAULT-VALUE}).")
         String model;
 
         @Option(names = "--data", description = "Directory with IDX files (default: the dataset-fashion-mnist package, else "
                 + "synthetic data); for --model ctr, with train.tsv[.gz] and test.tsv[.gz] in the Criteo format (default: a "
-                + "generated set).")
+                + "generated set); for --model embbag, with train.svm[.gz] and test.svm[.gz] in the libsvm format (required).")
         Path data;
 
         @Option(names = "--epochs", defaultValue = "10", description = "Passes over the training set (default: ${DEFAULT-VALUE}).")
