@@ -100,7 +100,7 @@ final class ShardAgent implements AutoCloseable {
         this.policy = ConsistencyPolicy.of(config, liveness, counters, replies::parameters, nanoTime);
         this.workers = new ShardWorkers(config, liveness, policy, counters);
         NonFinitePushes nonFinitePushes = new NonFinitePushes(nonFinite, counters, new NonFiniteLog());
-        this.tables = new ShardTables(config, this.device, tensors, nonFinitePushes, nanoTime);
+        this.tables = new ShardTables(config, this.device, tensors, nonFinitePushes, nanoTime, workers::alive);
         this.checkpoints = new ShardCheckpoints(config, checkpointSettings, this.device, tensors, tables, counters);
         this.pushes = new ShardPushes(config, this.device, tensors, workers, policy, nonFinitePushes, checkpoints,
                 replies, counters);
@@ -285,6 +285,8 @@ final class ShardAgent implements AutoCloseable {
         }
         if (bsp) {
             pushes.completeStepsOfLiveWorkers();
+            tables.completeStepsOfLiveWorkers();
+            answerReadyRowPulls();
         }
         policy.workersDropped();
     }
@@ -306,13 +308,31 @@ final class ShardAgent implements AutoCloseable {
                 new Messages.RegisterReply(tables.register(reg, checkpoints::restore))));
     }
 
-    /** PULL_ROWS: {@code ids} is the id payload of {@code frame}, released here. */
+    /**
+     * PULL_ROWS: {@code ids} is the id payload of {@code frame}, released here. On a bsp shard a pull ahead of its
+     * table's version is parked with a copy of its ids, and answered when the version gets there.
+     */
     void pullRows(Channel ch, long requestId, int rank, TableMessages.RowsHeader h, ByteBuf ids, Frame frame) {
         try {
             workers.spoke(rank);
+            if (tables.parkIfAhead(ch, requestId, h, ids)) {
+                return;
+            }
             replies.answer(ch, requestId, () -> tables.pull(ch.alloc(), requestId, h, ids));
+        } catch (ProtocolException e) {
+            replies.error(ch, requestId, e);
+        } catch (RuntimeException e) {
+            replies.failed(ch, requestId, e);
         } finally {
             frame.release();
+        }
+    }
+
+    /** bsp: answers the parked row pulls whose tables have reached their clocks. */
+    private void answerReadyRowPulls() {
+        for (ShardTables.ParkedRowPull p : tables.takeReadyPulls()) {
+            replies.answer(p.channel(), p.requestId(),
+                    () -> tables.pull(p.channel().alloc(), p.requestId(), p.header(), p.idBuffer()));
         }
     }
 
@@ -333,6 +353,7 @@ final class ShardAgent implements AutoCloseable {
         } finally {
             frame.release();
         }
+        answerReadyRowPulls();
     }
 
     /** The registered tables (agent thread). */
@@ -375,14 +396,20 @@ final class ShardAgent implements AutoCloseable {
         replies.data(ch, requestId, new Messages.Text(json));
     }
 
-    /** Forgets the parked pulls of a closed connection. */
+    /** Forgets the parked pulls (chunks and rows) of a closed connection. */
     void connectionClosed(Channel ch) {
         policy.connectionClosed(ch);
+        tables.connectionClosed(ch);
     }
 
     /** Pulls parked now (agent thread). */
     int parkedPulls() {
         return policy.parkedPulls();
+    }
+
+    /** Row pulls parked now (agent thread). */
+    int parkedRowPulls() {
+        return tables.parkedPulls();
     }
 
     @Override

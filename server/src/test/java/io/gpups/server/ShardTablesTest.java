@@ -22,7 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * Tables on one shard below the socket: rows born with their initial values, pushes applied on arrival, and every
- * refusal (unknown table, repeated or reserved ids, wrong lengths, a full table, a non-asp shard) answered with its
+ * refusal (unknown table, repeated or reserved ids, wrong lengths, a full table, an ssp shard) answered with its
  * code, leaving the rows as they were.
  */
 class ShardTablesTest {
@@ -168,11 +168,11 @@ class ShardTablesTest {
     }
 
     @Test
-    void shardsThatAreNotAspRefuseTables() {
-        try (EmbeddedShard bsp = new EmbeddedShard("bsp", 1, 60_000)) {
-            EmbeddedChannel ch = bsp.worker(0);
-            bsp.call(ch, Opcode.REGISTER_TABLE, new TableMessages.RegisterTable(table("items", 64, Eviction.NONE)))
-                    .refused(ErrorCode.FORBIDDEN, "embedding tables are served under asp only so far");
+    void sspShardsRefuseTables() {
+        try (EmbeddedShard ssp = new EmbeddedShard("ssp:2", 1, 60_000)) {
+            EmbeddedChannel ch = ssp.worker(0);
+            ssp.call(ch, Opcode.REGISTER_TABLE, new TableMessages.RegisterTable(table("items", 64, Eviction.NONE)))
+                    .refused(ErrorCode.FORBIDDEN, "embedding tables are served under asp and bsp only");
         }
     }
 

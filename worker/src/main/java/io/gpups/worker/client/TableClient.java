@@ -124,8 +124,10 @@ public final class TableClient {
 
     /**
      * Pushes the gradients {@code grads[i * dim, (i + 1) * dim)} of the rows of {@code ids[0, count)} for {@code step},
-     * as {@code dtype}: each row takes one optimizer step on its shard, with the sum of its id's gradients. Completes
-     * with the number of rows sent (the unique ids).
+     * as {@code dtype}: each row takes one optimizer step on its shard, with the sum of its id's gradients (on a bsp
+     * shard, once every live worker has pushed for {@code step}, with the mean over the workers). Every shard gets a
+     * PUSH_ROWS, one with no rows if none of the ids is its own, so a bsp shard hears from this worker every step.
+     * Completes with the number of rows sent (the unique ids).
      */
     public CompletableFuture<Integer> push(String table, long[] ids, int count, float[] grads, RowDtype dtype, long step) {
         Registered t = registered(table);
@@ -134,10 +136,7 @@ public final class TableClient {
         Split split = Split.of(ids, count, client.shardCount());
         List<CompletableFuture<?>> parts = new ArrayList<>();
         for (int s = 0; s < split.shards(); s++) {
-            int n = split.count(s);
-            if (n == 0) {
-                continue;
-            }
+            int n = split.count(s);   // 0 too: a bsp shard waits for every worker's push for the step
             float[] summed = split.gather(s, grads, dim);
             ShardConnection c = client.connection(s);
             long id = c.newRequestId();

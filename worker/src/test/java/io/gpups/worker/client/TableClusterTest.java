@@ -32,7 +32,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Two workers and two asp shards over real loopback sockets, with an embedding table: each row lives on the shard its
  * id hashes to, repeated ids in one request are summed, and after a sequence of pushes every row equals a plain-Java
- * Adagrad over the same gradients, bit for bit.
+ * Adagrad over the same gradients, bit for bit. On bsp shards, two workers in lock step train the rows as a plain
+ * Adagrad over the mean of their gradients, step by step.
  */
 class TableClusterTest {
 
@@ -87,7 +88,8 @@ class TableClusterTest {
             });
         }
 
-        void push(long[] ids, float[] grads) {
+        /** A request's gradients summed per id, in the ids' order (as the client sends them). */
+        static Map<Long, float[]> summed(long[] ids, float[] grads) {
             Map<Long, float[]> summed = new java.util.LinkedHashMap<>();
             for (int i = 0; i < ids.length; i++) {
                 float[] g = summed.computeIfAbsent(ids[i], k -> new float[DIM]);
@@ -95,6 +97,33 @@ class TableClusterTest {
                     g[j] += grads[i * DIM + j];
                 }
             }
+            return summed;
+        }
+
+        void push(long[] ids, float[] grads) {
+            step(summed(ids, grads));
+        }
+
+        /** A bsp step of two workers: each row's gradients summed, worker 0's first, then halved (the mean). */
+        void bspStep(Map<Long, float[]> first, Map<Long, float[]> second) {
+            Map<Long, float[]> sum = new java.util.LinkedHashMap<>();
+            for (Map<Long, float[]> w : List.of(first, second)) {
+                w.forEach((id, g) -> {
+                    float[] s = sum.computeIfAbsent(id, k -> new float[DIM]);
+                    for (int j = 0; j < DIM; j++) {
+                        s[j] += g[j];
+                    }
+                });
+            }
+            sum.values().forEach(g -> {
+                for (int j = 0; j < DIM; j++) {
+                    g[j] *= 0.5f;
+                }
+            });
+            step(sum);
+        }
+
+        private void step(Map<Long, float[]> summed) {
             summed.forEach((id, g) -> {
                 float[] p = row(id);
                 float[] h = sums.get(id);
@@ -170,11 +199,58 @@ class TableClusterTest {
     }
 
     @Test
-    void aBspShardRefusesTheTableWithItsReason() throws Exception {
-        List<InetSocketAddress> shards = startShards(1, "bsp");
+    void twoWorkersInLockStepOnTwoBspShardsEqualAPlainAdagradOverTheMean() throws Exception {
+        List<InetSocketAddress> shards = startShards(2, "bsp");
+        TableClient w0 = client(shards, 0).tables();
+        TableClient w1 = client(shards, 1).tables();
+        w0.register(ITEMS).get(30, TimeUnit.SECONDS);
+        w1.register(ITEMS).get(30, TimeUnit.SECONDS);
+        Reference reference = new Reference();
+        long[] all = new long[40];
+        for (int i = 0; i < all.length; i++) {
+            all[i] = RowIds.mix(i) >>> 3;
+        }
+        java.util.Random r = new java.util.Random(11);
+        float[] pulled = new float[all.length * DIM];
+        for (int step = 0; step < 8; step++) {
+            // Few ids per worker: some steps leave a shard without rows from a worker (an empty push keeps it in step).
+            long[][] ids = new long[2][];
+            float[][] grads = new float[2][];
+            for (int w = 0; w < 2; w++) {
+                int n = 1 + r.nextInt(step % 3 == 0 ? 2 : 12);
+                ids[w] = new long[n];
+                for (int i = 0; i < n; i++) {
+                    ids[w][i] = all[r.nextInt(all.length)];
+                }
+                grads[w] = gradients(n, 100 * step + w);
+                for (long id : ids[w]) {
+                    reference.row(id);
+                }
+            }
+            w0.push("items", ids[0], ids[0].length, grads[0], RowDtype.FP32, step).get(30, TimeUnit.SECONDS);
+            // Worker 0 pulls for the next step before worker 1 has pushed: its pull waits on the shards for the step.
+            java.util.concurrent.CompletableFuture<Integer> early = w0.pull("items", all, all.length, RowDtype.FP32,
+                    step + 1, pulled);
+            w1.push("items", ids[1], ids[1].length, grads[1], RowDtype.FP32, step).get(30, TimeUnit.SECONDS);
+            reference.bspStep(Reference.summed(ids[0], grads[0]), Reference.summed(ids[1], grads[1]));
+            early.get(30, TimeUnit.SECONDS);
+            float[] expected = new float[all.length * DIM];
+            for (int i = 0; i < all.length; i++) {
+                System.arraycopy(reference.row(all[i]), 0, expected, i * DIM, DIM);
+            }
+            assertArrayEquals(expected, pulled, "worker 0's rows after step " + step);
+            float[] other = new float[all.length * DIM];
+            w1.pull("items", all, all.length, RowDtype.FP32, step + 1, other).get(30, TimeUnit.SECONDS);
+            assertArrayEquals(expected, other, "worker 1's rows after step " + step);
+        }
+    }
+
+    @Test
+    void anSspShardRefusesTheTableWithItsReason() throws Exception {
+        List<InetSocketAddress> shards = startShards(1, "ssp:1");
         TableClient w0 = client(shards, 0).tables();
         ExecutionException e = assertThrows(ExecutionException.class, () -> w0.register(ITEMS).get(30, TimeUnit.SECONDS));
-        assertTrue(e.getCause().getMessage().contains("embedding tables are served under asp only so far"),
+        assertTrue(e.getCause().getMessage().contains("embedding tables are served under asp and bsp only"),
                 e.getCause().getMessage());
         assertThrows(IllegalArgumentException.class, () -> w0.pull("items", new long[] {1}, 1, RowDtype.FP32, 0,
                 new float[DIM]), "a table whose registration failed is not registered");
