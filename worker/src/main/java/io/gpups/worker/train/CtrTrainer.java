@@ -25,7 +25,8 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * Data-parallel training of a {@link CtrModel} by one worker, under asp (rows are applied on arrival). Step t is:
+ * Data-parallel training of a {@link CtrModel} by one worker, under asp (rows are applied on arrival) or bsp (the
+ * pulls of step t wait for step t - 1 of every worker, rows as dense tensors). Step t is:
  *
  * <pre>
  * pull the MLP's tensors and the rows of the batch's ids (one request per shard, ids made unique)
@@ -68,6 +69,8 @@ public final class CtrTrainer {
     private final CtrSplit data;
     private final EpochListener listener;
     private TrainingMonitor monitor = TrainingMonitor.NONE;
+    /** Whether steps are synchronous: step t pulls at clock t (the MLP and rows after step t - 1 of every worker). */
+    private boolean bsp;
 
     public CtrTrainer(Config config, PsClient client, Device device, CtrSplit data, EpochListener listener) {
         this.config = config;
@@ -90,10 +93,11 @@ public final class CtrTrainer {
             throw new IllegalStateException("this worker was configured for " + config.workers()
                     + " workers but the cluster has " + cluster.workers());
         }
-        if (cluster.consistency().mode() != Consistency.Mode.ASP) {
-            throw new IllegalStateException("a ctr model trains under asp only so far (its embedding rows are applied"
-                    + " on arrival); the shards run " + cluster.consistency());
+        if (cluster.consistency().mode() == Consistency.Mode.SSP) {
+            throw new IllegalStateException("a ctr model trains under asp or bsp (embedding tables are not served under"
+                    + " ssp yet); the shards run " + cluster.consistency());
         }
+        bsp = cluster.consistency().mode() == Consistency.Mode.BSP;
         CtrDataset train = data.train();
         CtrModel model = CtrModel.parse(config.model(), CtrDataset.FIELDS, CtrDataset.DENSE, config.seed());
         List<TensorSpec> specs = model.tensors(config.optimizer());
@@ -129,7 +133,7 @@ public final class CtrTrainer {
                 double logLoss = Double.NaN;
                 double accuracy = Double.NaN;
                 if (config.rank() == 0) {
-                    float[] p = step.predict(data.test(), config.evalBatch());
+                    float[] p = step.predict(data.test(), config.evalBatch(), bsp ? t : 0);
                     float[] labels = data.test().labels();
                     auc = BinaryMetrics.auc(p, labels, labels.length);
                     logLoss = BinaryMetrics.logLoss(p, labels, labels.length);
@@ -222,7 +226,7 @@ public final class CtrTrainer {
 
         /** One training step on samples {@code share[from, from + n)}; returns the batch's mean loss. */
         float train(CtrDataset set, int[] share, int from, int n, long step) {
-            load(set, share, from, n, 0);
+            load(set, share, from, n, bsp ? step : 0);
             float loss = onDevice.forwardBackward(n);
             int fields = model.fields();
             int dim = model.dim();
@@ -242,12 +246,12 @@ public final class CtrTrainer {
         }
 
         /** The click probability of every sample of {@code set}, in batches of {@code evalBatch}. */
-        float[] predict(CtrDataset set, int evalBatch) {
+        float[] predict(CtrDataset set, int evalBatch, long clock) {
             int total = set.labels().length;
             float[] p = new float[total];
             for (int from = 0; from < total; from += evalBatch) {
                 int n = Math.min(evalBatch, total - from);
-                load(set, null, from, n, 0);
+                load(set, null, from, n, clock);
                 onDevice.forward(n);
                 device.download(onDevice.logits(), 0, logits, 0, 2 * n);
                 for (int b = 0; b < n; b++) {

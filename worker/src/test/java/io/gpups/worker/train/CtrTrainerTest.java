@@ -40,11 +40,15 @@ class CtrTrainerTest {
     }
 
     private List<InetSocketAddress> startShards(int shards, String consistency) throws Exception {
+        return startShards(shards, consistency, 1);
+    }
+
+    private List<InetSocketAddress> startShards(int shards, String consistency, int workers) throws Exception {
         List<InetSocketAddress> addresses = new ArrayList<>();
         for (int s = 0; s < shards; s++) {
             Device d = Devices.installed().open("cpu", line -> { });
             devices.add(d);
-            ShardServer server = ShardServer.start(new ShardConfig("127.0.0.1", 0, s, shards, 1,
+            ShardServer server = ShardServer.start(new ShardConfig("127.0.0.1", 0, s, shards, workers,
                     Consistency.parse(consistency), 8 << 20), d, ShardSecurity.none());
             servers.add(server);
             addresses.add(new InetSocketAddress("127.0.0.1", server.port()));
@@ -84,14 +88,34 @@ class CtrTrainerTest {
     }
 
     @Test
-    void aBspJobIsRefusedWithItsReason() throws Exception {
-        PsClient client = PsClient.connect(startShards(1, "bsp"), 0, PsClient.Options.defaults());
+    void twoBspWorkersTrainTheRowsToo() throws Exception {
+        CtrGenerator.Generated data = new CtrGenerator(26, 30, 1.1, 5).generateWithTeacher(12_000, 4_000);
+        List<InetSocketAddress> shards = startShards(2, "bsp", 2);
+        List<java.util.concurrent.CompletableFuture<EpochReport>> runs = new ArrayList<>();
+        for (int rank = 0; rank < 2; rank++) {
+            PsClient client = PsClient.connect(shards, rank, PsClient.Options.defaults());
+            clients.add(client);
+            Device device = Devices.installed().open("cpu", line -> { });
+            devices.add(device);
+            CtrTrainer trainer = new CtrTrainer(new CtrTrainer.Config("ctr:dim=8,mlp=32", 64, 3,
+                    new OptimizerSpec.Adam(0.003f, 0.9f, 0.999f, 1e-8f, 0f), rank, 2, 7, 1000), client, device,
+                    data.split(), r -> { });
+            runs.add(java.util.concurrent.CompletableFuture.supplyAsync(() -> trainer.run().get(2)));
+        }
+        EpochReport rank0 = runs.get(0).get(300, java.util.concurrent.TimeUnit.SECONDS);
+        runs.get(1).get(300, java.util.concurrent.TimeUnit.SECONDS);
+        assertTrue(rank0.testAuc() > 0.72, "test AUC " + rank0.testAuc() + " (the teacher's " + data.teacher().testAuc() + ")");
+    }
+
+    @Test
+    void anSspJobIsRefusedWithItsReason() throws Exception {
+        PsClient client = PsClient.connect(startShards(1, "ssp:2"), 0, PsClient.Options.defaults());
         clients.add(client);
         Device device = Devices.installed().open("cpu", line -> { });
         devices.add(device);
         CtrGenerator.Generated data = new CtrGenerator(26, 30, 1.1, 5).generateWithTeacher(100, 100);
         IllegalStateException e = assertThrows(IllegalStateException.class, () -> new CtrTrainer(new CtrTrainer.Config(
                 "ctr", 16, 1, new OptimizerSpec.Sgd(0.1f, 0f), 0, 1, 7, 100), client, device, data.split(), r -> { }).run());
-        assertTrue(e.getMessage().contains("a ctr model trains under asp only so far"), e.getMessage());
+        assertTrue(e.getMessage().contains("a ctr model trains under asp or bsp"), e.getMessage());
     }
 }
