@@ -282,6 +282,11 @@ final class LocalCommand implements Callable<Integer> {
         }
         Consistency parsedConsistency = Consistency.parse(consistency);
         if (CtrModel.names(training.model) || EmbBagModel.names(training.model)) {
+            if (chaos != null) {
+                throw new IllegalArgumentException("--chaos " + chaos + " is not supported with --model " + training.model
+                        + " yet (its trainer does not hold at a chaos step); kill a shard by hand and restart it with "
+                        + "--restore");
+            }
             if (CtrModel.names(training.model)) {
                 CtrModel.parse(training.model, CtrDataset.FIELDS, CtrDataset.DENSE, training.seed);
                 if (parsedConsistency.mode() == Consistency.Mode.SSP) {

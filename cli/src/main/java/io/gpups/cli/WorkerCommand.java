@@ -174,6 +174,9 @@ final class WorkerCommand implements Callable<Integer> {
 
     /** {@code --model ctr...}: a {@link CtrTrainer} on Criteo-format data ({@code --data DIR}) or a generated set. */
     private int ctr(List<InetSocketAddress> addresses) throws Exception {
+        if (chaosHold != null) {
+            throw new IllegalArgumentException("--chaos-hold is not supported with --model " + training.model + " yet");
+        }
         CtrData.Loaded data = CtrData.load(training.data, log::info);
         CtrTrainer.Config config = new CtrTrainer.Config(training.model, training.batch, training.epochs,
                 OptimizerSpec.defaults(training.optimizer, training.lr), rank, workers, training.seed,
@@ -224,6 +227,9 @@ final class WorkerCommand implements Callable<Integer> {
 
     /** {@code --model embbag...}: an {@link EmbBagTrainer} on libsvm data ({@code --data DIR}, required). */
     private int embbag(List<InetSocketAddress> addresses) throws Exception {
+        if (chaosHold != null) {
+            throw new IllegalArgumentException("--chaos-hold is not supported with --model " + training.model + " yet");
+        }
         String description = SparseData.describe(training.data);
         SparseSplit data = SparseData.load(training.data);
         EmbBagTrainer.Config config = new EmbBagTrainer.Config(training.model, training.batch, training.epochs,
