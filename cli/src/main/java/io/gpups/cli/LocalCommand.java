@@ -289,16 +289,12 @@ final class LocalCommand implements Callable<Integer> {
             }
             if (CtrModel.names(training.model)) {
                 CtrModel.parse(training.model, CtrDataset.FIELDS, CtrDataset.DENSE, training.seed);
-                if (parsedConsistency.mode() == Consistency.Mode.SSP) {
-                    throw new IllegalArgumentException("--model " + training.model + " trains under asp or bsp "
-                            + "(embedding tables are not served under ssp yet): give --consistency asp or bsp");
-                }
             } else {
                 EmbBagModel.parse(training.model, 2, training.seed);   // the keys; the classes come with the data
-                if (parsedConsistency.mode() != Consistency.Mode.ASP) {
-                    throw new IllegalArgumentException("--model " + training.model + " trains under asp only so far: "
-                            + "give --consistency asp");
-                }
+            }
+            if (parsedConsistency.mode() == Consistency.Mode.SSP) {
+                throw new IllegalArgumentException("--model " + training.model + " trains under asp or bsp (embedding "
+                        + "tables are not served under ssp yet): give --consistency asp or bsp");
             }
             io.gpups.core.optim.OptimizerSpec.defaults(training.optimizer, training.lr);
         } else {

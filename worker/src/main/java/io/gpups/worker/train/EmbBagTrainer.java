@@ -69,6 +69,8 @@ public final class EmbBagTrainer {
     private final SparseSplit data;
     private final EpochListener listener;
     private TrainingMonitor monitor = TrainingMonitor.NONE;
+    /** Whether steps are synchronous: step t pulls at clock t (the model after step t - 1 of every worker). */
+    private boolean bsp;
 
     public EmbBagTrainer(Config config, PsClient client, Device device, SparseSplit data, EpochListener listener) {
         this.config = config;
@@ -91,10 +93,11 @@ public final class EmbBagTrainer {
             throw new IllegalStateException("this worker was configured for " + config.workers()
                     + " workers but the cluster has " + cluster.workers());
         }
-        if (cluster.consistency().mode() != Consistency.Mode.ASP) {
-            throw new IllegalStateException("an embbag model trains under asp only so far (its embedding rows are"
-                    + " applied on arrival); the shards run " + cluster.consistency());
+        if (cluster.consistency().mode() == Consistency.Mode.SSP) {
+            throw new IllegalStateException("an embbag model trains under asp or bsp (embedding tables are not served"
+                    + " under ssp yet); the shards run " + cluster.consistency());
         }
+        bsp = cluster.consistency().mode() == Consistency.Mode.BSP;
         SparseDataset train = data.train();
         EmbBagModel model = EmbBagModel.parse(config.model(), data.classes(), config.seed());
         List<TensorSpec> specs = model.tensors(config.optimizer());
@@ -134,7 +137,7 @@ public final class EmbBagTrainer {
                     int n = test.samples();
                     int[] predicted = new int[n];
                     float[] secondClass = new float[n];
-                    step.predict(test, config.evalBatch(), predicted, secondClass);
+                    step.predict(test, config.evalBatch(), predicted, secondClass, bsp ? t : 0);
                     int right = 0;
                     for (int i = 0; i < n; i++) {
                         right += predicted[i] == test.labels()[i] ? 1 : 0;
@@ -258,7 +261,7 @@ public final class EmbBagTrainer {
 
         /** One training step on samples {@code share[from, from + n)}; returns the batch's mean loss. */
         float train(SparseDataset set, int[] share, int from, int n, long step) {
-            load(set, share, from, n, 0);
+            load(set, share, from, n, bsp ? step : 0);
             float loss = onDevice.forwardBackward(n);
             int dim = model.dim();
             device.download(onDevice.inputGradient(), 0, inputGradient, 0, n * dim);
@@ -283,12 +286,12 @@ public final class EmbBagTrainer {
          * The arg-max class of every sample of {@code set} into {@code predicted}, and the softmax probability of
          * class 1 into {@code secondClass}, in batches of {@code evalBatch}.
          */
-        void predict(SparseDataset set, int evalBatch, int[] predicted, float[] secondClass) {
+        void predict(SparseDataset set, int evalBatch, int[] predicted, float[] secondClass, long clock) {
             int total = set.samples();
             int c = model.classes();
             for (int from = 0; from < total; from += evalBatch) {
                 int n = Math.min(evalBatch, total - from);
-                load(set, null, from, n, 0);
+                load(set, null, from, n, clock);
                 onDevice.forward(n);
                 device.download(onDevice.logits(), 0, logits, 0, c * n);
                 for (int b = 0; b < n; b++) {

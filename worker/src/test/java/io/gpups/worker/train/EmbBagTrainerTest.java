@@ -67,12 +67,12 @@ class EmbBagTrainerTest {
         return new SparseDataset(labels, offsets, ids, values);
     }
 
-    private List<InetSocketAddress> startShards(int shards, String consistency) throws Exception {
+    private List<InetSocketAddress> startShards(int shards, String consistency, int workers) throws Exception {
         List<InetSocketAddress> addresses = new ArrayList<>();
         for (int s = 0; s < shards; s++) {
             Device d = Devices.installed().open("cpu", line -> { });
             devices.add(d);
-            ShardServer server = ShardServer.start(new ShardConfig("127.0.0.1", 0, s, shards, 1,
+            ShardServer server = ShardServer.start(new ShardConfig("127.0.0.1", 0, s, shards, workers,
                     Consistency.parse(consistency), 8 << 20), d, ShardSecurity.none());
             servers.add(server);
             addresses.add(new InetSocketAddress("127.0.0.1", server.port()));
@@ -82,7 +82,7 @@ class EmbBagTrainerTest {
 
     /** The last epoch's report of one worker training {@code model} for three epochs on {@code data}. */
     private EpochReport train(String model, SparseSplit data) throws Exception {
-        PsClient client = PsClient.connect(startShards(2, "asp"), 0, PsClient.Options.defaults());
+        PsClient client = PsClient.connect(startShards(2, "asp", 1), 0, PsClient.Options.defaults());
         clients.add(client);
         Device device = Devices.installed().open("cpu", line -> { });
         devices.add(device);
@@ -109,8 +109,28 @@ class EmbBagTrainerTest {
     }
 
     @Test
-    void aBspJobIsRefusedWithItsReason() throws Exception {
-        PsClient client = PsClient.connect(startShards(1, "bsp"), 0, PsClient.Options.defaults());
+    void twoBspWorkersTrainTheRowsToo() throws Exception {
+        SparseSplit data = new SparseSplit(generate(4000, 1), generate(1000, 2));
+        List<InetSocketAddress> shards = startShards(2, "bsp", 2);
+        List<java.util.concurrent.CompletableFuture<EpochReport>> runs = new ArrayList<>();
+        for (int rank = 0; rank < 2; rank++) {
+            PsClient client = PsClient.connect(shards, rank, PsClient.Options.defaults());
+            clients.add(client);
+            Device device = Devices.installed().open("cpu", line -> { });
+            devices.add(device);
+            EmbBagTrainer trainer = new EmbBagTrainer(new EmbBagTrainer.Config("embbag:dim=8,row_lr=0.1", 32, 3,
+                    new OptimizerSpec.Adam(0.01f, 0.9f, 0.999f, 1e-8f, 0f), rank, 2, 7, 500), client, device, data,
+                    r -> { });
+            runs.add(java.util.concurrent.CompletableFuture.supplyAsync(() -> trainer.run().get(2)));
+        }
+        EpochReport rank0 = runs.get(0).get(300, java.util.concurrent.TimeUnit.SECONDS);
+        runs.get(1).get(300, java.util.concurrent.TimeUnit.SECONDS);
+        assertTrue(rank0.testAccuracy() > 0.8, "test accuracy " + rank0.testAccuracy());
+    }
+
+    @Test
+    void anSspJobIsRefusedWithItsReason() throws Exception {
+        PsClient client = PsClient.connect(startShards(1, "ssp:2", 1), 0, PsClient.Options.defaults());
         clients.add(client);
         Device device = Devices.installed().open("cpu", line -> { });
         devices.add(device);
@@ -118,6 +138,6 @@ class EmbBagTrainerTest {
         IllegalStateException e = assertThrows(IllegalStateException.class, () -> new EmbBagTrainer(
                 new EmbBagTrainer.Config("embbag", 16, 1, new OptimizerSpec.Sgd(0.1f, 0f), 0, 1, 7, 100), client, device,
                 data, r -> { }).run());
-        assertTrue(e.getMessage().contains("an embbag model trains under asp only so far"), e.getMessage());
+        assertTrue(e.getMessage().contains("an embbag model trains under asp or bsp"), e.getMessage());
     }
 }
