@@ -24,6 +24,7 @@ import io.gpups.worker.model.CtrModel;
 import io.gpups.worker.model.EmbBagModel;
 import io.gpups.worker.train.CtrTrainer;
 import io.gpups.worker.train.EmbBagTrainer;
+import io.gpups.worker.train.EpochListener;
 import io.gpups.worker.train.EpochReport;
 import io.gpups.worker.train.ShardResetException;
 import io.gpups.worker.train.Trainer;
@@ -183,46 +184,8 @@ final class WorkerCommand implements Callable<Integer> {
                 TrainerConfig.DEFAULT_EVAL_BATCH);
         log.info("worker {}/{}: {} on {}, batch {}, {} epochs, {} lr {}", rank, workers, training.model,
                 data.description(), training.batch, training.epochs, training.optimizer, training.lr);
-        TlsFiles tls = security.tls();
-        PsClient.Options options = new PsClient.Options(training.chunkBytes, Frame.DEFAULT_MAX_FRAME_BYTES,
-                training.pullDtype()).secured(security.auth(), tls == null ? null : tls.clientContext())
-                .withConnectTimeout(connectTimeoutMillis).withRing(sharedMemory.ring());
-        TrainingProgress bar = new TrainingProgress(ProgressMode.parse(progress), System.out);
-        try (MetricsEndpoint observed = metrics.open("worker", rank);
-             Device dev = DeviceLine.open(device.spec, log::info);
-             PsClient client = PsClient.connect(addresses, rank, options)) {
-            CtrTrainer trainer = new CtrTrainer(config, client, dev, data.split(), report -> {
-                bar.endLine();
-                System.out.println(EPOCH + toJson(report));
-                System.out.flush();
-            });
-            TrainingMonitor start = new TrainingMonitor() {
-                @Override
-                public void trainingStarted(long step) {
-                    System.out.println(START + "{\"step\":" + step + "}");
-                    System.out.flush();
-                }
-            };
-            trainer.monitor(TrainingMonitor.all(observed == null ? List.of(start, bar) : List.of(start, bar,
-                    new WorkerMetrics(observed.registry(), Tags.empty(), client))));
-            long trainStart = System.nanoTime();
-            List<EpochReport> reports = trainer.run();
-            double trainSeconds = (System.nanoTime() - trainStart) / 1e9;
-            if (json.wanted()) {
-                ObjectNode summary = WorkerSummary.of(reports, trainSeconds);
-                summary.put("rank", rank);
-                summary.put("workers", workers);
-                summary.set("servers", JSON.valueToTree(servers));
-                summary.put("model", training.model);
-                summary.put("optimizer", training.optimizer);
-                summary.put("lr", training.lr);
-                summary.put("batch", training.batch);
-                summary.put("data", data.description());
-                summary.put("device", dev.description());
-                json.write(summary, System.out);
-            }
-        }
-        return 0;
+        return runTableModel(addresses, data.description(), (client, dev, listener, monitor) ->
+                new CtrTrainer(config, client, dev, data.split(), listener).monitor(monitor).run());
     }
 
     /** {@code --model embbag...}: an {@link EmbBagTrainer} on libsvm data ({@code --data DIR}, required). */
@@ -238,6 +201,22 @@ final class WorkerCommand implements Callable<Integer> {
         log.info("worker {}/{}: {} on {} ({} train, {} test samples, {} classes), batch {}, {} epochs, {} lr {}", rank,
                 workers, training.model, description, data.train().samples(), data.test().samples(), data.classes(),
                 training.batch, training.epochs, training.optimizer, training.lr);
+        return runTableModel(addresses, description, (client, dev, listener, monitor) ->
+                new EmbBagTrainer(config, client, dev, data, listener).monitor(monitor).run());
+    }
+
+    /** Trains a model with embedding rows: runs {@code trainer}'s epochs once the client and device are open. */
+    @FunctionalInterface
+    private interface TableModelRun {
+        List<EpochReport> run(PsClient client, Device dev, EpochListener listener, TrainingMonitor monitor);
+    }
+
+    /**
+     * What {@code ctr} and {@code embbag} share: the client and device, the epoch and start lines, the progress bar and
+     * metrics, and the {@code --json} summary ({@code description} names the data).
+     */
+    private int runTableModel(List<InetSocketAddress> addresses, String description, TableModelRun trainer)
+            throws Exception {
         TlsFiles tls = security.tls();
         PsClient.Options options = new PsClient.Options(training.chunkBytes, Frame.DEFAULT_MAX_FRAME_BYTES,
                 training.pullDtype()).secured(security.auth(), tls == null ? null : tls.clientContext())
@@ -246,11 +225,11 @@ final class WorkerCommand implements Callable<Integer> {
         try (MetricsEndpoint observed = metrics.open("worker", rank);
              Device dev = DeviceLine.open(device.spec, log::info);
              PsClient client = PsClient.connect(addresses, rank, options)) {
-            EmbBagTrainer trainer = new EmbBagTrainer(config, client, dev, data, report -> {
+            EpochListener listener = report -> {
                 bar.endLine();
                 System.out.println(EPOCH + toJson(report));
                 System.out.flush();
-            });
+            };
             TrainingMonitor start = new TrainingMonitor() {
                 @Override
                 public void trainingStarted(long step) {
@@ -258,10 +237,10 @@ final class WorkerCommand implements Callable<Integer> {
                     System.out.flush();
                 }
             };
-            trainer.monitor(TrainingMonitor.all(observed == null ? List.of(start, bar) : List.of(start, bar,
-                    new WorkerMetrics(observed.registry(), Tags.empty(), client))));
+            TrainingMonitor monitor = TrainingMonitor.all(observed == null ? List.of(start, bar) : List.of(start, bar,
+                    new WorkerMetrics(observed.registry(), Tags.empty(), client)));
             long trainStart = System.nanoTime();
-            List<EpochReport> reports = trainer.run();
+            List<EpochReport> reports = trainer.run(client, dev, listener, monitor);
             double trainSeconds = (System.nanoTime() - trainStart) / 1e9;
             if (json.wanted()) {
                 ObjectNode summary = WorkerSummary.of(reports, trainSeconds);

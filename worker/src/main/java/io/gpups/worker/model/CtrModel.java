@@ -188,7 +188,7 @@ public final class CtrModel {
     }
 
     /** The MLP on {@code device} for batches of up to {@code maxBatch}, with the gradient of its input. */
-    public CtrDeviceModel onDevice(Device device, int maxBatch) {
-        return new CtrDeviceModel(DenseDeviceModel.withInputGradient(device, mlp().widths(), maxBatch));
+    public RowInputNetwork onDevice(Device device, int maxBatch) {
+        return new RowInputNetwork(DenseDeviceModel.withInputGradient(device, mlp().widths(), maxBatch), 2);
     }
 }

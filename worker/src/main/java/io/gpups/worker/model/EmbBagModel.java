@@ -154,8 +154,8 @@ public final class EmbBagModel {
     }
 
     /** The softmax layer on {@code device} for batches of up to {@code maxBatch}, with the gradient of its input. */
-    public EmbBagDeviceModel onDevice(Device device, int maxBatch) {
-        return new EmbBagDeviceModel(DenseDeviceModel.withInputGradient(device, new int[] {dim, classes}, maxBatch),
+    public RowInputNetwork onDevice(Device device, int maxBatch) {
+        return new RowInputNetwork(DenseDeviceModel.withInputGradient(device, new int[] {dim, classes}, maxBatch),
                 classes);
     }
 }

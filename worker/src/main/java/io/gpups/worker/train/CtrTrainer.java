@@ -13,7 +13,7 @@ import io.gpups.worker.data.CtrSplit;
 import io.gpups.worker.data.EpochSharding;
 import io.gpups.worker.metrics.BinaryMetrics;
 import io.gpups.worker.metrics.TrainingMonitor;
-import io.gpups.worker.model.CtrDeviceModel;
+import io.gpups.worker.model.RowInputNetwork;
 import io.gpups.worker.model.CtrModel;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -110,7 +110,7 @@ public final class CtrTrainer {
         EpochSharding sharding = new EpochSharding(samples, config.workers(), config.rank(), config.batch(), config.seed());
         int maxBatch = Math.max(config.batch(), config.rank() == 0 ? config.evalBatch() : 0);
         List<EpochReport> reports = new ArrayList<>(config.epochs());
-        try (CtrDeviceModel onDevice = model.onDevice(device, maxBatch)) {
+        try (RowInputNetwork onDevice = model.onDevice(device, maxBatch)) {
             Step step = new Step(model, onDevice, specs, tables, maxBatch);
             int[] share = new int[sharding.shareSize()];
             long t = 0;
@@ -158,7 +158,7 @@ public final class CtrTrainer {
     /** One step's host buffers, reused by every step. */
     private final class Step {
         private final CtrModel model;
-        private final CtrDeviceModel onDevice;
+        private final RowInputNetwork onDevice;
         private final List<TensorSpec> specs;
         private final TableClient tables;
         private final ByteBuffer[] parameters;
@@ -171,7 +171,7 @@ public final class CtrTrainer {
         private final float[] labels;
         private final float[] logits;
 
-        Step(CtrModel model, CtrDeviceModel onDevice, List<TensorSpec> specs, TableClient tables, int maxBatch) {
+        Step(CtrModel model, RowInputNetwork onDevice, List<TensorSpec> specs, TableClient tables, int maxBatch) {
             this.model = model;
             this.onDevice = onDevice;
             this.specs = specs;

@@ -13,7 +13,7 @@ import io.gpups.worker.data.SparseDataset;
 import io.gpups.worker.data.SparseSplit;
 import io.gpups.worker.metrics.BinaryMetrics;
 import io.gpups.worker.metrics.TrainingMonitor;
-import io.gpups.worker.model.EmbBagDeviceModel;
+import io.gpups.worker.model.RowInputNetwork;
 import io.gpups.worker.model.EmbBagModel;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -110,7 +110,7 @@ public final class EmbBagTrainer {
         EpochSharding sharding = new EpochSharding(samples, config.workers(), config.rank(), config.batch(), config.seed());
         int maxBatch = Math.max(config.batch(), config.rank() == 0 ? config.evalBatch() : 0);
         List<EpochReport> reports = new ArrayList<>(config.epochs());
-        try (EmbBagDeviceModel onDevice = model.onDevice(device, maxBatch)) {
+        try (RowInputNetwork onDevice = model.onDevice(device, maxBatch)) {
             Step step = new Step(model, onDevice, specs, tables, maxBatch);
             int[] share = new int[sharding.shareSize()];
             long t = 0;
@@ -167,7 +167,7 @@ public final class EmbBagTrainer {
     /** One step's host buffers, reused by every step; the per-feature ones grow with the largest batch seen. */
     private final class Step {
         private final EmbBagModel model;
-        private final EmbBagDeviceModel onDevice;
+        private final RowInputNetwork onDevice;
         private final List<TensorSpec> specs;
         private final TableClient tables;
         private final ByteBuffer[] parameters;
@@ -186,7 +186,7 @@ public final class EmbBagTrainer {
         private float[] rowGradients;
         private int features;
 
-        Step(EmbBagModel model, EmbBagDeviceModel onDevice, List<TensorSpec> specs, TableClient tables, int maxBatch) {
+        Step(EmbBagModel model, RowInputNetwork onDevice, List<TensorSpec> specs, TableClient tables, int maxBatch) {
             this.model = model;
             this.onDevice = onDevice;
             this.specs = specs;

@@ -3,20 +3,26 @@ package io.gpups.worker.model;
 import io.gpups.core.device.DeviceBuffer;
 
 /**
- * A {@link CtrModel}'s MLP on a device: the caller uploads each sample's input (its fields' rows, then its dense
- * features) and label; {@link #forwardBackward} leaves the MLP's gradients and the gradient of the input, whose first
- * {@code fields * dim} columns are the rows' gradients.
+ * The dense part of a model whose input is made of embedding rows ({@link CtrModel}'s MLP, {@link EmbBagModel}'s
+ * softmax layer) on a device: the caller uploads each sample's input and label; {@link #forwardBackward} leaves the
+ * network's gradients and d(mean loss)/d(input), from which the caller makes the rows' gradients.
  */
-public final class CtrDeviceModel implements AutoCloseable {
+public final class RowInputNetwork implements AutoCloseable {
 
     private final DenseDeviceModel network;
+    private final int classes;
 
-    CtrDeviceModel(DenseDeviceModel network) {
+    RowInputNetwork(DenseDeviceModel network, int classes) {
         this.network = network;
+        this.classes = classes;
     }
 
     public int maxBatch() {
         return network.maxBatch();
+    }
+
+    public int classes() {
+        return classes;
     }
 
     /** [maxBatch, inputs] row-major. */
@@ -24,7 +30,7 @@ public final class CtrDeviceModel implements AutoCloseable {
         return network.input();
     }
 
-    /** One float label (0 or 1) per sample. */
+    /** One float label (the class index) per sample. */
     public DeviceBuffer labels() {
         return network.labels();
     }
@@ -55,12 +61,12 @@ public final class CtrDeviceModel implements AutoCloseable {
         return network.inputGradient();
     }
 
-    /** The forward pass alone; the two logits per sample are then in {@link #logits()}. */
+    /** The forward pass alone; the logits are then in {@link #logits()}. */
     public void forward(int rows) {
         network.forwardOnly(rows);
     }
 
-    /** [maxBatch, 2]: the logits of no click and click. */
+    /** [maxBatch, classes]: the logits. */
     public DeviceBuffer logits() {
         return network.output();
     }
